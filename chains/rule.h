@@ -1,0 +1,108 @@
+/*
+ * One iptables rule of the filter table as podwall writes it: the IP header
+ * part, an ordered list of matches, and a target. The same object feeds the
+ * iptables-save printer (--dry-run) and the libiptc writer, so that what is
+ * printed is what is programmed.
+ */
+#ifndef PW_RULE_H
+#define PW_RULE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/cidr.h"
+#include "lib/util.h"
+
+/* conntrack states, in the order iptables-save prints them. */
+enum {
+	PW_CT_INVALID = 1 << 0,
+	PW_CT_NEW = 1 << 1,
+	PW_CT_RELATED = 1 << 2,
+	PW_CT_ESTABLISHED = 1 << 3,
+};
+
+/* Which packet field each dimension of a set match reads. */
+enum pw_set_dir {
+	PW_SET_SRC,		/* "src" */
+	PW_SET_DST,		/* "dst" */
+	PW_SET_DST_DST,		/* "dst,dst": hash:ip,port against destination ip and port */
+	PW_SET_SRC_DST,		/* "src,dst": hash:ip,port against source ip, destination port */
+};
+
+enum pw_match_kind {
+	PW_MATCH_COMMENT,
+	PW_MATCH_CONNTRACK,
+	PW_MATCH_SET,
+	PW_MATCH_PORT,		/* -m tcp|udp|sctp --dport, after the rule's protocol */
+	PW_MATCH_MULTIPORT,
+	PW_MATCH_MARK,
+};
+
+enum pw_target_kind {
+	PW_TARGET_NONE,		/* no -j: counts and falls through */
+	PW_TARGET_ACCEPT,
+	PW_TARGET_DROP,
+	PW_TARGET_RETURN,
+	PW_TARGET_JUMP,		/* -j <chain> */
+	PW_TARGET_GOTO,		/* -g <chain> */
+	PW_TARGET_MARK,		/* -j MARK --set-xmark value/mask */
+};
+
+/* A multiport slot list holds at most 15 ports; a range takes two. */
+#define PW_MULTIPORT_SLOTS 15
+#define PW_COMMENT_MAX 255
+
+struct pw_port_range {
+	uint16_t first;
+	uint16_t last;		/* == first for a single port */
+};
+
+struct pw_rule;
+
+struct pw_rule *pw_rule_new(void);
+void pw_rule_free(struct pw_rule *r);
+struct pw_rule *pw_rule_dup(const struct pw_rule *r);
+
+/* IP header part. An interface name ending in '+' matches the prefix. */
+void pw_rule_set_src(struct pw_rule *r, const struct pw_cidr *cidr, bool invert);
+void pw_rule_set_dst(struct pw_rule *r, const struct pw_cidr *cidr, bool invert);
+void pw_rule_set_in_iface(struct pw_rule *r, const char *name, bool invert);
+void pw_rule_set_out_iface(struct pw_rule *r, const char *name, bool invert);
+/* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, ... (0: any). */
+void pw_rule_set_protocol(struct pw_rule *r, uint8_t ipproto);
+
+/* Matches, kept in the order they are added. The text is copied. */
+void pw_rule_add_comment(struct pw_rule *r, const char *text);
+void pw_rule_add_ctstate(struct pw_rule *r, unsigned states, bool invert);
+void pw_rule_add_set(struct pw_rule *r, const char *set_name, enum pw_set_dir dir,
+		     bool invert);
+/* Needs the rule's protocol set first (tcp, udp or sctp); a range when last > first. */
+void pw_rule_add_dport(struct pw_rule *r, uint16_t first, uint16_t last);
+/*
+ * Destination ports of the rule's protocol; returns -EINVAL when the ranges
+ * need more than PW_MULTIPORT_SLOTS slots or none.
+ */
+int pw_rule_add_multiport(struct pw_rule *r, const struct pw_port_range *ranges,
+			  size_t nranges);
+void pw_rule_add_mark(struct pw_rule *r, uint32_t value, uint32_t mask, bool invert);
+
+/* The target; the last call wins. The chain name is copied. */
+void pw_rule_set_verdict(struct pw_rule *r, enum pw_target_kind verdict); /* ACCEPT/DROP/RETURN */
+void pw_rule_set_jump(struct pw_rule *r, const char *chain);
+void pw_rule_set_goto(struct pw_rule *r, const char *chain);
+void pw_rule_set_mark_target(struct pw_rule *r, uint32_t value, uint32_t mask);
+
+/* The target kind, and the chain of a JUMP or GOTO (NULL otherwise). */
+enum pw_target_kind pw_rule_target(const struct pw_rule *r);
+const char *pw_rule_target_chain(const struct pw_rule *r);
+
+/*
+ * Appends the rule as iptables-save prints it, without "-A <chain>" and
+ * without the newline: e.g. "-i cali+ -m comment --comment x -j ACCEPT".
+ */
+void pw_rule_format(const struct pw_rule *r, struct pw_buf *out);
+
+bool pw_rule_equal(const struct pw_rule *a, const struct pw_rule *b);
+
+#endif

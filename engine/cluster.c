@@ -1,0 +1,235 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/cluster.h"
+#include "lib/strmap.h"
+#include "lib/util.h"
+
+/*
+ * One index per kind, keyed "<namespace>/<name>" ("<name>" for Namespaces),
+ * and a sorted view rebuilt only when the index changed since last asked.
+ */
+struct kind_store {
+	struct pw_strmap *by_key;
+	void **sorted;
+	size_t nsorted;
+	size_t cap;
+	bool dirty;
+};
+
+struct pw_cluster {
+	struct kind_store stores[3];	/* by enum pw_kind */
+};
+
+static void store_init(struct kind_store *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->by_key = pw_strmap_new();
+}
+
+static int free_value(const char *key, void *value, void *ctx)
+{
+	enum pw_kind kind = *(enum pw_kind *)ctx;
+	struct pw_object obj = { .kind = kind };
+
+	(void)key;
+	switch (kind) {
+	case PW_KIND_NAMESPACE:
+		obj.u.ns = value;
+		break;
+	case PW_KIND_POD:
+		obj.u.pod = value;
+		break;
+	case PW_KIND_POLICY:
+		obj.u.policy = value;
+		break;
+	}
+	pw_object_free(&obj);
+	return 0;
+}
+
+static void store_fini(struct kind_store *s, enum pw_kind kind)
+{
+	pw_strmap_foreach(s->by_key, free_value, &kind);
+	pw_strmap_free(s->by_key);
+	free(s->sorted);
+}
+
+struct pw_cluster *pw_cluster_new(void)
+{
+	struct pw_cluster *c = pw_xcalloc(1, sizeof(*c));
+	size_t i;
+
+	for (i = 0; i < PW_ARRAY_SIZE(c->stores); i++)
+		store_init(&c->stores[i]);
+	return c;
+}
+
+void pw_cluster_free(struct pw_cluster *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; i < PW_ARRAY_SIZE(c->stores); i++)
+		store_fini(&c->stores[i], (enum pw_kind)i);
+	free(c);
+}
+
+static void object_key(enum pw_kind kind, const char *namespace, const char *name,
+		       struct pw_buf *key)
+{
+	if (kind == PW_KIND_NAMESPACE)
+		pw_buf_puts(key, name);
+	else
+		pw_buf_printf(key, "%s/%s", namespace, name);
+}
+
+static void *object_ptr(const struct pw_object *obj, struct pw_buf *key)
+{
+	switch (obj->kind) {
+	case PW_KIND_NAMESPACE:
+		object_key(obj->kind, NULL, obj->u.ns->name, key);
+		return obj->u.ns;
+	case PW_KIND_POD:
+		object_key(obj->kind, obj->u.pod->namespace, obj->u.pod->name, key);
+		return obj->u.pod;
+	case PW_KIND_POLICY:
+		object_key(obj->kind, obj->u.policy->namespace, obj->u.policy->name, key);
+		return obj->u.policy;
+	}
+	return NULL;
+}
+
+void pw_cluster_upsert(struct pw_cluster *c, struct pw_object *obj)
+{
+	struct kind_store *s = &c->stores[obj->kind];
+	struct pw_buf key = PW_BUF_INIT;
+	void *value = object_ptr(obj, &key);
+	void *old = pw_strmap_put(s->by_key, key.data, value);
+
+	if (old)
+		free_value(key.data, old, &obj->kind);
+	s->dirty = true;
+	pw_buf_free(&key);
+}
+
+int pw_cluster_delete(struct pw_cluster *c, enum pw_kind kind,
+		      const char *namespace, const char *name)
+{
+	struct kind_store *s = &c->stores[kind];
+	struct pw_buf key = PW_BUF_INIT;
+	void *old;
+
+	object_key(kind, namespace, name, &key);
+	old = pw_strmap_del(s->by_key, key.data);
+	if (old) {
+		free_value(key.data, old, &kind);
+		s->dirty = true;
+	}
+	pw_buf_free(&key);
+	return old ? 0 : -ENOENT;
+}
+
+const struct pw_namespace *pw_cluster_namespace(const struct pw_cluster *c,
+						const char *name)
+{
+	return pw_strmap_get(c->stores[PW_KIND_NAMESPACE].by_key, name);
+}
+
+static int collect(const char *key, void *value, void *ctx)
+{
+	struct kind_store *s = ctx;
+
+	(void)key;
+	s->sorted[s->nsorted++] = value;
+	return 0;
+}
+
+static int cmp_namespace(const void *a, const void *b)
+{
+	const struct pw_namespace *x = *(const struct pw_namespace *const *)a;
+	const struct pw_namespace *y = *(const struct pw_namespace *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+static int cmp_ns_name(const char *ns1, const char *n1, const char *ns2, const char *n2)
+{
+	int r = strcmp(ns1, ns2);
+
+	return r ? r : strcmp(n1, n2);
+}
+
+static int cmp_pod(const void *a, const void *b)
+{
+	const struct pw_pod *x = *(const struct pw_pod *const *)a;
+	const struct pw_pod *y = *(const struct pw_pod *const *)b;
+
+	return cmp_ns_name(x->namespace, x->name, y->namespace, y->name);
+}
+
+static int cmp_policy(const void *a, const void *b)
+{
+	const struct pw_policy *x = *(const struct pw_policy *const *)a;
+	const struct pw_policy *y = *(const struct pw_policy *const *)b;
+
+	return cmp_ns_name(x->namespace, x->name, y->namespace, y->name);
+}
+
+static int (*const comparators[])(const void *, const void *) = {
+	[PW_KIND_NAMESPACE] = cmp_namespace,
+	[PW_KIND_POD] = cmp_pod,
+	[PW_KIND_POLICY] = cmp_policy,
+};
+
+/*
+ * The sorted view is a cache: refreshing it through a const pointer is
+ * fine because nothing observable about the cluster changes.
+ */
+static struct kind_store *sorted_store(const struct pw_cluster *c, enum pw_kind kind)
+{
+	struct kind_store *s = (struct kind_store *)&c->stores[kind];
+
+	if (s->dirty || (!s->sorted && pw_strmap_count(s->by_key))) {
+		PW_GROW(s->sorted, s->cap, pw_strmap_count(s->by_key));
+		s->nsorted = 0;
+		pw_strmap_foreach(s->by_key, collect, s);
+		qsort(s->sorted, s->nsorted, sizeof(*s->sorted), comparators[kind]);
+		s->dirty = false;
+	}
+	return s;
+}
+
+size_t pw_cluster_namespace_count(const struct pw_cluster *c)
+{
+	return pw_strmap_count(c->stores[PW_KIND_NAMESPACE].by_key);
+}
+
+const struct pw_namespace *pw_cluster_namespace_at(const struct pw_cluster *c, size_t i)
+{
+	return sorted_store(c, PW_KIND_NAMESPACE)->sorted[i];
+}
+
+size_t pw_cluster_pod_count(const struct pw_cluster *c)
+{
+	return pw_strmap_count(c->stores[PW_KIND_POD].by_key);
+}
+
+const struct pw_pod *pw_cluster_pod_at(const struct pw_cluster *c, size_t i)
+{
+	return sorted_store(c, PW_KIND_POD)->sorted[i];
+}
+
+size_t pw_cluster_policy_count(const struct pw_cluster *c)
+{
+	return pw_strmap_count(c->stores[PW_KIND_POLICY].by_key);
+}
+
+const struct pw_policy *pw_cluster_policy_at(const struct pw_cluster *c, size_t i)
+{
+	return sorted_store(c, PW_KIND_POLICY)->sorted[i];
+}

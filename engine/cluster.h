@@ -1,0 +1,37 @@
+/*
+ * The informer cache: every Namespace, Pod and NetworkPolicy podwall knows,
+ * keyed by kind, namespace and name.
+ */
+#ifndef PW_CLUSTER_H
+#define PW_CLUSTER_H
+
+#include <stddef.h>
+
+#include "k8s/object.h"
+
+struct pw_cluster;
+
+struct pw_cluster *pw_cluster_new(void);
+void pw_cluster_free(struct pw_cluster *c);
+
+/*
+ * Stores the object, replacing the one of the same kind, namespace and
+ * name; takes ownership of obj's member.
+ */
+void pw_cluster_upsert(struct pw_cluster *c, struct pw_object *obj);
+/* 0, or -ENOENT. namespace is NULL for a Namespace. */
+int pw_cluster_delete(struct pw_cluster *c, enum pw_kind kind,
+		      const char *namespace, const char *name);
+
+const struct pw_namespace *pw_cluster_namespace(const struct pw_cluster *c,
+						const char *name);
+
+/* Objects sorted by namespace, then name (so output is deterministic). */
+size_t pw_cluster_namespace_count(const struct pw_cluster *c);
+const struct pw_namespace *pw_cluster_namespace_at(const struct pw_cluster *c, size_t i);
+size_t pw_cluster_pod_count(const struct pw_cluster *c);
+const struct pw_pod *pw_cluster_pod_at(const struct pw_cluster *c, size_t i);
+size_t pw_cluster_policy_count(const struct pw_cluster *c);
+const struct pw_policy *pw_cluster_policy_at(const struct pw_cluster *c, size_t i);
+
+#endif

@@ -1,0 +1,834 @@
+/*
+ * The policy compiler. Layout, after Calico's Felix:
+ *
+ *   INPUT   -> <p>INPUT   -i cali+ -> <p>from-wl-dispatch (egress toward the node)
+ *   FORWARD -> <p>FORWARD -i cali+ -> <p>from-wl-dispatch
+ *                         -o cali+ -> <p>to-wl-dispatch, then ACCEPT what both allowed
+ *   OUTPUT  -> <p>OUTPUT  (the node may always reach its pods)
+ *
+ * A dispatch chain sends each local interface to its own chain with -g and
+ * drops what comes from an interface it does not know (fail closed). The
+ * interface chain (<p>tw-<if> for traffic to the pod, <p>fw-<if> from it)
+ * accepts replies, drops INVALID and, when a policy isolates the pod in that
+ * direction, calls each policy chain until one sets the accept mark; if none
+ * does, the packet is dropped. A policy chain (<p>pi-/<p>po-<digest>) is
+ * shared by every pod the policy selects; each allow rule jumps by -g to
+ * <p>allow, which sets the mark and so returns straight to the interface
+ * chain. An interface chain that allows returns to <p>FORWARD, so traffic
+ * between two local pods must pass the sender's egress and the receiver's
+ * ingress before it is accepted.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "chains/rule.h"
+#include "engine/compile.h"
+#include "engine/endpoint.h"
+#include "lib/hash.h"
+#include "lib/strmap.h"
+#include "lib/util.h"
+
+#ifndef IPPROTO_SCTP
+#define IPPROTO_SCTP 132
+#endif
+
+/* 16 base32 characters: 80 bits, and room for an 8-character prefix. */
+#define DIGEST_CHARS 16
+
+enum direction {
+	INGRESS,
+	EGRESS,
+};
+
+struct pod_list {
+	const struct pw_pod **pods;
+	size_t count;
+	size_t cap;
+	const struct pw_labels *ns_labels;
+	struct pw_labels *own_labels;	/* for a namespace we only know from its pods */
+};
+
+struct endpoint {
+	const struct pw_pod *pod;
+	char iface[PW_IFACE_NAME_MAX + 1];
+};
+
+struct compiler {
+	const struct pw_cluster *cluster;
+	const struct pw_options *cfg;
+	struct pw_dataplane *dp;
+	struct pw_strmap *namespaces;	/* name -> struct pod_list */
+	struct pw_buf name;		/* scratch for chain and set names */
+};
+
+/* A peer of a rule, reduced to what a packet can be matched on. */
+struct peer_match {
+	const char *set;		/* NULL: any address */
+	/* Where an egress named port is looked up: the peer's pods. */
+	const char *scope_ns;
+	const struct pw_selector *scope_nssel;
+	const struct pw_selector *scope_podsel;
+};
+
+static uint8_t ipproto(enum pw_protocol p)
+{
+	switch (p) {
+	case PW_PROTO_UDP:
+		return IPPROTO_UDP;
+	case PW_PROTO_SCTP:
+		return IPPROTO_SCTP;
+	case PW_PROTO_TCP:
+	default:
+		return IPPROTO_TCP;
+	}
+}
+
+static const char *chain_name(struct compiler *cc, const char *suffix)
+{
+	pw_buf_reset(&cc->name);
+	pw_buf_printf(&cc->name, "%s%s", cc->cfg->prefix, suffix);
+	return cc->name.data;
+}
+
+static const char *digest_name(struct compiler *cc, const char *kind, const char *key)
+{
+	char digest[DIGEST_CHARS + 1];
+
+	pw_digest_name(key, digest, DIGEST_CHARS);
+	pw_buf_reset(&cc->name);
+	pw_buf_printf(&cc->name, "%s%s-%s", cc->cfg->prefix, kind, digest);
+	return cc->name.data;
+}
+
+static struct pw_chain *chain(struct compiler *cc, const char *name)
+{
+	/* Names are built to fit; a NULL here is a bug, not bad input. */
+	struct pw_chain *c = pw_table_chain(cc->dp->filter, name);
+
+	if (!c)
+		abort();
+	return c;
+}
+
+/* ------------------------------------------------------------------ pods */
+
+static struct pod_list *namespace_pods(struct compiler *cc, const char *ns)
+{
+	struct pod_list *l = pw_strmap_get(cc->namespaces, ns);
+	const struct pw_namespace *obj;
+
+	if (l)
+		return l;
+	l = pw_xcalloc(1, sizeof(*l));
+	obj = pw_cluster_namespace(cc->cluster, ns);
+	if (obj) {
+		l->ns_labels = obj->labels;
+	} else {
+		/* The API server would have labelled it; manifests may omit it. */
+		l->own_labels = pw_labels_new();
+		pw_labels_set(l->own_labels, "kubernetes.io/metadata.name", ns);
+		l->ns_labels = l->own_labels;
+	}
+	pw_strmap_put(cc->namespaces, ns, l);
+	return l;
+}
+
+static void index_pods(struct compiler *cc)
+{
+	size_t i, n = pw_cluster_namespace_count(cc->cluster);
+
+	for (i = 0; i < n; i++)
+		namespace_pods(cc, pw_cluster_namespace_at(cc->cluster, i)->name);
+	n = pw_cluster_pod_count(cc->cluster);
+	for (i = 0; i < n; i++) {
+		const struct pw_pod *pod = pw_cluster_pod_at(cc->cluster, i);
+		struct pod_list *l;
+
+		if (!pw_pod_is_addressable(pod) || !pw_pod_ipv4(pod))
+			continue;
+		l = namespace_pods(cc, pod->namespace);
+		PW_GROW(l->pods, l->cap, l->count + 1);
+		l->pods[l->count++] = pod;
+	}
+}
+
+static int free_pod_list(const char *key, void *value, void *ctx)
+{
+	struct pod_list *l = value;
+
+	(void)key;
+	(void)ctx;
+	free(l->pods);
+	pw_labels_free(l->own_labels);
+	free(l);
+	return 0;
+}
+
+/*
+ * Pods of a peer or subject: those of namespace ns, or of every namespace
+ * nssel selects, that podsel (NULL: all) selects.
+ */
+struct scope_walk {
+	const struct pw_selector *nssel;
+	const struct pw_selector *podsel;
+	void (*fn)(const struct pw_pod *pod, void *ctx);
+	void *ctx;
+};
+
+static void walk_namespace(const struct pod_list *l, const struct scope_walk *w)
+{
+	size_t i;
+
+	for (i = 0; i < l->count; i++) {
+		if (!w->podsel || pw_selector_matches(w->podsel, l->pods[i]->labels))
+			w->fn(l->pods[i], w->ctx);
+	}
+}
+
+static int walk_if_selected(const char *key, void *value, void *ctx)
+{
+	const struct scope_walk *w = ctx;
+	const struct pod_list *l = value;
+
+	(void)key;
+	if (pw_selector_matches(w->nssel, l->ns_labels))
+		walk_namespace(l, w);
+	return 0;
+}
+
+static void for_each_pod(struct compiler *cc, const char *ns,
+			 const struct pw_selector *nssel, const struct pw_selector *podsel,
+			 void (*fn)(const struct pw_pod *pod, void *ctx), void *ctx)
+{
+	struct scope_walk w = { nssel, podsel, fn, ctx };
+
+	if (nssel)
+		pw_strmap_foreach(cc->namespaces, walk_if_selected, &w);
+	else
+		walk_namespace(namespace_pods(cc, ns), &w);
+}
+
+/* ------------------------------------------------------------------ sets */
+
+static void scope_key(struct pw_buf *key, const char *ns, const struct pw_selector *nssel,
+		      const struct pw_selector *podsel)
+{
+	if (nssel)
+		pw_buf_printf(key, "nssel=%s", pw_selector_canonical(nssel));
+	else
+		pw_buf_printf(key, "ns=%s", ns);
+	pw_buf_printf(key, "|pods=%s", podsel ? pw_selector_canonical(podsel) : "");
+}
+
+/* Returns the set called name, or creates it and lets fill populate it. */
+static const char *ensure_set(struct compiler *cc, const char *name, enum pw_set_type type,
+			      void (*fill)(struct compiler *cc, struct pw_set *s, void *ctx),
+			      void *ctx)
+{
+	struct pw_set *s = pw_setlist_find(cc->dp->sets, name);
+
+	if (!s) {
+		s = pw_set_new(name, type, AF_INET);
+		if (!s)
+			abort();
+		fill(cc, s, ctx);
+		pw_setlist_add(cc->dp->sets, s);
+	}
+	return pw_set_name(s);
+}
+
+struct scope_ctx {
+	const char *ns;
+	const struct pw_selector *nssel;
+	const struct pw_selector *podsel;
+	/* named ports only */
+	const char *port_name;
+	enum pw_protocol protocol;
+	struct pw_set *set;
+};
+
+static void add_pod_ip(const struct pw_pod *pod, void *ctx)
+{
+	struct scope_ctx *sc = ctx;
+
+	pw_set_add_ip(sc->set, pw_pod_ipv4(pod));
+}
+
+static void fill_selector_set(struct compiler *cc, struct pw_set *s, void *ctx)
+{
+	struct scope_ctx *sc = ctx;
+
+	sc->set = s;
+	for_each_pod(cc, sc->ns, sc->nssel, sc->podsel, add_pod_ip, sc);
+}
+
+static const char *selector_set(struct compiler *cc, const char *ns,
+				const struct pw_selector *nssel,
+				const struct pw_selector *podsel)
+{
+	struct scope_ctx sc = { ns, nssel, podsel, NULL, PW_PROTO_TCP, NULL };
+	struct pw_buf key = PW_BUF_INIT;
+	const char *name;
+
+	scope_key(&key, ns, nssel, podsel);
+	name = ensure_set(cc, digest_name(cc, "s", key.data), PW_SET_HASH_IP,
+			  fill_selector_set, &sc);
+	pw_buf_free(&key);
+	return name;
+}
+
+static void add_named_port(const struct pw_pod *pod, void *ctx)
+{
+	struct scope_ctx *sc = ctx;
+	size_t i;
+
+	for (i = 0; i < pod->nports; i++) {
+		const struct pw_container_port *p = &pod->ports[i];
+
+		if (p->name && p->protocol == sc->protocol && strcmp(p->name, sc->port_name) == 0)
+			pw_set_add_ip_port(sc->set, pw_pod_ipv4(pod),
+					   pw_protocol_name(p->protocol), p->number);
+	}
+}
+
+static void fill_named_port_set(struct compiler *cc, struct pw_set *s, void *ctx)
+{
+	struct scope_ctx *sc = ctx;
+
+	sc->set = s;
+	for_each_pod(cc, sc->ns, sc->nssel, sc->podsel, add_named_port, sc);
+}
+
+/*
+ * A named port means a different number on each pod that declares it, so
+ * it becomes the set of (pod address, protocol:number) it resolves to on
+ * the destination pods, matched on destination address and port at once.
+ */
+static const char *named_port_set(struct compiler *cc, const char *ns,
+				  const struct pw_selector *nssel,
+				  const struct pw_selector *podsel,
+				  const struct pw_policy_port *port)
+{
+	struct scope_ctx sc = { ns, nssel, podsel, port->name, port->protocol, NULL };
+	struct pw_buf key = PW_BUF_INIT;
+	const char *name;
+
+	scope_key(&key, ns, nssel, podsel);
+	pw_buf_printf(&key, "|port=%s/%s", port->name, pw_protocol_name(port->protocol));
+	name = ensure_set(cc, digest_name(cc, "n", key.data), PW_SET_HASH_IP_PORT,
+			  fill_named_port_set, &sc);
+	pw_buf_free(&key);
+	return name;
+}
+
+static void fill_ipblock_set(struct compiler *cc, struct pw_set *s, void *ctx)
+{
+	const struct pw_ipblock *b = ctx;
+	size_t i;
+
+	(void)cc;
+	pw_set_add_net(s, &b->cidr, false);
+	/* The longest prefix wins in hash:net, so a nomatch except carves a hole. */
+	for (i = 0; i < b->nexcept; i++)
+		pw_set_add_net(s, &b->except[i], true);
+}
+
+static const char *ipblock_set(struct compiler *cc, const struct pw_ipblock *b)
+{
+	struct pw_buf key = PW_BUF_INIT;
+	char text[PW_CIDR_STRLEN];
+	struct pw_cidr *sorted;
+	const char *name;
+	size_t i;
+
+	sorted = pw_xcalloc(b->nexcept, sizeof(*sorted));
+	memcpy(sorted, b->except, b->nexcept * sizeof(*sorted));
+	qsort(sorted, b->nexcept, sizeof(*sorted),
+	      (int (*)(const void *, const void *))pw_cidr_cmp);
+	pw_cidr_format(&b->cidr, true, text);
+	pw_buf_printf(&key, "cidr=%s|except=", text);
+	for (i = 0; i < b->nexcept; i++) {
+		pw_cidr_format(&sorted[i], true, text);
+		pw_buf_printf(&key, "%s%s", i ? "," : "", text);
+	}
+	free(sorted);
+	name = ensure_set(cc, digest_name(cc, "b", key.data), PW_SET_HASH_NET,
+			  fill_ipblock_set, (void *)b);
+	pw_buf_free(&key);
+	return name;
+}
+
+/* -------------------------------------------------------- policy chains */
+
+static const char *allow_chain(struct compiler *cc)
+{
+	return chain_name(cc, "allow");
+}
+
+static struct pw_rule *allow_rule(struct compiler *cc)
+{
+	struct pw_rule *r = pw_rule_new();
+
+	pw_rule_set_goto(r, allow_chain(cc));
+	return r;
+}
+
+/* One allow rule: peer and one port alternative. */
+static void emit_numeric_ports(struct compiler *cc, struct pw_chain *c,
+			       const struct peer_match *peer, enum direction dir,
+			       const struct pw_policy_rule *rule)
+{
+	enum pw_protocol proto;
+	size_t i;
+
+	for (proto = PW_PROTO_TCP; proto < PW_PROTO_COUNT; proto++) {
+		struct pw_port_range ranges[PW_MULTIPORT_SLOTS];
+		size_t n = 0, slots = 0;
+
+		for (i = 0; i <= rule->nports; i++) {
+			const struct pw_policy_port *p = i < rule->nports ? &rule->ports[i] : NULL;
+			size_t need = p && p->end_port > p->port ? 2 : 1;
+			struct pw_rule *r;
+
+			if (p && (p->kind != PW_PORT_NUMBER || p->protocol != proto))
+				continue;
+			if (p && slots + need <= PW_MULTIPORT_SLOTS) {
+				ranges[n].first = p->port;
+				ranges[n++].last = p->end_port;
+				slots += need;
+				continue;
+			}
+			/* The list is full, or this was the last port: flush it. */
+			if (n) {
+				r = allow_rule(cc);
+				pw_rule_set_protocol(r, ipproto(proto));
+				if (peer->set)
+					pw_rule_add_set(r, peer->set,
+							dir == INGRESS ? PW_SET_SRC : PW_SET_DST,
+							false);
+				if (n == 1)
+					pw_rule_add_dport(r, ranges[0].first, ranges[0].last);
+				else
+					pw_rule_add_multiport(r, ranges, n);
+				pw_chain_append(c, r);
+			}
+			n = slots = 0;
+			if (p) {
+				ranges[n].first = p->port;
+				ranges[n++].last = p->end_port;
+				slots = need;
+			}
+		}
+	}
+}
+
+static void emit_rule_for_peer(struct compiler *cc, struct pw_chain *c,
+			       const struct pw_policy *policy, enum direction dir,
+			       const struct pw_policy_rule *rule,
+			       const struct peer_match *peer)
+{
+	enum pw_set_dir peer_dir = dir == INGRESS ? PW_SET_SRC : PW_SET_DST;
+	bool proto_done[PW_PROTO_COUNT] = { false, false, false };
+	struct pw_rule *r;
+	size_t i;
+
+	if (rule->nports == 0) {
+		r = allow_rule(cc);
+		if (peer->set)
+			pw_rule_add_set(r, peer->set, peer_dir, false);
+		pw_chain_append(c, r);
+		return;
+	}
+	for (i = 0; i < rule->nports; i++) {
+		const struct pw_policy_port *p = &rule->ports[i];
+		const char *named;
+
+		if (p->kind == PW_PORT_NUMBER)
+			continue;
+		if (p->kind == PW_PORT_ALL) {
+			if (proto_done[p->protocol])
+				continue;
+			proto_done[p->protocol] = true;
+		}
+		r = allow_rule(cc);
+		pw_rule_set_protocol(r, ipproto(p->protocol));
+		if (peer->set)
+			pw_rule_add_set(r, peer->set, peer_dir, false);
+		if (p->kind == PW_PORT_NAMED) {
+			/* Ingress: the port of the pod the policy protects; egress: the peer's. */
+			if (dir == INGRESS)
+				named = named_port_set(cc, policy->namespace, NULL,
+						       policy->pod_selector, p);
+			else
+				named = named_port_set(cc, peer->scope_ns, peer->scope_nssel,
+						       peer->scope_podsel, p);
+			pw_rule_add_set(r, named, PW_SET_DST_DST, false);
+		}
+		pw_chain_append(c, r);
+	}
+	emit_numeric_ports(cc, c, peer, dir, rule);
+}
+
+static bool peer_to_match(struct compiler *cc, const struct pw_policy *policy,
+			  const struct pw_policy_peer *peer,
+			  const struct pw_selector *everything, struct peer_match *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (peer->ipblock) {
+		/* An IPv6 block says nothing about IPv4 packets. */
+		if (peer->ipblock->cidr.family != AF_INET)
+			return false;
+		m->set = ipblock_set(cc, peer->ipblock);
+		/* Pods inside the block may be anywhere: so may their named ports. */
+		m->scope_nssel = everything;
+	} else if (peer->namespace_selector) {
+		m->scope_nssel = peer->namespace_selector;
+		m->scope_podsel = peer->pod_selector;
+		m->set = selector_set(cc, NULL, m->scope_nssel, m->scope_podsel);
+	} else {
+		m->scope_ns = policy->namespace;
+		m->scope_podsel = peer->pod_selector;
+		m->set = selector_set(cc, m->scope_ns, NULL, m->scope_podsel);
+	}
+	return true;
+}
+
+static void emit_policy_rule(struct compiler *cc, struct pw_chain *c,
+			     const struct pw_policy *policy, enum direction dir,
+			     const struct pw_policy_rule *rule, const struct pw_selector *everything)
+{
+	struct peer_match m;
+	size_t i;
+
+	if (rule->npeers == 0) {
+		/* Any address; an egress named port may then be on any pod. */
+		memset(&m, 0, sizeof(m));
+		m.scope_nssel = everything;
+		emit_rule_for_peer(cc, c, policy, dir, rule, &m);
+		return;
+	}
+	for (i = 0; i < rule->npeers; i++) {
+		if (peer_to_match(cc, policy, &rule->peers[i], everything, &m))
+			emit_rule_for_peer(cc, c, policy, dir, rule, &m);
+	}
+}
+
+static char *policy_chain_name(struct compiler *cc, const struct pw_policy *policy,
+			       enum direction dir)
+{
+	struct pw_buf key = PW_BUF_INIT;
+	char *name;
+
+	pw_buf_printf(&key, "%s/%s", policy->namespace, policy->name);
+	name = pw_xstrdup(digest_name(cc, dir == INGRESS ? "pi" : "po", key.data));
+	pw_buf_free(&key);
+	return name;
+}
+
+/* Builds the policy's chain once, however many local pods it selects. */
+static char *ensure_policy_chain(struct compiler *cc, const struct pw_policy *policy,
+				 enum direction dir)
+{
+	char *name = policy_chain_name(cc, policy, dir);
+	const struct pw_policy_rule *rules = dir == INGRESS ? policy->ingress : policy->egress;
+	size_t nrules = dir == INGRESS ? policy->ningress : policy->negress;
+	struct pw_selector *everything;
+	struct pw_chain *c;
+	size_t i;
+
+	if (pw_table_find_chain(cc->dp->filter, name))
+		return name;
+	/* A policy without rules still gets its (empty) chain: it only isolates. */
+	c = chain(cc, name);
+	everything = pw_selector_new();
+	for (i = 0; i < nrules; i++)
+		emit_policy_rule(cc, c, policy, dir, &rules[i], everything);
+	pw_selector_free(everything);
+	return name;
+}
+
+/* ------------------------------------------------------ endpoint chains */
+
+static bool policy_applies(const struct pw_policy *policy, const struct pw_pod *pod,
+			   enum direction dir)
+{
+	unsigned type = dir == INGRESS ? PW_POLICY_INGRESS : PW_POLICY_EGRESS;
+
+	return (policy->types & type) && strcmp(policy->namespace, pod->namespace) == 0 &&
+	       pw_selector_matches(policy->pod_selector, pod->labels);
+}
+
+static void emit_endpoint_chain(struct compiler *cc, const struct endpoint *ep,
+				enum direction dir)
+{
+	uint32_t mark = cc->cfg->accept_mark;
+	struct pw_buf name = PW_BUF_INIT;
+	size_t i, n = pw_cluster_policy_count(cc->cluster);
+	bool isolated = false;
+	struct pw_chain *c;
+	struct pw_rule *r;
+
+	pw_buf_printf(&name, "%s%s-%s", cc->cfg->prefix, dir == INGRESS ? "tw" : "fw", ep->iface);
+	c = chain(cc, name.data);
+	pw_buf_free(&name);
+
+	r = pw_rule_new();
+	pw_rule_add_ctstate(r, PW_CT_RELATED | PW_CT_ESTABLISHED, false);
+	pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
+	pw_chain_append(c, r);
+	r = pw_rule_new();
+	pw_rule_add_ctstate(r, PW_CT_INVALID, false);
+	pw_rule_set_verdict(r, PW_TARGET_DROP);
+	pw_chain_append(c, r);
+
+	for (i = 0; i < n; i++) {
+		const struct pw_policy *policy = pw_cluster_policy_at(cc->cluster, i);
+		struct pw_buf comment = PW_BUF_INIT;
+		char *policy_chain;
+
+		if (!policy_applies(policy, ep->pod, dir))
+			continue;
+		if (!isolated) {
+			/* Clear the bit so that only this pod's policies can set it. */
+			r = pw_rule_new();
+			pw_rule_set_mark_target(r, 0, mark);
+			pw_chain_append(c, r);
+			isolated = true;
+		}
+		policy_chain = ensure_policy_chain(cc, policy, dir);
+		pw_buf_printf(&comment, "%s/%s", policy->namespace, policy->name);
+		r = pw_rule_new();
+		pw_rule_add_comment(r, comment.data);
+		pw_rule_add_mark(r, 0, mark, false);
+		pw_rule_set_jump(r, policy_chain);
+		pw_chain_append(c, r);
+		pw_buf_free(&comment);
+		free(policy_chain);
+	}
+	if (isolated) {
+		r = pw_rule_new();
+		pw_rule_add_comment(r, "no policy allowed the packet");
+		pw_rule_add_mark(r, 0, mark, false);
+		pw_rule_set_verdict(r, PW_TARGET_DROP);
+		pw_chain_append(c, r);
+	}
+}
+
+/* ----------------------------------------------------- dispatch chains */
+
+/* Above this many interfaces, dispatch splits by the first hex digit. */
+#define DISPATCH_FLAT_MAX 16
+
+static void append_drop_unknown(struct pw_chain *c)
+{
+	struct pw_rule *r = pw_rule_new();
+
+	pw_rule_add_comment(r, "unknown interface");
+	pw_rule_set_verdict(r, PW_TARGET_DROP);
+	pw_chain_append(c, r);
+}
+
+static void append_iface_goto(struct compiler *cc, struct pw_chain *c, enum direction dir,
+			      const char *iface_match, const char *target)
+{
+	struct pw_rule *r = pw_rule_new();
+
+	if (dir == INGRESS)
+		pw_rule_set_out_iface(r, iface_match, false);
+	else
+		pw_rule_set_in_iface(r, iface_match, false);
+	pw_rule_set_goto(r, target);
+	pw_chain_append(c, r);
+	(void)cc;
+}
+
+static void emit_dispatch(struct compiler *cc, const struct endpoint *eps, size_t n,
+			  enum direction dir)
+{
+	const char *kind = dir == INGRESS ? "to-wl-dispatch" : "from-wl-dispatch";
+	const char *ep_kind = dir == INGRESS ? "tw" : "fw";
+	size_t plen = strlen(cc->cfg->iface_prefix);
+	struct pw_chain *root = chain(cc, chain_name(cc, kind));
+	struct pw_buf target = PW_BUF_INIT, match = PW_BUF_INIT;
+	size_t i = 0;
+
+	while (i < n) {
+		char bin = eps[i].iface[plen];
+		size_t j = i, k;
+
+		while (j < n && eps[j].iface[plen] == bin)
+			j++;
+		if (n <= DISPATCH_FLAT_MAX || j - i == 1) {
+			for (k = i; k < j; k++) {
+				pw_buf_reset(&target);
+				pw_buf_printf(&target, "%s%s-%s", cc->cfg->prefix, ep_kind,
+					      eps[k].iface);
+				append_iface_goto(cc, root, dir, eps[k].iface, target.data);
+			}
+		} else {
+			struct pw_chain *child;
+
+			pw_buf_reset(&target);
+			pw_buf_printf(&target, "%s%s-%c", cc->cfg->prefix, kind, bin);
+			child = chain(cc, target.data);
+			pw_buf_reset(&match);
+			pw_buf_printf(&match, "%s%c+", cc->cfg->iface_prefix, bin);
+			append_iface_goto(cc, root, dir, match.data, target.data);
+			for (k = i; k < j; k++) {
+				pw_buf_reset(&target);
+				pw_buf_printf(&target, "%s%s-%s", cc->cfg->prefix, ep_kind,
+					      eps[k].iface);
+				append_iface_goto(cc, child, dir, eps[k].iface, target.data);
+			}
+			/* -g never comes back, so the child needs its own end. */
+			append_drop_unknown(child);
+		}
+		i = j;
+	}
+	append_drop_unknown(root);
+	pw_buf_free(&target);
+	pw_buf_free(&match);
+}
+
+/* ------------------------------------------------------------ top level */
+
+static void emit_hooks(struct compiler *cc)
+{
+	static const char *const hooks[] = { "INPUT", "FORWARD", "OUTPUT" };
+	struct pw_buf any_iface = PW_BUF_INIT;
+	struct pw_chain *c;
+	struct pw_rule *r;
+	size_t i;
+
+	for (i = 0; i < PW_ARRAY_SIZE(hooks); i++) {
+		r = pw_rule_new();
+		pw_rule_set_jump(r, chain_name(cc, hooks[i]));
+		pw_chain_append(chain(cc, hooks[i]), r);
+		chain(cc, chain_name(cc, hooks[i]));
+	}
+	pw_buf_printf(&any_iface, "%s+", cc->cfg->iface_prefix);
+
+	/* Pod to node: the pod's egress policy applies, then the node's firewall. */
+	c = chain(cc, chain_name(cc, "INPUT"));
+	r = pw_rule_new();
+	pw_rule_set_in_iface(r, any_iface.data, false);
+	pw_rule_set_jump(r, chain_name(cc, "from-wl-dispatch"));
+	pw_chain_append(c, r);
+
+	c = chain(cc, chain_name(cc, "FORWARD"));
+	r = pw_rule_new();
+	pw_rule_set_in_iface(r, any_iface.data, false);
+	pw_rule_set_jump(r, chain_name(cc, "from-wl-dispatch"));
+	pw_chain_append(c, r);
+	r = pw_rule_new();
+	pw_rule_set_out_iface(r, any_iface.data, false);
+	pw_rule_set_jump(r, chain_name(cc, "to-wl-dispatch"));
+	pw_chain_append(c, r);
+	r = pw_rule_new();
+	pw_rule_set_in_iface(r, any_iface.data, false);
+	pw_rule_add_comment(r, "allowed by policy");
+	pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
+	pw_chain_append(c, r);
+	r = pw_rule_new();
+	pw_rule_set_out_iface(r, any_iface.data, false);
+	pw_rule_add_comment(r, "allowed by policy");
+	pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
+	pw_chain_append(c, r);
+
+	/* Kubelet probes come from the node itself: never subject to policy. */
+	c = chain(cc, chain_name(cc, "OUTPUT"));
+	r = pw_rule_new();
+	pw_rule_set_out_iface(r, any_iface.data, false);
+	pw_rule_add_comment(r, "node to local pod");
+	pw_rule_set_verdict(r, PW_TARGET_RETURN);
+	pw_chain_append(c, r);
+
+	r = pw_rule_new();
+	pw_rule_set_mark_target(r, cc->cfg->accept_mark, cc->cfg->accept_mark);
+	pw_chain_append(chain(cc, allow_chain(cc)), r);
+	pw_buf_free(&any_iface);
+}
+
+static bool is_local_endpoint(const struct pw_pod *pod, const struct pw_options *cfg)
+{
+	/* A finished pod's veth is gone; a pending one gets its chains first. */
+	return pod->node_name && strcmp(pod->node_name, cfg->node_name) == 0 &&
+	       !pod->host_network && pod->phase != PW_POD_PHASE_SUCCEEDED &&
+	       pod->phase != PW_POD_PHASE_FAILED;
+}
+
+static int cmp_endpoint(const void *a, const void *b)
+{
+	return strcmp(((const struct endpoint *)a)->iface, ((const struct endpoint *)b)->iface);
+}
+
+static size_t local_endpoints(struct compiler *cc, struct endpoint **out)
+{
+	size_t i, n = pw_cluster_pod_count(cc->cluster), count = 0, cap = 0;
+	struct endpoint *eps = NULL;
+
+	for (i = 0; i < n; i++) {
+		const struct pw_pod *pod = pw_cluster_pod_at(cc->cluster, i);
+
+		if (!is_local_endpoint(pod, cc->cfg))
+			continue;
+		PW_GROW(eps, cap, count + 1);
+		eps[count].pod = pod;
+		pw_endpoint_iface_name(cc->cfg->iface_prefix, pod->namespace, pod->name,
+				       eps[count].iface);
+		count++;
+	}
+	qsort(eps, count, sizeof(*eps), cmp_endpoint);
+	/* Two pods hashing to one name cannot both be dispatched: keep the first. */
+	for (i = 1; i < count; i++) {
+		if (strcmp(eps[i].iface, eps[i - 1].iface) == 0) {
+			memmove(&eps[i], &eps[i + 1], (count - i - 1) * sizeof(*eps));
+			count--;
+			i--;
+		}
+	}
+	*out = eps;
+	return count;
+}
+
+struct pw_dataplane *pw_compile(const struct pw_cluster *cluster, const struct pw_options *cfg)
+{
+	struct compiler cc = { cluster, cfg, NULL, NULL, PW_BUF_INIT };
+	struct endpoint *eps;
+	size_t i, n;
+
+	cc.dp = pw_xcalloc(1, sizeof(*cc.dp));
+	cc.dp->filter = pw_table_new("filter");
+	cc.dp->sets = pw_setlist_new();
+	cc.namespaces = pw_strmap_new();
+	index_pods(&cc);
+
+	emit_hooks(&cc);
+	n = local_endpoints(&cc, &eps);
+	for (i = 0; i < n; i++) {
+		emit_endpoint_chain(&cc, &eps[i], INGRESS);
+		emit_endpoint_chain(&cc, &eps[i], EGRESS);
+	}
+	emit_dispatch(&cc, eps, n, INGRESS);
+	emit_dispatch(&cc, eps, n, EGRESS);
+	free(eps);
+
+	pw_strmap_foreach(cc.namespaces, free_pod_list, NULL);
+	pw_strmap_free(cc.namespaces);
+	pw_buf_free(&cc.name);
+	return cc.dp;
+}
+
+void pw_dataplane_free(struct pw_dataplane *dp)
+{
+	if (!dp)
+		return;
+	pw_table_free(dp->filter);
+	pw_setlist_free(dp->sets);
+	free(dp);
+}

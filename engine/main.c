@@ -1,0 +1,270 @@
+/* podwall: Kubernetes NetworkPolicy for iptables-legacy nodes. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chains/render.h"
+#include "engine/cluster.h"
+#include "engine/compile.h"
+#include "engine/options.h"
+#include "k8s/manifest.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+enum {
+	OPT_KUBECONFIG = 256,
+	OPT_NODE_NAME,
+	OPT_DRY_RUN,
+	OPT_ONCE,
+	OPT_PREFIX,
+	OPT_IFACE_PREFIX,
+	OPT_ACCEPT_MARK,
+	OPT_LOG_LEVEL,
+	OPT_VERSION,
+};
+
+static const struct option long_options[] = {
+	{ "filename", required_argument, NULL, 'f' },
+	{ "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
+	{ "node-name", required_argument, NULL, OPT_NODE_NAME },
+	{ "dry-run", optional_argument, NULL, OPT_DRY_RUN },
+	{ "once", no_argument, NULL, OPT_ONCE },
+	{ "prefix", required_argument, NULL, OPT_PREFIX },
+	{ "iface-prefix", required_argument, NULL, OPT_IFACE_PREFIX },
+	{ "accept-mark", required_argument, NULL, OPT_ACCEPT_MARK },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *out)
+{
+	fputs("Usage: podwall [OPTION]...\n"
+	      "Enforce Kubernetes NetworkPolicy on this node with iptables and ipsets.\n"
+	      "\n"
+	      "Sources:\n"
+	      "  -f, --filename=PATH     read manifests from PATH (a file, or a directory of\n"
+	      "                          *.yaml, *.yml, *.json); may be repeated\n"
+	      "      --kubeconfig=FILE   follow the API server (then $KUBECONFIG, then the\n"
+	      "                          in-cluster service account)\n"
+	      "      --node-name=NAME    this node's name (default: the hostname)\n"
+	      "\n"
+	      "Actions:\n"
+	      "      --dry-run[=WHAT]    print what would be programmed and change nothing:\n"
+	      "                          iptables (default) in iptables-save form, or ipset\n"
+	      "                          in ipset save form\n"
+	      "      --once              program the kernel once and exit\n"
+	      "\n"
+	      "Naming:\n"
+	      "      --prefix=P          prefix of podwall's chains and sets (default pw-)\n"
+	      "      --iface-prefix=P    prefix of pod interfaces (default cali)\n"
+	      "      --accept-mark=BIT   packet mark bit policy chains set (default 0x10000)\n"
+	      "\n"
+	      "      --log-level=LEVEL   err, warning, notice (default), info or debug\n"
+	      "  -h, --help              show this help\n"
+	      "      --version           show the version\n", out);
+}
+
+static void replace_string(char **field, const char *value)
+{
+	free(*field);
+	*field = pw_xstrdup(value);
+}
+
+static int parse_mark(const char *text, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(text, &end, 0);
+	if (errno || end == text || *end || v > 0xffffffffUL)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* Returns 0 to go on, 1 to exit successfully, -1 on a usage error. */
+static int parse_args(int argc, char **argv, struct pw_options *cfg)
+{
+	enum pw_log_level level;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "f:h", long_options, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			cfg->manifests = pw_xrealloc(cfg->manifests,
+						     (cfg->nmanifests + 1) * sizeof(char *));
+			cfg->manifests[cfg->nmanifests++] = pw_xstrdup(optarg);
+			break;
+		case OPT_KUBECONFIG:
+			replace_string(&cfg->kubeconfig, optarg);
+			break;
+		case OPT_NODE_NAME:
+			replace_string(&cfg->node_name, optarg);
+			break;
+		case OPT_DRY_RUN:
+			if (!optarg || strcmp(optarg, "iptables") == 0) {
+				cfg->dry_run = PW_DRY_RUN_IPTABLES;
+			} else if (strcmp(optarg, "ipset") == 0) {
+				cfg->dry_run = PW_DRY_RUN_IPSET;
+			} else {
+				fprintf(stderr, "podwall: --dry-run=%s: expected iptables or ipset\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case OPT_ONCE:
+			cfg->once = true;
+			break;
+		case OPT_PREFIX:
+			replace_string(&cfg->prefix, optarg);
+			break;
+		case OPT_IFACE_PREFIX:
+			replace_string(&cfg->iface_prefix, optarg);
+			break;
+		case OPT_ACCEPT_MARK:
+			if (parse_mark(optarg, &cfg->accept_mark) < 0) {
+				fprintf(stderr, "podwall: --accept-mark=%s: not a number\n", optarg);
+				return -1;
+			}
+			break;
+		case OPT_LOG_LEVEL:
+			if (pw_log_level_parse(optarg, &level) < 0) {
+				fprintf(stderr, "podwall: --log-level=%s: unknown level\n", optarg);
+				return -1;
+			}
+			pw_log_set_level(level);
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case OPT_VERSION:
+			puts(PACKAGE_STRING);
+			return 1;
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "podwall: unexpected argument \"%s\"\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+struct load_ctx {
+	struct pw_cluster *cluster;
+};
+
+static int store_object(struct pw_object *obj, const char *where, void *ctx)
+{
+	struct load_ctx *lc = ctx;
+
+	(void)where;
+	pw_cluster_upsert(lc->cluster, obj);
+	return 0;
+}
+
+static void print_lines(enum pw_log_level level, const struct pw_buf *text)
+{
+	const char *p = pw_buf_str(text);
+
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		int len = nl ? (int)(nl - p) : (int)strlen(p);
+
+		pw_log(level, "%.*s", len, p);
+		p += len + (nl ? 1 : 0);
+	}
+}
+
+/* All-or-nothing: one bad object and nothing is printed or programmed. */
+static struct pw_cluster *load_manifests(const struct pw_options *cfg)
+{
+	struct pw_cluster *cluster = pw_cluster_new();
+	struct load_ctx lc = { cluster };
+	struct pw_buf errors = PW_BUF_INIT, notices = PW_BUF_INIT;
+	int nerrors = 0;
+	size_t i;
+
+	for (i = 0; i < cfg->nmanifests; i++)
+		nerrors += pw_manifest_load(cfg->manifests[i], store_object, &lc,
+					    &errors, &notices);
+	print_lines(PW_LOG_NOTICE, &notices);
+	print_lines(PW_LOG_ERR, &errors);
+	pw_buf_free(&errors);
+	pw_buf_free(&notices);
+	if (nerrors) {
+		pw_err("%d error%s in the manifests: nothing was changed",
+		       nerrors, nerrors == 1 ? "" : "s");
+		pw_cluster_free(cluster);
+		return NULL;
+	}
+	return cluster;
+}
+
+static int dry_run(const struct pw_options *cfg, const struct pw_dataplane *dp)
+{
+	struct pw_buf out = PW_BUF_INIT;
+	int ret = 0;
+
+	if (cfg->dry_run == PW_DRY_RUN_IPSET)
+		pw_render_sets(dp->sets, &out);
+	else
+		pw_render_table(dp->filter, &out);
+	if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
+		pw_err("writing the dry-run output: %s", strerror(errno));
+		ret = -EIO;
+	}
+	pw_buf_free(&out);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct pw_buf err = PW_BUF_INIT;
+	struct pw_dataplane *dp = NULL;
+	struct pw_cluster *cluster = NULL;
+	struct pw_options cfg;
+	int ret = EXIT_FAILURE;
+
+	pw_options_init(&cfg);
+	switch (parse_args(argc, argv, &cfg)) {
+	case 1:
+		ret = EXIT_SUCCESS;
+		goto out;
+	case -1:
+		goto out;
+	}
+	if (pw_options_validate(&cfg, &err) < 0) {
+		pw_err("%s", err.data);
+		goto out;
+	}
+	if (cfg.nmanifests == 0) {
+		pw_err("no -f given: following the API server is not built yet");
+		goto out;
+	}
+	if (cfg.dry_run == PW_DRY_RUN_OFF) {
+		pw_err("programming the kernel is not built yet: use --dry-run");
+		goto out;
+	}
+	cluster = load_manifests(&cfg);
+	if (!cluster)
+		goto out;
+	dp = pw_compile(cluster, &cfg);
+	if (dry_run(&cfg, dp) == 0)
+		ret = EXIT_SUCCESS;
+out:
+	pw_dataplane_free(dp);
+	pw_cluster_free(cluster);
+	pw_options_free(&cfg);
+	pw_buf_free(&err);
+	return ret;
+}

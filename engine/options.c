@@ -1,0 +1,91 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/options.h"
+#include "lib/util.h"
+
+/* kube-proxy's masquerade and drop bits: never ours to touch. */
+#define KUBE_PROXY_MARKS 0xc000u
+
+void pw_options_init(struct pw_options *cfg)
+{
+	char host[256];
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (gethostname(host, sizeof(host)) < 0)
+		host[0] = '\0';
+	host[sizeof(host) - 1] = '\0';
+	cfg->node_name = pw_xstrdup(host);
+	cfg->iface_prefix = pw_xstrdup(PW_DEFAULT_IFACE_PREFIX);
+	cfg->prefix = pw_xstrdup(PW_DEFAULT_PREFIX);
+	cfg->accept_mark = PW_DEFAULT_ACCEPT_MARK;
+}
+
+void pw_options_free(struct pw_options *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nmanifests; i++)
+		free(cfg->manifests[i]);
+	free(cfg->manifests);
+	free(cfg->kubeconfig);
+	free(cfg->node_name);
+	free(cfg->iface_prefix);
+	free(cfg->prefix);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+static bool is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+static bool all_name_chars(const char *s)
+{
+	for (; *s; s++)
+		if (!is_name_char(*s))
+			return false;
+	return true;
+}
+
+int pw_options_validate(const struct pw_options *cfg, struct pw_buf *err)
+{
+	size_t len = strlen(cfg->prefix);
+
+	if (len == 0 || len > PW_PREFIX_MAX || !all_name_chars(cfg->prefix)) {
+		pw_buf_printf(err, "--prefix \"%s\": 1 to %d letters, digits, '-' or '_'",
+			      cfg->prefix, PW_PREFIX_MAX);
+		return -EINVAL;
+	}
+	/* Felix sweeps away chains and sets named cali-*: sharing it would be fatal. */
+	if (strncmp(cfg->prefix, "cali", 4) == 0) {
+		pw_buf_printf(err, "--prefix \"%s\": the cali prefix belongs to Calico",
+			      cfg->prefix);
+		return -EINVAL;
+	}
+	len = strlen(cfg->iface_prefix);
+	if (len == 0 || len > PW_IFACE_PREFIX_MAX || !all_name_chars(cfg->iface_prefix)) {
+		pw_buf_printf(err, "--iface-prefix \"%s\": 1 to %d letters or digits",
+			      cfg->iface_prefix, PW_IFACE_PREFIX_MAX);
+		return -EINVAL;
+	}
+	if (cfg->accept_mark == 0 || (cfg->accept_mark & (cfg->accept_mark - 1))) {
+		pw_buf_printf(err, "--accept-mark 0x%x: must be a single bit", cfg->accept_mark);
+		return -EINVAL;
+	}
+	if (cfg->accept_mark & KUBE_PROXY_MARKS) {
+		pw_buf_printf(err, "--accept-mark 0x%x: kube-proxy owns 0x4000 and 0x8000",
+			      cfg->accept_mark);
+		return -EINVAL;
+	}
+	if (!cfg->node_name || !cfg->node_name[0]) {
+		pw_buf_puts(err, "--node-name: empty, and the hostname is unknown");
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,35 @@
+/*
+ * Turns one API object, as a libyaml node tree (YAML manifest or JSON from
+ * the API server: libyaml reads both), into a podwall object. It applies
+ * what the API server would (defaulting) and refuses what it would refuse
+ * (validation), naming the field at fault.
+ */
+#ifndef PW_DECODE_H
+#define PW_DECODE_H
+
+#include <yaml.h>
+
+#include "k8s/object.h"
+#include "lib/util.h"
+
+enum pw_decode_result {
+	PW_DECODE_OK = 0,	/* *out holds the object */
+	PW_DECODE_SKIPPED = 1,	/* a kind podwall does not use; *err says which */
+	PW_DECODE_ERROR = -1,	/* invalid; *err says where and why */
+};
+
+/*
+ * Decodes the mapping at node. default_namespace fills a namespaced
+ * object's missing metadata.namespace (kubectl's "default").
+ *
+ * On PW_DECODE_ERROR, err receives one line without trailing newline in the
+ * form  "<Kind> <namespace>/<name>: <field path>: <problem>"  for example
+ *   NetworkPolicy x/allow: spec.ingress[0].from[1].ipBlock.cidr: invalid CIDR "10.0.0.0/33"
+ * (the caller prefixes the file and document). On PW_DECODE_SKIPPED it
+ * receives e.g. "skipping Deployment stars/backend: kind not used by podwall".
+ */
+enum pw_decode_result pw_decode_object(yaml_document_t *doc, yaml_node_t *node,
+				       const char *default_namespace,
+				       struct pw_object *out, struct pw_buf *err);
+
+#endif

@@ -1,0 +1,547 @@
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "k8s/decode.h"
+#include "k8s/manifest.h"
+
+/* Enough for a dump of a large cluster; /dev/zero must not exhaust memory. */
+#define MANIFEST_MAX_BYTES (256u << 20)
+
+/*
+ * libyaml 0.1's loader recurses once per nesting level, so an attacker's
+ * thousands of "[" would overflow the stack; real objects are far shallower.
+ */
+#define MANIFEST_MAX_DEPTH 1000
+
+/*
+ * Aliases make a small document a large tree ("billion laughs"); a List
+ * of aliased items would be decoded once per alias. Honest documents use
+ * few aliases, so the expanded tree may be this many times the document.
+ */
+#define MANIFEST_EXPANSION 8
+#define MANIFEST_EXPANSION_EXTRA 4096
+
+struct loader {
+	pw_manifest_fn fn;
+	void *ctx;
+	struct pw_buf *errors;
+	struct pw_buf *notices;
+	const char *path;		/* of the file being read */
+	int nerrors;
+};
+
+static void add_line(struct pw_buf *b, const char *where, const char *fmt, va_list ap)
+{
+	pw_buf_puts(b, where);
+	pw_buf_puts(b, ": ");
+	pw_buf_vprintf(b, fmt, ap);
+	pw_buf_putc(b, '\n');
+}
+
+static void error_at(struct loader *l, const char *where, const char *fmt, ...)
+	PW_PRINTF(3, 4);
+
+static void error_at(struct loader *l, const char *where, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	add_line(l->errors, where, fmt, ap);
+	va_end(ap);
+	l->nerrors++;
+}
+
+static void notice_at(struct loader *l, const char *where, const char *text)
+{
+	pw_buf_printf(l->notices, "%s: %s\n", where, text);
+}
+
+/* ------------------------------------------------------------ objects */
+
+static void describe_object(const struct pw_object *obj, struct pw_buf *b)
+{
+	pw_buf_printf(b, "%s ", pw_kind_name(obj->kind));
+	switch (obj->kind) {
+	case PW_KIND_NAMESPACE:
+		pw_buf_puts(b, obj->u.ns->name);
+		break;
+	case PW_KIND_POD:
+		pw_buf_printf(b, "%s/%s", obj->u.pod->namespace, obj->u.pod->name);
+		break;
+	case PW_KIND_POLICY:
+		pw_buf_printf(b, "%s/%s", obj->u.policy->namespace, obj->u.policy->name);
+		break;
+	}
+}
+
+static void hand_over(struct loader *l, struct pw_object *obj, const char *where)
+{
+	struct pw_buf what = PW_BUF_INIT;
+	int ret;
+
+	if (!l->fn) {
+		pw_object_free(obj);
+		return;
+	}
+	/* Named now: once handed over, obj may be gone. */
+	describe_object(obj, &what);
+	ret = l->fn(obj, where, l->ctx);
+	if (ret)
+		error_at(l, where, "%s: not accepted: %s", pw_buf_str(&what),
+			 ret < 0 ? strerror(-ret) : "refused");
+	pw_buf_free(&what);
+}
+
+static void decode_one(struct loader *l, yaml_document_t *doc, yaml_node_t *node,
+		       const char *where)
+{
+	struct pw_buf msg = PW_BUF_INIT;
+	struct pw_object obj;
+
+	switch (pw_decode_object(doc, node, "default", &obj, &msg)) {
+	case PW_DECODE_OK:
+		hand_over(l, &obj, where);
+		break;
+	case PW_DECODE_SKIPPED:
+		notice_at(l, where, pw_buf_str(&msg));
+		break;
+	case PW_DECODE_ERROR:
+		error_at(l, where, "%s", pw_buf_str(&msg));
+		break;
+	}
+	pw_buf_free(&msg);
+}
+
+/* ---------------------------------------------------------- documents */
+
+static bool is_null_scalar(const yaml_node_t *n)
+{
+	static const char *const words[] = { "", "~", "null", "Null", "NULL" };
+	size_t i;
+
+	if (n->type != YAML_SCALAR_NODE ||
+	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	for (i = 0; i < PW_ARRAY_SIZE(words); i++)
+		if (strcmp((const char *)n->data.scalar.value, words[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The value under key when map is a mapping with scalar keys, else NULL. */
+static yaml_node_t *lookup(yaml_document_t *doc, yaml_node_t *map, const char *key)
+{
+	yaml_node_pair_t *pair;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top;
+	     pair++) {
+		yaml_node_t *k = yaml_document_get_node(doc, pair->key);
+
+		if (k && k->type == YAML_SCALAR_NODE &&
+		    strcmp((const char *)k->data.scalar.value, key) == 0)
+			return yaml_document_get_node(doc, pair->value);
+	}
+	return NULL;
+}
+
+static bool scalar_is(const yaml_node_t *n, const char *text)
+{
+	return n && n->type == YAML_SCALAR_NODE &&
+		strcmp((const char *)n->data.scalar.value, text) == 0;
+}
+
+/* kubectl's "kind: List": each item is an object of its own. */
+static void load_list(struct loader *l, yaml_document_t *doc, yaml_node_t *root,
+		      const char *where)
+{
+	yaml_node_t *items = lookup(doc, root, "items");
+	struct pw_buf item_where = PW_BUF_INIT;
+	yaml_node_item_t *item;
+	size_t i = 0;
+
+	if (!scalar_is(lookup(doc, root, "apiVersion"), "v1")) {
+		error_at(l, where, "List: apiVersion: must be \"v1\"");
+		return;
+	}
+	if (!items || is_null_scalar(items))
+		return;
+	if (items->type != YAML_SEQUENCE_NODE) {
+		error_at(l, where, "List: items: expected a list");
+		return;
+	}
+	for (item = items->data.sequence.items.start;
+	     item < items->data.sequence.items.top; item++, i++) {
+		pw_buf_reset(&item_where);
+		pw_buf_printf(&item_where, "%s: item %zu", where, i);
+		decode_one(l, doc, yaml_document_get_node(doc, *item),
+			   pw_buf_str(&item_where));
+	}
+	pw_buf_free(&item_where);
+}
+
+static void push_node(int **stack, size_t *cap, size_t *top, int id)
+{
+	PW_GROW(*stack, *cap, *top + 1);
+	(*stack)[(*top)++] = id;
+}
+
+static void push_children(int **stack, size_t *cap, size_t *top, const yaml_node_t *n)
+{
+	yaml_node_item_t *item;
+	yaml_node_pair_t *pair;
+
+	if (n->type == YAML_SEQUENCE_NODE) {
+		for (item = n->data.sequence.items.start;
+		     item < n->data.sequence.items.top; item++)
+			push_node(stack, cap, top, *item);
+	} else if (n->type == YAML_MAPPING_NODE) {
+		for (pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top;
+		     pair++) {
+			push_node(stack, cap, top, pair->key);
+			push_node(stack, cap, top, pair->value);
+		}
+	}
+}
+
+/*
+ * True when the tree, aliases expanded, has more than limit nodes. Walks
+ * with a stack of its own and stops at the limit, so that neither depth
+ * nor cycles (an alias inside its own anchor) matter.
+ */
+static bool expands_beyond(yaml_document_t *doc, size_t limit)
+{
+	size_t cap = 0, top = 0, count = 0;
+	int *stack = NULL;
+
+	push_node(&stack, &cap, &top, 1);
+	while (top && count <= limit) {
+		yaml_node_t *n = yaml_document_get_node(doc, stack[--top]);
+
+		count++;
+		if (n)
+			push_children(&stack, &cap, &top, n);
+	}
+	free(stack);
+	return count > limit;
+}
+
+static void load_document(struct loader *l, yaml_document_t *doc, size_t n)
+{
+	yaml_node_t *root = yaml_document_get_root_node(doc);
+	size_t nodes = (size_t)(doc->nodes.top - doc->nodes.start);
+	size_t limit = MANIFEST_EXPANSION * nodes + MANIFEST_EXPANSION_EXTRA;
+	struct pw_buf where = PW_BUF_INIT;
+
+	/* A trailing "---" or a document of comments only. */
+	if (is_null_scalar(root))
+		return;
+	pw_buf_printf(&where, "%s: document %zu", l->path, n);
+	if (expands_beyond(doc, limit))
+		error_at(l, pw_buf_str(&where), "aliases expand to more than %zu nodes",
+			 limit);
+	else if (scalar_is(lookup(doc, root, "kind"), "List"))
+		load_list(l, doc, root, pw_buf_str(&where));
+	else
+		decode_one(l, doc, root, pw_buf_str(&where));
+	pw_buf_free(&where);
+}
+
+/* ------------------------------------------------------------ streams */
+
+static void offset_to_mark(const unsigned char *data, size_t len, size_t offset,
+			   size_t *line, size_t *column)
+{
+	size_t i, start = 0;
+
+	*line = 1;
+	for (i = 0; i < offset && i < len; i++) {
+		if (data[i] == '\n') {
+			(*line)++;
+			start = i + 1;
+		}
+	}
+	*column = i - start + 1;
+}
+
+static void syntax_error(struct loader *l, const yaml_parser_t *p,
+			 const unsigned char *data, size_t len)
+{
+	const char *problem = p->problem ? p->problem : "cannot parse";
+	struct pw_buf msg = PW_BUF_INIT;
+	size_t line, column;
+
+	if (p->error == YAML_MEMORY_ERROR)
+		problem = "out of memory";
+	if (p->error == YAML_READER_ERROR) {
+		/* The reader knows a byte offset, not a mark. */
+		offset_to_mark(data, len, p->problem_offset, &line, &column);
+		pw_buf_printf(&msg, "line %zu column %zu: %s", line, column, problem);
+		if (p->problem_value != -1)
+			pw_buf_printf(&msg, " (#%X)", (unsigned)p->problem_value);
+	} else {
+		pw_buf_printf(&msg, "line %zu column %zu: %s", p->problem_mark.line + 1,
+			      p->problem_mark.column + 1, problem);
+		if (p->context)
+			pw_buf_printf(&msg, " (%s at line %zu column %zu)",
+				      p->context, p->context_mark.line + 1,
+				      p->context_mark.column + 1);
+	}
+	error_at(l, l->path, "%s", pw_buf_str(&msg));
+	pw_buf_free(&msg);
+}
+
+struct too_deep {
+	size_t document;		/* 1-based; 0 when nothing is too deep */
+	yaml_mark_t mark;
+};
+
+/* Finds the first document nested beyond MANIFEST_MAX_DEPTH with events only. */
+static void find_too_deep(const unsigned char *data, size_t len, struct too_deep *out)
+{
+	size_t depth = 0, document = 0;
+	yaml_parser_t parser;
+	yaml_event_t event;
+	bool done = false;
+
+	memset(out, 0, sizeof(*out));
+	if (!yaml_parser_initialize(&parser))
+		return;
+	yaml_parser_set_input_string(&parser, data, len);
+	/* A syntax error ends the scan; the loader reports it in its turn. */
+	while (!done && yaml_parser_parse(&parser, &event)) {
+		switch (event.type) {
+		case YAML_DOCUMENT_START_EVENT:
+			document++;
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > MANIFEST_MAX_DEPTH) {
+				out->document = document;
+				out->mark = event.start_mark;
+				done = true;
+			}
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&event);
+	}
+	yaml_parser_delete(&parser);
+}
+
+static void load_stream(struct loader *l, const unsigned char *data, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	struct too_deep deep;
+	size_t n;
+
+	find_too_deep(data, len, &deep);
+	if (!yaml_parser_initialize(&parser)) {
+		error_at(l, l->path, "cannot initialise the YAML parser");
+		return;
+	}
+	yaml_parser_set_input_string(&parser, data, len);
+	for (n = 1;; n++) {
+		if (n == deep.document) {
+			error_at(l, l->path,
+				 "line %zu column %zu: nested deeper than %d levels",
+				 deep.mark.line + 1, deep.mark.column + 1,
+				 MANIFEST_MAX_DEPTH);
+			break;
+		}
+		/* libyaml cannot go on after an error: the rest of the file is lost. */
+		if (!yaml_parser_load(&parser, &doc)) {
+			syntax_error(l, &parser, data, len);
+			break;
+		}
+		if (!yaml_document_get_root_node(&doc)) {
+			yaml_document_delete(&doc);
+			break;
+		}
+		load_document(l, &doc, n);
+		yaml_document_delete(&doc);
+	}
+	yaml_parser_delete(&parser);
+}
+
+/* ------------------------------------------------------------- files */
+
+/*
+ * libyaml takes a tab for indentation in places where JSON allows any
+ * whitespace; outside strings (where JSON forbids raw tabs) a space is the
+ * same to JSON.
+ */
+static void untab_json(char *s, size_t len)
+{
+	bool in_string = false, escaped = false;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (in_string) {
+			if (escaped)
+				escaped = false;
+			else if (s[i] == '\\')
+				escaped = true;
+			else if (s[i] == '"')
+				in_string = false;
+		} else if (s[i] == '"') {
+			in_string = true;
+		} else if (s[i] == '\t') {
+			s[i] = ' ';
+		}
+	}
+}
+
+/* 0, or -errno (-EFBIG past MANIFEST_MAX_BYTES). */
+static int read_file(const char *path, char **data, size_t *len)
+{
+	size_t cap = 0, n = 0;
+	char *buf = NULL;
+	ssize_t got;
+	int fd, ret = 0;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		PW_GROW(buf, cap, n + 65536);
+		got = read(fd, buf + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			ret = -errno;
+			break;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+		if (n > MANIFEST_MAX_BYTES) {
+			ret = -EFBIG;
+			break;
+		}
+	}
+	close(fd);
+	if (ret < 0) {
+		free(buf);
+		return ret;
+	}
+	*data = buf;
+	*len = n;
+	return 0;
+}
+
+static void load_file(struct loader *l, const char *path)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int ret;
+
+	ret = read_file(path, &data, &len);
+	if (ret == -EFBIG) {
+		error_at(l, path, "larger than %u MiB", MANIFEST_MAX_BYTES >> 20);
+		return;
+	}
+	if (ret < 0) {
+		error_at(l, path, "%s", strerror(-ret));
+		return;
+	}
+	if (pw_str_has_suffix(path, ".json"))
+		untab_json(data, len);
+	l->path = path;
+	load_stream(l, (const unsigned char *)data, len);
+	l->path = NULL;
+	free(data);
+}
+
+static bool is_manifest_name(const char *name)
+{
+	return pw_str_has_suffix(name, ".yaml") || pw_str_has_suffix(name, ".yml") ||
+		pw_str_has_suffix(name, ".json");
+}
+
+/* The manifest names in dir, sorted; NULL (and an error) when unreadable. */
+static char **list_dir(struct loader *l, const char *dir, size_t *count)
+{
+	size_t cap = 0;
+	char **names = NULL;
+	struct dirent *e;
+	DIR *d;
+
+	*count = 0;
+	d = opendir(dir);
+	if (!d) {
+		error_at(l, dir, "%s", strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		errno = 0;
+		e = readdir(d);
+		if (!e)
+			break;
+		if (!is_manifest_name(e->d_name))
+			continue;
+		PW_GROW(names, cap, *count + 1);
+		names[(*count)++] = pw_xstrdup(e->d_name);
+	}
+	if (errno)
+		error_at(l, dir, "%s", strerror(errno));
+	closedir(d);
+	if (*count)
+		qsort(names, *count, sizeof(*names), pw_strcmp_ptr);
+	return names;
+}
+
+static void load_dir(struct loader *l, const char *dir)
+{
+	const char *sep = pw_str_has_suffix(dir, "/") ? "" : "/";
+	size_t count, i;
+	char **names;
+
+	names = list_dir(l, dir, &count);
+	for (i = 0; i < count; i++) {
+		char *path = pw_xasprintf("%s%s%s", dir, sep, names[i]);
+		struct stat st;
+
+		if (stat(path, &st) < 0)
+			error_at(l, path, "%s", strerror(errno));
+		else if (!S_ISDIR(st.st_mode))	/* not recursive */
+			load_file(l, path);
+		free(path);
+		free(names[i]);
+	}
+	free(names);
+}
+
+int pw_manifest_load(const char *path, pw_manifest_fn fn, void *ctx,
+		     struct pw_buf *errors, struct pw_buf *notices)
+{
+	struct loader l = { fn, ctx, errors, notices, NULL, 0 };
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		error_at(&l, path, "%s", strerror(errno));
+	else if (S_ISDIR(st.st_mode))
+		load_dir(&l, path);
+	else
+		load_file(&l, path);
+	return l.nerrors;
+}

@@ -1,0 +1,166 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "k8s/object.h"
+
+static const char *const api_names[PW_PROTO_COUNT] = {
+	[PW_PROTO_TCP] = "TCP",
+	[PW_PROTO_UDP] = "UDP",
+	[PW_PROTO_SCTP] = "SCTP",
+};
+
+static const char *const kernel_names[PW_PROTO_COUNT] = {
+	[PW_PROTO_TCP] = "tcp",
+	[PW_PROTO_UDP] = "udp",
+	[PW_PROTO_SCTP] = "sctp",
+};
+
+const char *pw_protocol_api_name(enum pw_protocol p)
+{
+	return (unsigned)p < PW_PROTO_COUNT ? api_names[p] : "?";
+}
+
+const char *pw_protocol_name(enum pw_protocol p)
+{
+	return (unsigned)p < PW_PROTO_COUNT ? kernel_names[p] : "?";
+}
+
+/* Case-sensitive: the API server refuses "tcp". */
+int pw_protocol_parse(const char *text, enum pw_protocol *out)
+{
+	unsigned i;
+
+	for (i = 0; i < PW_PROTO_COUNT; i++) {
+		if (strcmp(text, api_names[i]) == 0) {
+			*out = (enum pw_protocol)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+bool pw_pod_is_addressable(const struct pw_pod *pod)
+{
+	if (pod->nips == 0 || pod->host_network)
+		return false;
+	return pod->phase != PW_POD_PHASE_SUCCEEDED && pod->phase != PW_POD_PHASE_FAILED;
+}
+
+const struct pw_cidr *pw_pod_ipv4(const struct pw_pod *pod)
+{
+	size_t i;
+
+	for (i = 0; i < pod->nips; i++)
+		if (pod->ips[i].family == AF_INET)
+			return &pod->ips[i];
+	return NULL;
+}
+
+void pw_namespace_free(struct pw_namespace *ns)
+{
+	if (!ns)
+		return;
+	free(ns->name);
+	free(ns->uid);
+	free(ns->resource_version);
+	pw_labels_free(ns->labels);
+	free(ns);
+}
+
+void pw_pod_free(struct pw_pod *pod)
+{
+	size_t i;
+
+	if (!pod)
+		return;
+	free(pod->namespace);
+	free(pod->name);
+	free(pod->uid);
+	free(pod->resource_version);
+	free(pod->node_name);
+	free(pod->ips);
+	pw_labels_free(pod->labels);
+	for (i = 0; i < pod->nports; i++)
+		free(pod->ports[i].name);
+	free(pod->ports);
+	free(pod);
+}
+
+static void ipblock_free(struct pw_ipblock *b)
+{
+	if (!b)
+		return;
+	free(b->except);
+	free(b);
+}
+
+static void rules_free(struct pw_policy_rule *rules, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		struct pw_policy_rule *r = &rules[i];
+
+		for (j = 0; j < r->nports; j++)
+			free(r->ports[j].name);
+		free(r->ports);
+		for (j = 0; j < r->npeers; j++) {
+			pw_selector_free(r->peers[j].pod_selector);
+			pw_selector_free(r->peers[j].namespace_selector);
+			ipblock_free(r->peers[j].ipblock);
+		}
+		free(r->peers);
+	}
+	free(rules);
+}
+
+void pw_policy_free(struct pw_policy *policy)
+{
+	if (!policy)
+		return;
+	free(policy->namespace);
+	free(policy->name);
+	free(policy->uid);
+	free(policy->resource_version);
+	pw_selector_free(policy->pod_selector);
+	rules_free(policy->ingress, policy->ningress);
+	rules_free(policy->egress, policy->negress);
+	free(policy);
+}
+
+void pw_object_free(struct pw_object *obj)
+{
+	if (!obj)
+		return;
+	switch (obj->kind) {
+	case PW_KIND_NAMESPACE:
+		pw_namespace_free(obj->u.ns);
+		obj->u.ns = NULL;
+		break;
+	case PW_KIND_POD:
+		pw_pod_free(obj->u.pod);
+		obj->u.pod = NULL;
+		break;
+	case PW_KIND_POLICY:
+		pw_policy_free(obj->u.policy);
+		obj->u.policy = NULL;
+		break;
+	}
+}
+
+const char *pw_kind_name(enum pw_kind kind)
+{
+	switch (kind) {
+	case PW_KIND_NAMESPACE:
+		return "Namespace";
+	case PW_KIND_POD:
+		return "Pod";
+	case PW_KIND_POLICY:
+		return "NetworkPolicy";
+	}
+	return "?";
+}

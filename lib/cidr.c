@@ -1,0 +1,131 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "lib/cidr.h"
+
+static int parse_addr(const char *text, size_t len, struct pw_cidr *out)
+{
+	char tmp[INET6_ADDRSTRLEN + 1];
+
+	if (len == 0 || len >= sizeof(tmp))
+		return -EINVAL;
+	memcpy(tmp, text, len);
+	tmp[len] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, tmp, out->addr) == 1) {
+		out->family = AF_INET;
+		out->prefix = 32;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, tmp, out->addr) == 1) {
+		out->family = AF_INET6;
+		out->prefix = 128;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int pw_ip_parse(const char *text, struct pw_cidr *out)
+{
+	return parse_addr(text, strlen(text), out);
+}
+
+int pw_cidr_parse(const char *text, struct pw_cidr *out)
+{
+	const char *slash = strchr(text, '/');
+	const char *p;
+	unsigned long len = 0;
+
+	if (!slash || parse_addr(text, (size_t)(slash - text), out) < 0)
+		return -EINVAL;
+	p = slash + 1;
+	if (*p == '\0' || strlen(p) > 3)
+		return -EINVAL;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		len = len * 10 + (unsigned long)(*p - '0');
+	}
+	if (len > pw_cidr_max_prefix(out))
+		return -EINVAL;
+	out->prefix = (uint8_t)len;
+	return 0;
+}
+
+unsigned pw_cidr_max_prefix(const struct pw_cidr *c)
+{
+	return c->family == AF_INET ? 32 : 128;
+}
+
+static bool bit_in_prefix(unsigned bit, unsigned prefix)
+{
+	return bit < prefix;
+}
+
+void pw_cidr_mask(struct pw_cidr *c)
+{
+	unsigned bytes = pw_cidr_max_prefix(c) / 8, i, b;
+
+	for (i = 0; i < bytes; i++)
+		for (b = 0; b < 8; b++)
+			if (!bit_in_prefix(i * 8 + b, c->prefix))
+				c->addr[i] &= (uint8_t)~(0x80u >> b);
+}
+
+bool pw_cidr_has_host_bits(const struct pw_cidr *c)
+{
+	struct pw_cidr masked = *c;
+
+	pw_cidr_mask(&masked);
+	return memcmp(masked.addr, c->addr, sizeof(c->addr)) != 0;
+}
+
+bool pw_cidr_contains(const struct pw_cidr *outer, const struct pw_cidr *inner)
+{
+	struct pw_cidr a = *outer, b = *inner;
+
+	if (a.family != b.family || b.prefix < a.prefix)
+		return false;
+	b.prefix = a.prefix;
+	pw_cidr_mask(&a);
+	pw_cidr_mask(&b);
+	return memcmp(a.addr, b.addr, sizeof(a.addr)) == 0;
+}
+
+bool pw_cidr_equal(const struct pw_cidr *a, const struct pw_cidr *b)
+{
+	return pw_cidr_cmp(a, b) == 0;
+}
+
+int pw_cidr_cmp(const struct pw_cidr *a, const struct pw_cidr *b)
+{
+	int r;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	r = memcmp(a->addr, b->addr, sizeof(a->addr));
+	if (r)
+		return r;
+	if (a->prefix != b->prefix)
+		return a->prefix < b->prefix ? -1 : 1;
+	return 0;
+}
+
+void pw_cidr_format(const struct pw_cidr *c, bool with_full_prefix,
+		    char out[PW_CIDR_STRLEN])
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(c->family, c->addr, addr, sizeof(addr)))
+		strcpy(addr, "?");
+	if (!with_full_prefix && c->prefix == pw_cidr_max_prefix(c))
+		snprintf(out, PW_CIDR_STRLEN, "%s", addr);
+	else
+		snprintf(out, PW_CIDR_STRLEN, "%s/%u", addr, c->prefix);
+}

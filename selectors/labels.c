@@ -1,0 +1,155 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/util.h"
+#include "selectors/labels.h"
+
+struct label {
+	char *key;
+	char *value;
+};
+
+/*
+ * A sorted array rather than a hash map: pods carry a handful of labels, so
+ * binary search is as fast, iteration in key order is free, and equality is
+ * a single linear walk.
+ */
+struct pw_labels {
+	struct label *entries;
+	size_t count;
+	size_t cap;
+};
+
+struct pw_labels *pw_labels_new(void)
+{
+	return pw_xcalloc(1, sizeof(struct pw_labels));
+}
+
+void pw_labels_free(struct pw_labels *l)
+{
+	size_t i;
+
+	if (!l)
+		return;
+	for (i = 0; i < l->count; i++) {
+		free(l->entries[i].key);
+		free(l->entries[i].value);
+	}
+	free(l->entries);
+	free(l);
+}
+
+struct pw_labels *pw_labels_dup(const struct pw_labels *l)
+{
+	struct pw_labels *copy = pw_labels_new();
+	size_t i;
+
+	if (l->count == 0)
+		return copy;
+	PW_GROW(copy->entries, copy->cap, l->count);
+	for (i = 0; i < l->count; i++) {
+		copy->entries[i].key = pw_xstrdup(l->entries[i].key);
+		copy->entries[i].value = pw_xstrdup(l->entries[i].value);
+	}
+	copy->count = l->count;
+	return copy;
+}
+
+/*
+ * Binary search for key. Returns true when found, and in *pos the index of
+ * the entry, or where it would be inserted to keep the array sorted.
+ */
+static bool labels_find(const struct pw_labels *l, const char *key, size_t *pos)
+{
+	size_t lo = 0, hi = l->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = strcmp(key, l->entries[mid].key);
+
+		if (r == 0) {
+			*pos = mid;
+			return true;
+		}
+		if (r < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*pos = lo;
+	return false;
+}
+
+void pw_labels_set(struct pw_labels *l, const char *key, const char *value)
+{
+	size_t pos;
+	char *copy;
+
+	if (labels_find(l, key, &pos)) {
+		/* Copy first: value may point into the string being replaced. */
+		copy = pw_xstrdup(value);
+		free(l->entries[pos].value);
+		l->entries[pos].value = copy;
+		return;
+	}
+	PW_GROW(l->entries, l->cap, l->count + 1);
+	memmove(&l->entries[pos + 1], &l->entries[pos],
+		(l->count - pos) * sizeof(l->entries[0]));
+	l->entries[pos].key = pw_xstrdup(key);
+	l->entries[pos].value = pw_xstrdup(value);
+	l->count++;
+}
+
+int pw_labels_unset(struct pw_labels *l, const char *key)
+{
+	size_t pos;
+
+	if (!labels_find(l, key, &pos))
+		return -ENOENT;
+	free(l->entries[pos].key);
+	free(l->entries[pos].value);
+	memmove(&l->entries[pos], &l->entries[pos + 1],
+		(l->count - pos - 1) * sizeof(l->entries[0]));
+	l->count--;
+	return 0;
+}
+
+const char *pw_labels_get(const struct pw_labels *l, const char *key)
+{
+	size_t pos;
+
+	return labels_find(l, key, &pos) ? l->entries[pos].value : NULL;
+}
+
+size_t pw_labels_count(const struct pw_labels *l)
+{
+	return l->count;
+}
+
+const char *pw_labels_key(const struct pw_labels *l, size_t i)
+{
+	return i < l->count ? l->entries[i].key : NULL;
+}
+
+const char *pw_labels_value(const struct pw_labels *l, size_t i)
+{
+	return i < l->count ? l->entries[i].value : NULL;
+}
+
+bool pw_labels_equal(const struct pw_labels *a, const struct pw_labels *b)
+{
+	size_t i;
+
+	if (a->count != b->count)
+		return false;
+	/* Both arrays are sorted by key, so equal sets line up entry by entry. */
+	for (i = 0; i < a->count; i++) {
+		if (strcmp(a->entries[i].key, b->entries[i].key) != 0 ||
+		    strcmp(a->entries[i].value, b->entries[i].value) != 0)
+			return false;
+	}
+	return true;
+}
