@@ -198,7 +198,8 @@ static struct kind_store *sorted_store(const struct pw_cluster *c, enum pw_kind 
 		PW_GROW(s->sorted, s->cap, pw_strmap_count(s->by_key));
 		s->nsorted = 0;
 		pw_strmap_foreach(s->by_key, collect, s);
-		qsort(s->sorted, s->nsorted, sizeof(*s->sorted), comparators[kind]);
+		if (s->nsorted > 1)
+			qsort(s->sorted, s->nsorted, sizeof(*s->sorted), comparators[kind]);
 		s->dirty = false;
 	}
 	return s;

@@ -338,6 +338,11 @@ static void fill_ipblock_set(struct compiler *cc, struct pw_set *s, void *ctx)
 		pw_set_add_net(s, &b->except[i], true);
 }
 
+static int cmp_cidr(const void *a, const void *b)
+{
+	return pw_cidr_cmp(a, b);
+}
+
 static const char *ipblock_set(struct compiler *cc, const struct pw_ipblock *b)
 {
 	struct pw_buf key = PW_BUF_INIT;
@@ -347,9 +352,10 @@ static const char *ipblock_set(struct compiler *cc, const struct pw_ipblock *b)
 	size_t i;
 
 	sorted = pw_xcalloc(b->nexcept, sizeof(*sorted));
-	memcpy(sorted, b->except, b->nexcept * sizeof(*sorted));
-	qsort(sorted, b->nexcept, sizeof(*sorted),
-	      (int (*)(const void *, const void *))pw_cidr_cmp);
+	if (b->nexcept) {
+		memcpy(sorted, b->except, b->nexcept * sizeof(*sorted));
+		qsort(sorted, b->nexcept, sizeof(*sorted), cmp_cidr);
+	}
 	pw_cidr_format(&b->cidr, true, text);
 	pw_buf_printf(&key, "cidr=%s|except=", text);
 	for (i = 0; i < b->nexcept; i++) {
@@ -783,7 +789,8 @@ static size_t local_endpoints(struct compiler *cc, struct endpoint **out)
 				       eps[count].iface);
 		count++;
 	}
-	qsort(eps, count, sizeof(*eps), cmp_endpoint);
+	if (count > 1)
+		qsort(eps, count, sizeof(*eps), cmp_endpoint);
 	/* Two pods hashing to one name cannot both be dispatched: keep the first. */
 	for (i = 1; i < count; i++) {
 		if (strcmp(eps[i].iface, eps[i - 1].iface) == 0) {

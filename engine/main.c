@@ -219,7 +219,7 @@ static int dry_run(const struct pw_options *cfg, const struct pw_dataplane *dp)
 		pw_render_sets(dp->sets, &out);
 	else
 		pw_render_table(dp->filter, &out);
-	if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
+	if (fwrite(pw_buf_str(&out), 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
 		pw_err("writing the dry-run output: %s", strerror(errno));
 		ret = -EIO;
 	}

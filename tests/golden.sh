@@ -39,6 +39,17 @@ for bad in "$srcdir"/tests/bad/*.yaml; do
 	fi
 done
 
+# A cluster with no pod and no policy: hooks and empty dispatch, no set.
+printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: lonely}\n' >"$out/lonely.yaml"
+if "$PODWALL" --dry-run=ipset --node-name edge-1 -f "$out/lonely.yaml" >"$out/sets" &&
+   [ ! -s "$out/sets" ] &&
+   "$PODWALL" --dry-run --node-name edge-1 -f "$out/lonely.yaml" >"$out/rules" &&
+   grep -q '^-A pw-to-wl-dispatch -m comment --comment "unknown interface" -j DROP$' "$out/rules"; then
+	pass "no pods: no sets, and unknown interfaces still dropped"
+else
+	fail "no pods: unexpected output"
+fi
+
 # Binary garbage must be refused, not crash or hang.
 head -c 65536 /dev/urandom >"$out/garbage.yaml"
 timeout 10 "$PODWALL" --dry-run --node-name edge-1 -f "$out/garbage.yaml" >/dev/null 2>"$out/stderr"
@@ -53,6 +64,7 @@ fi
 # Whole manifests load; the recipes' fragments (no kind) must be refused.
 reference="$srcdir/../shared/reference"
 if [ -d "$reference" ]; then
+	before=$failures
 	for file in "$reference"/calico-demos/*/*.yaml "$reference"/calico-demos/stars/*/*.yaml \
 		    "$reference"/np-recipes/*.yaml; do
 		[ -e "$file" ] || continue
@@ -64,7 +76,8 @@ if [ -d "$reference" ]; then
 			fail "reference fragment $file: exit $rc: $(cat "$out/stderr")"
 		fi
 	done
-	pass "reference manifests: whole ones load, fragments are refused"
+	[ "$failures" = "$before" ] &&
+		pass "reference manifests: whole ones load, fragments are refused"
 else
 	echo "note: no shared/reference beside the tree; reference manifests not loaded"
 fi
