@@ -37,10 +37,10 @@ netns_cleanup() {
 	PW_NETNS=""
 }
 
+# Recorded before it is made, so that a half-made one is removed too.
 netns_add() {
-	ip netns add "$1" || return 1
 	PW_NETNS="$PW_NETNS $1"
-	ip -n "$1" link set lo up
+	ip netns add "$1" && ip -n "$1" link set lo up
 }
 
 trap 'netns_cleanup' EXIT
