@@ -1,0 +1,1086 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+/* Before libiptc.h, which otherwise clashes with linux/if.h on some kernels. */
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <libiptc/libiptc.h>
+#include <linux/netfilter/xt_comment.h>
+#include <linux/netfilter/xt_conntrack.h>
+#include <linux/netfilter/xt_mark.h>
+#include <linux/netfilter/xt_multiport.h>
+#include <linux/netfilter/xt_sctp.h>
+#include <linux/netfilter/xt_set.h>
+#include <linux/netfilter/xt_tcpudp.h>
+
+#include "chains/compat.h"
+#include "chains/iptc_writer.h"
+#include "chains/rule.h"
+#include "chains/rule_internal.h"
+#include "chains/setindex.h"
+#include "chains/table.h"
+#include "lib/strmap.h"
+#include "lib/util.h"
+
+/*
+ * Handles are spelled "struct iptc_handle" throughout, a name every
+ * libiptc.h of 1.4 and later accepts (newer ones #define it to xtc_handle).
+ */
+
+/* Whole transactions tried before a commit that keeps racing gives up. */
+#define PW_IPTC_MAX_ATTEMPTS 5
+
+/*
+ * Test seam: when a program defines it, it runs between the edits and the
+ * commit of every attempt, so a test can play the concurrent writer that
+ * makes the kernel answer EAGAIN. Weak, so the daemon pays one NULL test.
+ */
+extern void pw_iptc_test_before_commit(unsigned attempt) __attribute__((weak));
+
+/* ------------------------------------------------------------ entry builder */
+
+/*
+ * One desired rule as an ipt_entry, and what libiptc will say about it
+ * once it is in the kernel: standard targets come back as verdicts or
+ * offsets, so they are compared by iptc_get_target()'s name instead.
+ */
+struct want_rule {
+	struct ipt_entry *e;
+	const char *target;	/* "", "ACCEPT", "DROP", "RETURN", a chain, "MARK" */
+	bool module_target;	/* its data is compared too (MARK) */
+	const char *jump;	/* JUMP or GOTO: the chain, which must exist */
+};
+
+struct match_desc {
+	const char *name;
+	uint8_t revision;
+	size_t size;		/* the info struct, before XT_ALIGN */
+};
+
+/*
+ * xt_set_info_match_v3 and _v4, spelled out because the uapi headers of
+ * older distributions lack v4 and give v3's counter struct another name
+ * (the layout is kernel ABI). v3's counters are 4-byte aligned on i386,
+ * which is why v4 exists.
+ */
+struct pw_set_counter_v3 {
+	uint8_t op;
+	uint64_t value;
+};
+
+struct pw_set_match_v3 {
+	struct xt_set_info match_set;
+	struct pw_set_counter_v3 packets;
+	struct pw_set_counter_v3 bytes;
+	uint32_t flags;
+};
+
+struct pw_set_counter_v4 {
+	uint64_t value __attribute__((aligned(8)));
+	uint8_t op;
+};
+
+struct pw_set_match_v4 {
+	struct xt_set_info match_set;
+	struct pw_set_counter_v4 packets;
+	struct pw_set_counter_v4 bytes;
+	uint32_t flags;
+};
+
+#define REV_UNKNOWN (-1)
+
+struct builder {
+	struct pw_setindex *sets;	/* opened on the first set match */
+	int probe_fd;			/* raw socket for revision probes, or -1 */
+	int set_rev;			/* REV_UNKNOWN until probed */
+	int conntrack_rev;
+};
+
+static void builder_init(struct builder *b)
+{
+	b->sets = NULL;
+	b->probe_fd = -1;
+	b->set_rev = REV_UNKNOWN;
+	b->conntrack_rev = REV_UNKNOWN;
+}
+
+static void builder_fini(struct builder *b)
+{
+	pw_setindex_close(b->sets);
+	if (b->probe_fd >= 0)
+		close(b->probe_fd);
+}
+
+/*
+ * The newest of revs (newest first) that the kernel has, as iptables'
+ * xtables_compatible_revision() asks; the last, oldest one when the kernel
+ * cannot say. iptables-save prints a set or conntrack match only in the
+ * revision iptables itself would choose ("[unsupported revision]"
+ * otherwise), so podwall chooses the same way.
+ */
+static int kernel_match_revision(struct builder *b, const char *name,
+				 const uint8_t *revs, size_t n)
+{
+	struct xt_get_revision req;
+	socklen_t len;
+	size_t i;
+
+	if (b->probe_fd < 0)
+		b->probe_fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	for (i = 0; b->probe_fd >= 0 && i + 1 < n; i++) {
+		memset(&req, 0, sizeof(req));
+		strncpy(req.name, name, sizeof(req.name) - 1);
+		req.revision = revs[i];
+		len = sizeof(req);
+		if (getsockopt(b->probe_fd, IPPROTO_IP, IPT_SO_GET_REVISION_MATCH,
+			       &req, &len) >= 0)
+			return revs[i];
+	}
+	return revs[n - 1];
+}
+
+/* set 4 (3.19), 3, 2 (v1's layout), else 1; conntrack 3, 2, else 1. */
+static int set_revision(struct builder *b)
+{
+	static const uint8_t revs[] = { 4, 3, 2, 1 };
+
+	if (b->set_rev == REV_UNKNOWN)
+		b->set_rev = kernel_match_revision(b, "set", revs, PW_ARRAY_SIZE(revs));
+	return b->set_rev;
+}
+
+static int conntrack_revision(struct builder *b)
+{
+	static const uint8_t revs[] = { 3, 2, 1 };
+
+	if (b->conntrack_rev == REV_UNKNOWN)
+		b->conntrack_rev = kernel_match_revision(b, "conntrack", revs,
+							 PW_ARRAY_SIZE(revs));
+	return b->conntrack_rev;
+}
+
+static size_t set_info_size(int rev)
+{
+	switch (rev) {
+	case 4:
+		return sizeof(struct pw_set_match_v4);
+	case 3:
+		return sizeof(struct pw_set_match_v3);
+	}
+	return sizeof(struct xt_set_info_match_v1);
+}
+
+static size_t conntrack_info_size(int rev)
+{
+	switch (rev) {
+	case 3:
+		return sizeof(struct xt_conntrack_mtinfo3);
+	case 2:
+		return sizeof(struct xt_conntrack_mtinfo2);
+	}
+	return sizeof(struct xt_conntrack_mtinfo1);
+}
+
+static const char *port_match_name(uint8_t proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+		return "tcp";
+	case IPPROTO_UDP:
+		return "udp";
+	case IPPROTO_SCTP:
+		return "sctp";
+	}
+	return NULL;
+}
+
+static size_t port_info_size(uint8_t proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+		return sizeof(struct xt_tcp);
+	case IPPROTO_UDP:
+		return sizeof(struct xt_udp);
+	}
+	return sizeof(struct xt_sctp_info);
+}
+
+/*
+ * Fixed revisions that every kernel >= 3.10 and every iptables >= 1.4.21
+ * agree on: multiport 1, mark 1, comment/tcp/udp/sctp 0. Set and conntrack
+ * follow the kernel, never below 1.
+ */
+static int describe_match(struct builder *b, const struct pw_match *m,
+			  struct match_desc *d, struct pw_buf *err)
+{
+	int rev;
+
+	switch (m->kind) {
+	case PW_MATCH_COMMENT:
+		*d = (struct match_desc){ "comment", 0, sizeof(struct xt_comment_info) };
+		return 0;
+	case PW_MATCH_CONNTRACK:
+		rev = conntrack_revision(b);
+		*d = (struct match_desc){ "conntrack", rev, conntrack_info_size(rev) };
+		return 0;
+	case PW_MATCH_SET:
+		rev = set_revision(b);
+		*d = (struct match_desc){ "set", rev, set_info_size(rev) };
+		return 0;
+	case PW_MATCH_PORT:
+		if (!port_match_name(m->u.port.proto)) {
+			pw_buf_printf(err, "a port match needs tcp, udp or sctp, not "
+				      "protocol %u", m->u.port.proto);
+			return -EINVAL;
+		}
+		*d = (struct match_desc){ port_match_name(m->u.port.proto), 0,
+					  port_info_size(m->u.port.proto) };
+		return 0;
+	case PW_MATCH_MULTIPORT:
+		*d = (struct match_desc){ "multiport", 1,
+					  sizeof(struct xt_multiport_v1) };
+		return 0;
+	case PW_MATCH_MARK:
+		*d = (struct match_desc){ "mark", 1, sizeof(struct xt_mark_mtinfo1) };
+		return 0;
+	}
+	pw_buf_printf(err, "unknown match kind %d", (int)m->kind);
+	return -EINVAL;
+}
+
+static size_t match_size(const struct match_desc *d)
+{
+	return XT_ALIGN(sizeof(struct xt_entry_match)) + XT_ALIGN(d->size);
+}
+
+/* Appends an empty match at target_offset; the buffer is sized and zeroed. */
+static void *add_match(struct ipt_entry *e, const struct match_desc *d)
+{
+	struct xt_entry_match *m = (void *)((char *)e + e->target_offset);
+
+	m->u.match_size = match_size(d);
+	strncpy(m->u.user.name, d->name, sizeof(m->u.user.name) - 1);
+	m->u.user.revision = d->revision;
+	e->target_offset += m->u.match_size;
+	return m->data;
+}
+
+static uint8_t ctstate_mask(unsigned states)
+{
+	uint8_t mask = 0;
+
+	if (states & PW_CT_INVALID)
+		mask |= XT_CONNTRACK_STATE_INVALID;
+	if (states & PW_CT_NEW)
+		mask |= XT_CONNTRACK_STATE_BIT(IP_CT_NEW);
+	if (states & PW_CT_RELATED)
+		mask |= XT_CONNTRACK_STATE_BIT(IP_CT_RELATED);
+	if (states & PW_CT_ESTABLISHED)
+		mask |= XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED);
+	return mask;
+}
+
+/* Revisions 1 to 3 share the layout up to state_mask, which grew to 16 bits in 2. */
+static void fill_conntrack(void *data, int rev, const struct pw_match *m)
+{
+	struct xt_conntrack_mtinfo1 *v1 = data;
+	struct xt_conntrack_mtinfo2 *v2 = data;
+	uint8_t states = ctstate_mask(m->u.ctstates);
+
+	v1->match_flags = XT_CONNTRACK_STATE;
+	if (m->invert)
+		v1->invert_flags = XT_CONNTRACK_STATE;
+	if (rev >= 2)
+		v2->state_mask = states;
+	else
+		v1->state_mask = states;
+}
+
+/* Dimensions and source flags as libxt_set's parse_dirs() sets them. */
+static int fill_set(struct builder *b, struct xt_set_info *s, const struct pw_match *m,
+		    struct pw_buf *err)
+{
+	int ret;
+
+	if (!b->sets) {
+		ret = pw_setindex_open(&b->sets, err);
+		if (ret < 0)
+			return ret;
+	}
+	ret = pw_setindex_lookup(b->sets, m->u.set.name, &s->index, err);
+	if (ret < 0)
+		return ret;
+	switch (m->u.set.dir) {
+	case PW_SET_SRC:
+		s->dim = 1;
+		s->flags = IPSET_DIM_ONE_SRC;
+		break;
+	case PW_SET_DST:
+		s->dim = 1;
+		break;
+	case PW_SET_DST_DST:
+		s->dim = 2;
+		break;
+	case PW_SET_SRC_DST:
+		s->dim = 2;
+		s->flags = IPSET_DIM_ONE_SRC;
+		break;
+	}
+	if (m->invert)
+		s->flags |= IPSET_INV_MATCH;
+	return 0;
+}
+
+/*
+ * Host byte order, with what each extension's init() leaves: tcp and udp
+ * an open source range 0:65535, sctp no source range at all (its flags
+ * say which ranges count) and every chunk-flag slot unused (type 0xff).
+ */
+static void fill_port(void *data, const struct pw_match_port *p)
+{
+	struct xt_tcp *tcp = data;
+	struct xt_udp *udp = data;
+	struct xt_sctp_info *sctp = data;
+	size_t i;
+
+	switch (p->proto) {
+	case IPPROTO_TCP:
+		tcp->spts[1] = 0xffff;
+		tcp->dpts[0] = p->range.first;
+		tcp->dpts[1] = p->range.last;
+		break;
+	case IPPROTO_UDP:
+		udp->spts[1] = 0xffff;
+		udp->dpts[0] = p->range.first;
+		udp->dpts[1] = p->range.last;
+		break;
+	default:
+		sctp->dpts[0] = p->range.first;
+		sctp->dpts[1] = p->range.last;
+		sctp->flags = XT_SCTP_DEST_PORTS;
+		for (i = 0; i < PW_ARRAY_SIZE(sctp->flag_info); i++)
+			sctp->flag_info[i].chunktype = 0xff;
+		break;
+	}
+}
+
+/* A range takes two slots: the first flagged, the second its end. */
+static void fill_multiport(struct xt_multiport_v1 *info,
+			   const struct pw_match_multiport *mp)
+{
+	size_t i;
+
+	info->flags = XT_MULTIPORT_DESTINATION;
+	for (i = 0; i < mp->nranges; i++) {
+		info->ports[info->count] = mp->ranges[i].first;
+		if (mp->ranges[i].last > mp->ranges[i].first) {
+			info->pflags[info->count++] = 1;
+			info->ports[info->count] = mp->ranges[i].last;
+		}
+		info->count++;
+	}
+}
+
+static int fill_match(struct builder *b, void *data, const struct match_desc *d,
+		      const struct pw_match *m, struct pw_buf *err)
+{
+	struct xt_comment_info *comment = data;
+	struct xt_mark_mtinfo1 *mark = data;
+
+	switch (m->kind) {
+	case PW_MATCH_COMMENT:
+		strncpy(comment->comment, m->u.comment, sizeof(comment->comment) - 1);
+		break;
+	case PW_MATCH_CONNTRACK:
+		fill_conntrack(data, d->revision, m);
+		break;
+	case PW_MATCH_SET:
+		/* Every revision starts with its struct xt_set_info. */
+		return fill_set(b, data, m, err);
+	case PW_MATCH_PORT:
+		fill_port(data, &m->u.port);
+		break;
+	case PW_MATCH_MULTIPORT:
+		fill_multiport(data, &m->u.multiport);
+		break;
+	case PW_MATCH_MARK:
+		mark->mark = m->u.mark.value;
+		mark->mask = m->u.mark.mask;
+		mark->invert = m->invert;
+		break;
+	}
+	return 0;
+}
+
+static int put_addr(const struct pw_rule_addr *a, struct in_addr *addr,
+		    struct in_addr *mask, uint8_t inv_flag, uint8_t *invflags,
+		    struct pw_buf *err)
+{
+	uint32_t m;
+
+	if (!a->present)
+		return 0;
+	if (a->cidr.family != AF_INET || a->cidr.prefix > 32) {
+		pw_buf_puts(err, "only IPv4 addresses fit an IPv4 table");
+		return -EAFNOSUPPORT;
+	}
+	m = a->cidr.prefix ? htonl(0xffffffffu << (32 - a->cidr.prefix)) : 0;
+	memcpy(&addr->s_addr, a->cidr.addr, sizeof(addr->s_addr));
+	addr->s_addr &= m;
+	mask->s_addr = m;
+	if (a->invert)
+		*invflags |= inv_flag;
+	return 0;
+}
+
+/*
+ * As xtables_parse_interface(): the name is stored as given, '+' included,
+ * and the mask covers the NUL for an exact name, only the prefix for "eth+".
+ */
+static int put_iface(const struct pw_rule_iface *f, char name[IFNAMSIZ],
+		     unsigned char mask[IFNAMSIZ], uint8_t inv_flag, uint8_t *invflags,
+		     struct pw_buf *err)
+{
+	size_t len;
+
+	if (!f->name)
+		return 0;
+	len = strlen(f->name);
+	if (len == 0 || len >= IFNAMSIZ) {
+		pw_buf_printf(err, "interface name \"%s\" must be 1 to %d characters",
+			      f->name, IFNAMSIZ - 1);
+		return -EINVAL;
+	}
+	memcpy(name, f->name, len);
+	memset(mask, 0xff, f->name[len - 1] == '+' ? len - 1 : len + 1);
+	if (f->invert)
+		*invflags |= inv_flag;
+	return 0;
+}
+
+static int put_ip(const struct pw_rule *r, struct ipt_ip *ip, struct pw_buf *err)
+{
+	int ret;
+
+	ret = put_addr(&r->src, &ip->src, &ip->smsk, IPT_INV_SRCIP, &ip->invflags, err);
+	if (ret == 0)
+		ret = put_addr(&r->dst, &ip->dst, &ip->dmsk, IPT_INV_DSTIP,
+			       &ip->invflags, err);
+	if (ret == 0)
+		ret = put_iface(&r->in, ip->iniface, ip->iniface_mask, IPT_INV_VIA_IN,
+				&ip->invflags, err);
+	if (ret == 0)
+		ret = put_iface(&r->out, ip->outiface, ip->outiface_mask,
+				IPT_INV_VIA_OUT, &ip->invflags, err);
+	ip->proto = r->protocol;
+	if (r->target.kind == PW_TARGET_GOTO)
+		ip->flags |= IPT_F_GOTO;
+	return ret;
+}
+
+static size_t target_size(const struct pw_rule_target *t)
+{
+	if (t->kind == PW_TARGET_MARK)
+		return XT_ALIGN(sizeof(struct xt_entry_target)) +
+		       XT_ALIGN(sizeof(struct xt_mark_tginfo2));
+	/* libiptc refuses a verdict or jump of any other size (EINVAL). */
+	return XT_ALIGN(sizeof(struct xt_standard_target));
+}
+
+/* The target's name, which libiptc maps to a verdict or a jump on insert. */
+static int put_target(const struct pw_rule_target *t, struct xt_entry_target *xt,
+		      struct want_rule *w, struct pw_buf *err)
+{
+	struct xt_mark_tginfo2 *mark = (void *)xt->data;
+	const char *name = "";
+
+	xt->u.target_size = target_size(t);
+	switch (t->kind) {
+	case PW_TARGET_NONE:
+		break;
+	case PW_TARGET_ACCEPT:
+		name = IPTC_LABEL_ACCEPT;
+		break;
+	case PW_TARGET_DROP:
+		name = IPTC_LABEL_DROP;
+		break;
+	case PW_TARGET_RETURN:
+		name = IPTC_LABEL_RETURN;
+		break;
+	case PW_TARGET_JUMP:
+	case PW_TARGET_GOTO:
+		if (!t->chain || !*t->chain ||
+		    strlen(t->chain) >= XT_EXTENSION_MAXNAMELEN) {
+			pw_buf_printf(err, "bad chain name \"%s\" to jump to",
+				      t->chain ? t->chain : "");
+			return -EINVAL;
+		}
+		name = t->chain;
+		w->jump = t->chain;
+		break;
+	case PW_TARGET_MARK:
+		name = "MARK";
+		xt->u.user.revision = 2;
+		mark->mark = t->mark_value;
+		mark->mask = t->mark_mask;
+		w->module_target = true;
+		break;
+	}
+	strncpy(xt->u.user.name, name, sizeof(xt->u.user.name) - 1);
+	w->target = name;
+	return 0;
+}
+
+/*
+ * The entry for r, laid out as iptables lays it out: the zeroed ipt_entry,
+ * each match XT_ALIGNed in the rule's order, then the target. The buffer is
+ * zeroed because the kernel hands padding back and libiptc compares it.
+ */
+static int build_rule(struct builder *b, const struct pw_rule *r, struct want_rule *w,
+		      struct pw_buf *err)
+{
+	struct match_desc *descs = NULL;
+	size_t i, size = sizeof(struct ipt_entry);
+	struct ipt_entry *e = NULL;
+	int ret = 0;
+
+	memset(w, 0, sizeof(*w));
+	if (r->nmatches)
+		descs = pw_xcalloc(r->nmatches, sizeof(*descs));
+	for (i = 0; i < r->nmatches && ret == 0; i++) {
+		ret = describe_match(b, &r->matches[i], &descs[i], err);
+		size += match_size(&descs[i]);
+	}
+	if (ret < 0)
+		goto out;
+	e = pw_xcalloc(1, size + target_size(&r->target));
+	e->target_offset = sizeof(struct ipt_entry);
+	ret = put_ip(r, &e->ip, err);
+	for (i = 0; i < r->nmatches && ret == 0; i++)
+		ret = fill_match(b, add_match(e, &descs[i]), &descs[i], &r->matches[i],
+				 err);
+	if (ret == 0)
+		ret = put_target(&r->target, (void *)((char *)e + e->target_offset), w,
+				 err);
+	if (ret < 0) {
+		free(e);
+		goto out;
+	}
+	e->next_offset = e->target_offset + target_size(&r->target);
+	w->e = e;
+out:
+	free(descs);
+	return ret;
+}
+
+/* ------------------------------------------------------------ the plan */
+
+struct want_chain {
+	const char *name;	/* the desired table's */
+	bool builtin;
+	struct want_rule *rules;
+	size_t nrules;
+};
+
+/* Every desired chain with its entries built, made once per call. */
+struct plan {
+	const char *table;
+	const char *prefix;
+	size_t prefix_len;
+	struct want_chain *chains;	/* iptables-save order */
+	size_t nchains;
+	struct pw_strmap *by_name;	/* name -> struct want_chain */
+};
+
+static void plan_init(struct plan *p, const char *table, const char *prefix)
+{
+	memset(p, 0, sizeof(*p));
+	p->table = table;
+	p->prefix = prefix;
+	p->prefix_len = strlen(prefix);
+	p->by_name = pw_strmap_new();
+}
+
+static void plan_free(struct plan *p)
+{
+	size_t i, j;
+
+	for (i = 0; i < p->nchains; i++) {
+		for (j = 0; j < p->chains[i].nrules; j++)
+			free(p->chains[i].rules[j].e);
+		free(p->chains[i].rules);
+	}
+	free(p->chains);
+	pw_strmap_free(p->by_name);
+}
+
+static bool has_prefix(const struct plan *p, const char *name)
+{
+	return strncmp(name, p->prefix, p->prefix_len) == 0;
+}
+
+/*
+ * Rules podwall puts into built-in chains are recognised later only by
+ * their target, one of its own chains; anything else would be taken for
+ * someone else's rule and added again on every run.
+ */
+static bool jumps_to_own_chain(const struct plan *p, const struct pw_rule *r)
+{
+	enum pw_target_kind k = pw_rule_target(r);
+
+	return (k == PW_TARGET_JUMP || k == PW_TARGET_GOTO) &&
+	       has_prefix(p, pw_rule_target_chain(r));
+}
+
+static int plan_chain(struct plan *p, struct builder *b, const struct pw_chain *c,
+		      struct want_chain *wc, struct pw_buf *err)
+{
+	struct pw_buf why = PW_BUF_INIT;
+	size_t i;
+	int ret = 0;
+
+	wc->name = pw_chain_name(c);
+	wc->builtin = pw_chain_is_builtin(c);
+	if (!wc->builtin && !has_prefix(p, wc->name)) {
+		pw_buf_printf(err, "chain %s: does not start with podwall's prefix "
+			      "\"%s\"", wc->name, p->prefix);
+		return -EINVAL;
+	}
+	pw_strmap_put(p->by_name, wc->name, wc);
+	wc->rules = pw_xcalloc(pw_chain_rule_count(c) + 1, sizeof(*wc->rules));
+	for (i = 0; i < pw_chain_rule_count(c); i++) {
+		const struct pw_rule *r = pw_chain_rule_at(c, i);
+
+		if (wc->builtin && !jumps_to_own_chain(p, r)) {
+			pw_buf_printf(&why, "a rule in a built-in chain must jump to a "
+				      "chain starting with \"%s\"", p->prefix);
+			ret = -EINVAL;
+		} else {
+			ret = build_rule(b, r, &wc->rules[i], &why);
+		}
+		if (ret < 0) {
+			pw_buf_printf(err, "chain %s, rule %zu: %s", wc->name, i + 1,
+				      pw_buf_str(&why));
+			break;
+		}
+		wc->nrules++;
+	}
+	pw_buf_free(&why);
+	return ret;
+}
+
+static int plan_build(struct plan *p, const struct pw_table *t, struct pw_buf *err)
+{
+	struct builder b;
+	size_t i, n = pw_table_chain_count(t);
+	int ret = 0;
+
+	builder_init(&b);
+	p->chains = pw_xcalloc(n + 1, sizeof(*p->chains));
+	for (i = 0; i < n && ret == 0; i++) {
+		ret = plan_chain(p, &b, pw_table_chain_at(t, i), &p->chains[i], err);
+		p->nchains++;
+	}
+	builder_fini(&b);
+	return ret;
+}
+
+/* ------------------------------------------------------------ comparing */
+
+/*
+ * The kernel copies a match's or target's name back only up to its NUL
+ * (xt_obj_to_user), and libiptc's buffer is not zeroed, so the rest of the
+ * name field is noise: names compare as strings, data as bytes.
+ */
+static bool same_object(const struct xt_entry_match *a, const struct xt_entry_match *b)
+{
+	return a->u.match_size == b->u.match_size && a->u.match_size >= sizeof(*a) &&
+	       a->u.user.revision == b->u.user.revision &&
+	       strncmp(a->u.user.name, b->u.user.name, sizeof(a->u.user.name)) == 0 &&
+	       memcmp(a->data, b->data, a->u.match_size - sizeof(*a)) == 0;
+}
+
+static bool same_matches(const struct ipt_entry *k, const struct ipt_entry *w)
+{
+	size_t off = sizeof(struct ipt_entry);
+
+	while (off < w->target_offset) {
+		const struct xt_entry_match *km = (const void *)((const char *)k + off);
+		const struct xt_entry_match *wm = (const void *)((const char *)w + off);
+
+		if (!same_object(km, wm))
+			return false;
+		off += wm->u.match_size;
+	}
+	return true;
+}
+
+/* The counters, comefrom and nfcache are the kernel's own and not compared. */
+static bool same_rule(struct iptc_handle *h, const struct ipt_entry *k,
+		      const struct want_rule *w)
+{
+	const struct ipt_entry *e = w->e;
+	const char *target;
+
+	if (memcmp(&k->ip, &e->ip, sizeof(e->ip)) != 0 ||
+	    k->target_offset != e->target_offset || k->next_offset != e->next_offset ||
+	    !same_matches(k, e))
+		return false;
+	target = iptc_get_target(k, h);
+	if (!target || strcmp(target, w->target) != 0)
+		return false;
+	if (!w->module_target)
+		return true;
+	return same_object((const void *)((const char *)k + k->target_offset),
+			   (const void *)((const char *)e + e->target_offset));
+}
+
+/* A chain whose rules are exactly the wanted ones, in order. */
+static bool chain_holds(struct iptc_handle *h, const struct want_chain *wc)
+{
+	const struct ipt_entry *k;
+	size_t i = 0;
+
+	for (k = iptc_first_rule(wc->name, h); k; k = iptc_next_rule(k, h), i++)
+		if (i >= wc->nrules || !same_rule(h, k, &wc->rules[i]))
+			return false;
+	return i == wc->nrules;
+}
+
+/* Ours: a jump to a user chain named with the prefix (not a target module). */
+static bool rule_is_ours(struct iptc_handle *h, const struct plan *p,
+			 const struct ipt_entry *k)
+{
+	const char *target = iptc_get_target(k, h);
+
+	return target && has_prefix(p, target) && iptc_is_chain(target, h);
+}
+
+/* Our rules in a built-in chain are the wanted ones, first, and no others. */
+static bool builtin_in_place(struct iptc_handle *h, const struct plan *p,
+			     const char *chain, const struct want_chain *wc)
+{
+	size_t i = 0, n = wc ? wc->nrules : 0;
+	const struct ipt_entry *k;
+
+	for (k = iptc_first_rule(chain, h); k; k = iptc_next_rule(k, h), i++) {
+		if (i < n ? !same_rule(h, k, &wc->rules[i]) : rule_is_ours(h, p, k))
+			return false;
+	}
+	return i >= n;
+}
+
+/* ------------------------------------------------------------ editing */
+
+/*
+ * iptc_strerror() reads which call failed from libiptc's own state, so it
+ * must come before any other libiptc call; saved is errno right after it.
+ */
+static int iptc_fail(struct pw_buf *err, int saved, const char *what, const char *name,
+		     const char *op)
+{
+	pw_buf_printf(err, "%s %s: %s: %s", what, name, op, iptc_strerror(saved));
+	/* libiptc leaves errno 0 for a library/kernel version mismatch. */
+	return saved > 0 ? -saved : -EPROTO;
+}
+
+static int check_jump(struct iptc_handle *h, const char *chain, const struct want_rule *w,
+		      size_t i, struct pw_buf *err)
+{
+	/* libiptc would take an unknown name for a target module; say what it is. */
+	if (!w->jump || iptc_is_chain(w->jump, h))
+		return 0;
+	pw_buf_printf(err, "chain %s, rule %zu: jumps to %s, which does not exist",
+		      chain, i + 1, w->jump);
+	return -ENOENT;
+}
+
+static int create_chains(struct iptc_handle *h, const struct plan *p, bool *created,
+			 struct pw_iptc_stats *st, bool *changed, struct pw_buf *err)
+{
+	size_t i;
+
+	for (i = 0; i < p->nchains; i++) {
+		const struct want_chain *wc = &p->chains[i];
+
+		if (iptc_is_chain(wc->name, h))
+			continue;
+		if (wc->builtin) {
+			pw_buf_printf(err, "chain %s: not a built-in chain of table %s "
+				      "in the kernel", wc->name, p->table);
+			return -ENOENT;
+		}
+		if (!iptc_create_chain(wc->name, h))
+			return iptc_fail(err, errno, "chain", wc->name, "create");
+		created[i] = true;
+		st->chains_created++;
+		*changed = true;
+	}
+	return 0;
+}
+
+static int fill_chain(struct iptc_handle *h, const struct want_chain *wc,
+		      struct pw_buf *err)
+{
+	size_t i;
+	int ret;
+
+	if (!iptc_flush_entries(wc->name, h))
+		return iptc_fail(err, errno, "chain", wc->name, "flush");
+	for (i = 0; i < wc->nrules; i++) {
+		ret = check_jump(h, wc->name, &wc->rules[i], i, err);
+		if (ret < 0)
+			return ret;
+		if (!iptc_append_entry(wc->name, wc->rules[i].e, h))
+			return iptc_fail(err, errno, "chain", wc->name, "append");
+	}
+	return 0;
+}
+
+/* Untouched chains keep their counters: only differing ones are refilled. */
+static int sync_user_chains(struct iptc_handle *h, const struct plan *p,
+			    const bool *created, struct pw_iptc_stats *st, bool *changed,
+			    struct pw_buf *err)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < p->nchains; i++) {
+		const struct want_chain *wc = &p->chains[i];
+
+		if (wc->builtin || chain_holds(h, wc))
+			continue;
+		ret = fill_chain(h, wc, err);
+		if (ret < 0)
+			return ret;
+		if (!created[i])
+			st->chains_rewritten++;
+		*changed = true;
+	}
+	return 0;
+}
+
+/*
+ * Removes every rule of ours from a built-in chain and inserts the wanted
+ * ones at the top: foreign rules keep their relative order and counters.
+ */
+static int fix_builtin(struct iptc_handle *h, const struct plan *p, const char *chain,
+		       const struct want_chain *wc, struct pw_buf *err)
+{
+	const struct ipt_entry *k;
+	unsigned *ours = NULL, i = 0;
+	size_t nours = 0, cap = 0, n = wc ? wc->nrules : 0;
+	int ret = 0;
+
+	for (k = iptc_first_rule(chain, h); k; k = iptc_next_rule(k, h), i++) {
+		if (rule_is_ours(h, p, k)) {
+			PW_GROW(ours, cap, nours + 1);
+			ours[nours++] = i;
+		}
+	}
+	/* From the bottom up, so that the numbers left to delete stay valid. */
+	while (nours > 0 && ret == 0) {
+		if (!iptc_delete_num_entry(chain, ours[--nours], h))
+			ret = iptc_fail(err, errno, "chain", chain, "delete rule");
+	}
+	free(ours);
+	for (i = 0; i < n && ret == 0; i++) {
+		ret = check_jump(h, chain, &wc->rules[i], i, err);
+		if (ret == 0 && !iptc_insert_entry(chain, wc->rules[i].e, i, h))
+			ret = iptc_fail(err, errno, "chain", chain, "insert");
+	}
+	return ret;
+}
+
+static int sync_builtins(struct iptc_handle *h, const struct plan *p,
+			 struct pw_iptc_stats *st, bool *changed, struct pw_buf *err)
+{
+	const char **builtins = NULL;
+	size_t i, n = 0, cap = 0;
+	const char *chain;
+	int ret = 0;
+
+	/* Collected first: the edits below must not run inside the chain walk. */
+	for (chain = iptc_first_chain(h); chain; chain = iptc_next_chain(h)) {
+		if (iptc_builtin(chain, h)) {
+			PW_GROW(builtins, cap, n + 1);
+			builtins[n++] = chain;
+		}
+	}
+	for (i = 0; i < n && ret == 0; i++) {
+		const struct want_chain *wc = pw_strmap_get(p->by_name, builtins[i]);
+
+		if (builtin_in_place(h, p, builtins[i], wc))
+			continue;
+		ret = fix_builtin(h, p, builtins[i], wc, err);
+		st->jumps_fixed++;
+		*changed = true;
+	}
+	free(builtins);
+	return ret;
+}
+
+/* Our chains that are no longer wanted; runs after their jumps are gone. */
+static int delete_stale_chains(struct iptc_handle *h, const struct plan *p,
+			       struct pw_iptc_stats *st, bool *changed,
+			       struct pw_buf *err)
+{
+	char **stale = NULL;
+	size_t i, n = 0, cap = 0;
+	const char *chain;
+	int ret = 0;
+
+	for (chain = iptc_first_chain(h); chain; chain = iptc_next_chain(h)) {
+		if (!has_prefix(p, chain) || iptc_builtin(chain, h) ||
+		    pw_strmap_get(p->by_name, chain))
+			continue;
+		PW_GROW(stale, cap, n + 1);
+		stale[n++] = pw_xstrdup(chain);
+	}
+	/* All flushed before any is deleted: they may still jump to one another. */
+	for (i = 0; i < n && ret == 0; i++)
+		if (!iptc_flush_entries(stale[i], h))
+			ret = iptc_fail(err, errno, "chain", stale[i], "flush");
+	for (i = 0; i < n && ret == 0; i++) {
+		/* EMLINK here: a rule podwall does not own still jumps to it. */
+		if (!iptc_delete_chain(stale[i], h))
+			ret = iptc_fail(err, errno, "chain", stale[i], "delete");
+		else
+			st->chains_deleted++;
+	}
+	if (n)
+		*changed = true;
+	for (i = 0; i < n; i++)
+		free(stale[i]);
+	free(stale);
+	return ret;
+}
+
+/*
+ * The edits of one attempt, in the order the kernel's references need:
+ * chains exist before anything jumps to them, jumps go before their chains.
+ */
+static int edit_table(struct iptc_handle *h, const struct plan *p,
+		      struct pw_iptc_stats *st, bool *changed, struct pw_buf *err)
+{
+	bool *created = pw_xcalloc(p->nchains + 1, sizeof(*created));
+	int ret;
+
+	ret = create_chains(h, p, created, st, changed, err);
+	if (ret == 0)
+		ret = sync_user_chains(h, p, created, st, changed, err);
+	if (ret == 0)
+		ret = sync_builtins(h, p, st, changed, err);
+	if (ret == 0)
+		ret = delete_stale_chains(h, p, st, changed, err);
+	free(created);
+	return ret;
+}
+
+/* ------------------------------------------------------------ transaction */
+
+static void pause_briefly(void)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * init .. edit .. commit .. free, from the start again while the kernel
+ * says someone else got in between: EAGAIN from the commit (it only sees
+ * that when the entry count changed, hence the xtables lock around us) or
+ * ENOENT from init while a table is still being set up.
+ */
+static int transact(const struct plan *p, struct pw_iptc_stats *stats,
+		    struct pw_buf *err)
+{
+	unsigned attempt = 0;
+
+	for (;;) {
+		struct iptc_handle *h;
+		bool changed = false;
+		int ret, saved;
+
+		memset(stats, 0, sizeof(*stats));
+		stats->attempts = ++attempt;
+		h = iptc_init(p->table);
+		if (!h) {
+			saved = errno;
+			if (saved == ENOENT && attempt < PW_IPTC_MAX_ATTEMPTS) {
+				pause_briefly();
+				continue;
+			}
+			return iptc_fail(err, saved, "table", p->table, "init");
+		}
+		ret = edit_table(h, p, stats, &changed, err);
+		if (ret == 0 && changed) {
+			if (pw_iptc_test_before_commit)
+				pw_iptc_test_before_commit(attempt);
+			if (iptc_commit(h)) {
+				stats->committed = true;
+			} else {
+				saved = errno;
+				if (saved == EAGAIN && attempt < PW_IPTC_MAX_ATTEMPTS) {
+					iptc_free(h);
+					continue;
+				}
+				ret = iptc_fail(err, saved, "table", p->table, "commit");
+			}
+		}
+		iptc_free(h);
+		return ret;
+	}
+}
+
+int pw_iptc_apply(const struct pw_table *desired, const char *prefix,
+		  struct pw_iptc_stats *stats, struct pw_buf *err)
+{
+	struct pw_iptc_stats unused;
+	struct plan p;
+	int ret;
+
+	if (!stats)
+		stats = &unused;
+	memset(stats, 0, sizeof(*stats));
+	if (!prefix || !*prefix) {
+		pw_buf_puts(err, "podwall's chain prefix must not be empty");
+		return -EINVAL;
+	}
+	plan_init(&p, pw_table_name(desired), prefix);
+	ret = plan_build(&p, desired, err);
+	if (ret == 0)
+		ret = transact(&p, stats, err);
+	plan_free(&p);
+	return ret;
+}
+
+/* With nothing wanted, the same edits take every jump and chain of ours away. */
+int pw_iptc_remove_all(const char *table, const char *prefix,
+		       struct pw_iptc_stats *stats, struct pw_buf *err)
+{
+	struct pw_iptc_stats unused;
+	struct plan p;
+	int ret;
+
+	if (!stats)
+		stats = &unused;
+	memset(stats, 0, sizeof(*stats));
+	if (!prefix || !*prefix) {
+		pw_buf_puts(err, "podwall's chain prefix must not be empty");
+		return -EINVAL;
+	}
+	plan_init(&p, table, prefix);
+	ret = transact(&p, stats, err);
+	plan_free(&p);
+	return ret;
+}
