@@ -7,12 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chains/ipset_kernel.h"
+#include "chains/iptc_writer.h"
 #include "chains/render.h"
+#include "engine/apply.h"
 #include "engine/cluster.h"
 #include "engine/compile.h"
 #include "engine/options.h"
 #include "k8s/manifest.h"
 #include "lib/log.h"
+#include "lib/xtables_lock.h"
 #include "lib/util.h"
 
 enum {
@@ -24,6 +28,8 @@ enum {
 	OPT_IFACE_PREFIX,
 	OPT_ACCEPT_MARK,
 	OPT_LOG_LEVEL,
+	OPT_LOCK_WAIT,
+	OPT_CLEANUP,
 	OPT_VERSION,
 };
 
@@ -37,6 +43,8 @@ static const struct option long_options[] = {
 	{ "iface-prefix", required_argument, NULL, OPT_IFACE_PREFIX },
 	{ "accept-mark", required_argument, NULL, OPT_ACCEPT_MARK },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
+	{ "cleanup", no_argument, NULL, OPT_CLEANUP },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -59,12 +67,14 @@ static void usage(FILE *out)
 	      "                          iptables (default) in iptables-save form, or ipset\n"
 	      "                          in ipset save form\n"
 	      "      --once              program the kernel once and exit\n"
+	      "      --cleanup           remove every chain, rule and set podwall owns\n"
 	      "\n"
 	      "Naming:\n"
 	      "      --prefix=P          prefix of podwall's chains and sets (default pw-)\n"
 	      "      --iface-prefix=P    prefix of pod interfaces (default cali)\n"
 	      "      --accept-mark=BIT   packet mark bit policy chains set (default 0x10000)\n"
 	      "\n"
+	      "      --lock-wait=SECONDS wait at most this long for the xtables lock (10)\n"
 	      "      --log-level=LEVEL   err, warning, notice (default), info or debug\n"
 	      "  -h, --help              show this help\n"
 	      "      --version           show the version\n", out);
@@ -86,6 +96,19 @@ static int parse_mark(const char *text, uint32_t *out)
 	if (errno || end == text || *end || v > 0xffffffffUL)
 		return -EINVAL;
 	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_seconds(const char *text, unsigned *ms)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno || end == text || *end || v < 0 || v > 3600)
+		return -EINVAL;
+	*ms = (unsigned)(v * 1000);
 	return 0;
 }
 
@@ -133,6 +156,16 @@ static int parse_args(int argc, char **argv, struct pw_options *cfg)
 				fprintf(stderr, "podwall: --accept-mark=%s: not a number\n", optarg);
 				return -1;
 			}
+			break;
+		case OPT_LOCK_WAIT:
+			if (parse_seconds(optarg, &cfg->lock_wait_ms) < 0) {
+				fprintf(stderr, "podwall: --lock-wait=%s: not a number of seconds\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case OPT_CLEANUP:
+			cfg->cleanup = true;
 			break;
 		case OPT_LOG_LEVEL:
 			if (pw_log_level_parse(optarg, &level) < 0) {
@@ -227,6 +260,58 @@ static int dry_run(const struct pw_options *cfg, const struct pw_dataplane *dp)
 	return ret;
 }
 
+static int program(const struct pw_options *cfg, const struct pw_dataplane *dp)
+{
+	struct pw_buf msg = PW_BUF_INIT;
+	struct pw_apply_stats stats;
+	int ret = pw_apply(dp, cfg, &stats, &msg);
+
+	if (ret < 0) {
+		pw_err("programming the kernel: %s", pw_buf_str(&msg));
+	} else {
+		pw_buf_reset(&msg);
+		pw_apply_stats_format(&stats, &msg);
+		pw_info("%s", msg.data);
+	}
+	pw_buf_free(&msg);
+	return ret;
+}
+
+/* Chains and jumps first: a set cannot go while a rule still names it. */
+static int cleanup(const struct pw_options *cfg)
+{
+	struct pw_dataplane empty = { NULL, pw_setlist_new() };
+	struct pw_buf msg = PW_BUF_INIT;
+	struct pw_xtables_lock *lock = NULL;
+	struct pw_ipset_kernel *k = NULL;
+	struct pw_setlist *current = NULL;
+	struct pw_apply_stats stats;
+	int ret;
+
+	memset(&stats, 0, sizeof(stats));
+	ret = pw_xtables_lock_acquire(cfg->lock_wait_ms, &lock, &msg);
+	if (ret == 0)
+		ret = pw_iptc_remove_all("filter", cfg->prefix, &stats.rules, &msg);
+	if (ret == 0 && !(k = pw_ipset_kernel_open(&msg)))
+		ret = -EPERM;
+	if (ret == 0)
+		ret = pw_ipset_kernel_list(k, cfg->prefix, &current, &msg);
+	if (ret == 0)
+		ret = pw_ipset_kernel_destroy_stale(k, current, empty.sets, &stats.sets, &msg);
+	if (lock)
+		pw_xtables_lock_release(lock);
+	if (ret < 0)
+		pw_err("cleanup: %s", pw_buf_str(&msg));
+	else
+		pw_info("cleanup: %u chains and %u sets removed",
+			stats.rules.chains_deleted, stats.sets.destroyed);
+	pw_ipset_kernel_close(k);
+	pw_setlist_free(current);
+	pw_setlist_free(empty.sets);
+	pw_buf_free(&msg);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	struct pw_buf err = PW_BUF_INIT;
@@ -247,20 +332,26 @@ int main(int argc, char **argv)
 		pw_err("%s", err.data);
 		goto out;
 	}
+	if (cfg.cleanup) {
+		ret = cleanup(&cfg) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+		goto out;
+	}
 	if (cfg.nmanifests == 0) {
 		pw_err("no -f given: following the API server is not built yet");
 		goto out;
 	}
-	if (cfg.dry_run == PW_DRY_RUN_OFF) {
-		pw_err("programming the kernel is not built yet: use --dry-run");
+	if (cfg.dry_run == PW_DRY_RUN_OFF && !cfg.once) {
+		pw_err("running as a daemon is not built yet: use --once or --dry-run");
 		goto out;
 	}
 	cluster = load_manifests(&cfg);
 	if (!cluster)
 		goto out;
 	dp = pw_compile(cluster, &cfg);
-	if (dry_run(&cfg, dp) == 0)
-		ret = EXIT_SUCCESS;
+	if (cfg.dry_run != PW_DRY_RUN_OFF)
+		ret = dry_run(&cfg, dp) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	else
+		ret = program(&cfg, dp) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
 	pw_dataplane_free(dp);
 	pw_cluster_free(cluster);

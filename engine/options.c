@@ -23,6 +23,7 @@ void pw_options_init(struct pw_options *cfg)
 	cfg->iface_prefix = pw_xstrdup(PW_DEFAULT_IFACE_PREFIX);
 	cfg->prefix = pw_xstrdup(PW_DEFAULT_PREFIX);
 	cfg->accept_mark = PW_DEFAULT_ACCEPT_MARK;
+	cfg->lock_wait_ms = PW_DEFAULT_LOCK_WAIT_MS;
 }
 
 void pw_options_free(struct pw_options *cfg)

@@ -22,6 +22,8 @@ struct pw_options {
 	uint32_t accept_mark;	/* the mark bit a policy chain sets to allow */
 	enum pw_dry_run dry_run;
 	bool once;
+	bool cleanup;		/* --cleanup: remove all podwall owns */
+	unsigned lock_wait_ms;	/* how long to wait for the xtables lock */
 };
 
 /* Fills in the defaults (node_name from the hostname). */
@@ -40,6 +42,7 @@ int pw_options_validate(const struct pw_options *cfg, struct pw_buf *err);
 #define PW_DEFAULT_PREFIX "pw-"
 #define PW_DEFAULT_IFACE_PREFIX "cali"
 #define PW_DEFAULT_ACCEPT_MARK 0x10000u
+#define PW_DEFAULT_LOCK_WAIT_MS 10000u
 /* The longest prefix that keeps "<prefix>to-wl-dispatch-f" within 28. */
 #define PW_PREFIX_MAX 8
 /* Calico's CNI adds 11 hex digits; an interface name holds 15 characters. */
