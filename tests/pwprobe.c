@@ -1,0 +1,653 @@
+/*
+ * pwprobe: a tiny TCP/UDP server and a TCP/UDP/ICMP prober for podwall's
+ * packet tests, run inside the network namespaces the tests create.
+ *
+ *   pwprobe serve [--background] [--bind IP] [--tcp PORT]... [--udp PORT]...
+ *	listens on 0.0.0.0 (or IP); TCP: accept, write one byte, close; UDP:
+ *	echo each datagram. Runs until killed. --background returns once every
+ *	socket is bound and listening, printing the server's pid.
+ *
+ *   pwprobe probe [OPTION]... TARGET...
+ *   pwprobe probe-file [OPTION]... FILE	(one TARGET per line, '#' comments)
+ *	TARGET is tcp:IP:PORT, udp:IP:PORT or icmp:IP. Every probe runs at the
+ *	same time; one line per target, in the order given: "TARGET ok",
+ *	"TARGET blocked" (no answer before the timeout) or "TARGET refused"
+ *	(a RST or an ICMP error came back).
+ *	--timeout-ms N	 how long to wait for answers (default 300)
+ *	--source IP	 send from this address
+ *	--sport-base N	 UDP probe k binds source port N+k and ICMP probes use
+ *			 echo id N+k, so that successive runs never reuse a
+ *			 conntrack entry of an earlier run (one that a policy
+ *			 allowed then would still pass as ESTABLISHED)
+ *
+ * Exit status: 0 when every probe ran (whatever its verdict), 1 on a system
+ * error, 2 on a usage error.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_TARGETS 4096
+#define MAX_SERVE 64
+
+enum proto { P_TCP, P_UDP, P_ICMP };
+enum state { S_RUNNING, S_OK, S_BLOCKED, S_REFUSED, S_ERROR };
+
+struct target {
+	char text[64];
+	enum proto proto;
+	struct sockaddr_in addr;
+	int fd;
+	int connected;		/* TCP: the handshake completed */
+	uint16_t echo_id;
+	uint16_t echo_seq;
+	enum state state;
+};
+
+static const char *progname = "pwprobe";
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: %s serve [--background] [--bind IP] [--tcp PORT]... [--udp PORT]...\n"
+		"       %s probe [--timeout-ms N] [--source IP] [--sport-base N] TARGET...\n"
+		"       %s probe-file [--timeout-ms N] [--source IP] [--sport-base N] FILE\n"
+		"TARGET: tcp:IP:PORT, udp:IP:PORT or icmp:IP\n",
+		progname, progname, progname);
+	exit(2);
+}
+
+static long parse_num(const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max) {
+		fprintf(stderr, "%s: bad number \"%s\"\n", progname, s);
+		usage();
+	}
+	return v;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* ---- serve ---- */
+
+static struct in_addr serve_addr;
+
+static int bind_any(int type, int port)
+{
+	struct sockaddr_in sin;
+	int one = 1;
+	int fd = socket(AF_INET, type, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr = serve_addr;
+	sin.sin_port = htons((uint16_t)port);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 512) < 0) || set_nonblock(fd) < 0) {
+		fprintf(stderr, "%s: %s port %d: %s\n", progname,
+			type == SOCK_STREAM ? "tcp" : "udp", port, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void serve_loop(struct pollfd *pfd, const int *is_tcp, int n)
+{
+	char buf[2048];
+
+	for (;;) {
+		int i;
+
+		if (poll(pfd, (nfds_t)n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			exit(1);
+		}
+		for (i = 0; i < n; i++) {
+			int round;
+
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			/* Bounded per wakeup so that no socket starves the others. */
+			for (round = 0; round < 256; round++) {
+				if (is_tcp[i]) {
+					int c = accept(pfd[i].fd, NULL, NULL);
+
+					if (c < 0)
+						break;
+					if (write(c, "x", 1) < 0) {
+						/* the client went away: nothing to do */
+					}
+					close(c);
+				} else {
+					struct sockaddr_in from;
+					socklen_t len = sizeof(from);
+					ssize_t r = recvfrom(pfd[i].fd, buf, sizeof(buf), 0,
+							     (struct sockaddr *)&from, &len);
+
+					if (r < 0)
+						break;
+					sendto(pfd[i].fd, buf, (size_t)r, 0,
+					       (struct sockaddr *)&from, len);
+				}
+			}
+		}
+	}
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	struct pollfd pfd[MAX_SERVE];
+	int is_tcp[MAX_SERVE];
+	int n = 0, background = 0, i;
+
+	serve_addr.s_addr = htonl(INADDR_ANY);
+	for (i = 0; i < argc; i++) {
+		int tcp;
+
+		if (!strcmp(argv[i], "--background")) {
+			background = 1;
+			continue;
+		}
+		if (!strcmp(argv[i], "--bind")) {
+			if (n > 0 || i + 1 >= argc || inet_pton(AF_INET, argv[i + 1], &serve_addr) != 1)
+				usage();
+			i++;
+			continue;
+		}
+		if (!strcmp(argv[i], "--tcp"))
+			tcp = 1;
+		else if (!strcmp(argv[i], "--udp"))
+			tcp = 0;
+		else
+			usage();
+		if (i + 1 >= argc || n >= MAX_SERVE)
+			usage();
+		pfd[n].fd = bind_any(tcp ? SOCK_STREAM : SOCK_DGRAM,
+				     (int)parse_num(argv[++i], 1, 65535));
+		if (pfd[n].fd < 0)
+			return 1;
+		pfd[n].events = POLLIN;
+		is_tcp[n] = tcp;
+		n++;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (background) {
+		pid_t pid;
+		int null;
+
+		fflush(stdout);
+		pid = fork();
+		if (pid < 0) {
+			perror("fork");
+			return 1;
+		}
+		if (pid > 0) {
+			printf("%ld\n", (long)pid);
+			return 0;
+		}
+		setsid();
+		null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+			if (null > 2)
+				close(null);
+		}
+	}
+	if (n == 0) {
+		/* Nothing to serve: just stay, like a pod without ports. */
+		for (;;)
+			pause();
+	}
+	serve_loop(pfd, is_tcp, n);
+	return 0;
+}
+
+/* ---- probe ---- */
+
+static int parse_target(const char *text, struct target *t)
+{
+	char buf[64], *ip, *port = NULL;
+
+	if (strlen(text) >= sizeof(buf))
+		return -1;
+	memset(t, 0, sizeof(*t));
+	strcpy(t->text, text);
+	strcpy(buf, text);
+	t->fd = -1;
+	t->addr.sin_family = AF_INET;
+	if (!strncmp(buf, "tcp:", 4))
+		t->proto = P_TCP;
+	else if (!strncmp(buf, "udp:", 4))
+		t->proto = P_UDP;
+	else if (!strncmp(buf, "icmp:", 5))
+		t->proto = P_ICMP;
+	else
+		return -1;
+	ip = strchr(buf, ':') + 1;
+	if (t->proto != P_ICMP) {
+		char *end;
+		long p;
+
+		port = strchr(ip, ':');
+		if (!port)
+			return -1;
+		*port++ = '\0';
+		p = strtol(port, &end, 10);
+		if (end == port || *end || p < 1 || p > 65535)
+			return -1;
+		t->addr.sin_port = htons((uint16_t)p);
+	}
+	if (inet_pton(AF_INET, ip, &t->addr.sin_addr) != 1)
+		return -1;
+	return 0;
+}
+
+static uint16_t icmp_checksum(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint32_t sum = 0;
+
+	while (len > 1) {
+		sum += (uint32_t)(p[0] << 8 | p[1]);
+		p += 2;
+		len -= 2;
+	}
+	if (len)
+		sum += (uint32_t)(p[0] << 8);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+static int bind_source(int fd, const struct in_addr *src, int port)
+{
+	struct sockaddr_in sin;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr = *src;
+	sin.sin_port = htons((uint16_t)port);
+	return bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+}
+
+/* Starts one TCP or UDP probe; on failure the target is S_ERROR or S_REFUSED. */
+static void start_probe(struct target *t, const struct in_addr *src, int sport)
+{
+	int fd = socket(AF_INET, t->proto == P_TCP ? SOCK_STREAM : SOCK_DGRAM, 0);
+	int one = 1;
+
+	if (fd < 0 || set_nonblock(fd) < 0) {
+		fprintf(stderr, "%s: %s: socket: %s\n", progname, t->text, strerror(errno));
+		t->state = S_ERROR;
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	t->fd = fd;
+	if (sport > 0) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind_source(fd, src, sport) < 0 && bind_source(fd, src, 0) < 0)
+			goto err;
+	} else if (src->s_addr != htonl(INADDR_ANY) && bind_source(fd, src, 0) < 0) {
+		goto err;
+	}
+	if (connect(fd, (struct sockaddr *)&t->addr, sizeof(t->addr)) < 0) {
+		if (errno == EINPROGRESS)
+			return;
+		t->state = S_REFUSED;
+		return;
+	}
+	if (t->proto == P_TCP) {
+		t->connected = 1;
+		return;
+	}
+	if (send(fd, t->text, strlen(t->text), 0) < 0 && errno != EAGAIN)
+		t->state = S_REFUSED;
+	return;
+err:
+	fprintf(stderr, "%s: %s: bind: %s\n", progname, t->text, strerror(errno));
+	t->state = S_ERROR;
+}
+
+static void resend_udp(struct target *t)
+{
+	if (send(t->fd, t->text, strlen(t->text), 0) < 0 && errno == ECONNREFUSED)
+		t->state = S_REFUSED;
+}
+
+static void step_probe(struct target *t, short revents)
+{
+	char buf[128];
+	ssize_t r;
+
+	if (t->proto == P_TCP && !t->connected) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+			t->state = S_REFUSED;
+			return;
+		}
+		if (!(revents & POLLOUT))
+			return;
+		t->connected = 1;
+		return;
+	}
+	r = recv(t->fd, buf, sizeof(buf), 0);
+	if (r > 0) {
+		t->state = S_OK;
+	} else if (r == 0) {
+		/* TCP: closed without the byte. */
+		t->state = S_REFUSED;
+	} else if (errno != EAGAIN && errno != EINTR) {
+		t->state = S_REFUSED;
+	}
+}
+
+static int open_icmp(const struct in_addr *src)
+{
+	int fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+
+	if (fd < 0) {
+		fprintf(stderr, "%s: raw ICMP socket: %s\n", progname, strerror(errno));
+		return -1;
+	}
+	set_nonblock(fd);
+	if (src->s_addr != htonl(INADDR_ANY) && bind_source(fd, src, 0) < 0) {
+		fprintf(stderr, "%s: raw ICMP socket: bind: %s\n", progname, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void send_echo(int fd, struct target *t)
+{
+	unsigned char pkt[64];
+	struct icmphdr *h = (struct icmphdr *)pkt;
+
+	memset(pkt, 0, sizeof(pkt));
+	h->type = ICMP_ECHO;
+	h->un.echo.id = htons(t->echo_id);
+	h->un.echo.sequence = htons(t->echo_seq);
+	memcpy(pkt + sizeof(*h), "pwprobe", 7);
+	h->checksum = icmp_checksum(pkt, sizeof(pkt));
+	if (sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&t->addr, sizeof(t->addr)) < 0)
+		t->state = S_REFUSED;
+}
+
+/* Reads every waiting ICMP packet and settles the echo probes it answers. */
+static void read_icmp(int fd, struct target *tg, int n)
+{
+	unsigned char pkt[1500];
+	int round;
+
+	for (round = 0; round < 4096; round++) {
+		struct sockaddr_in from;
+		socklen_t len = sizeof(from);
+		ssize_t r = recvfrom(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&from, &len);
+		const struct iphdr *ip = (const struct iphdr *)pkt;
+		const struct icmphdr *h;
+		uint16_t id, seq;
+		size_t hl;
+		int refused = 0, i;
+
+		if (r < 0)
+			return;
+		hl = (size_t)ip->ihl * 4;
+		if ((size_t)r < hl + sizeof(*h))
+			continue;
+		h = (const struct icmphdr *)(pkt + hl);
+		if (h->type == ICMP_ECHOREPLY) {
+			id = ntohs(h->un.echo.id);
+			seq = ntohs(h->un.echo.sequence);
+		} else if (h->type == ICMP_DEST_UNREACH) {
+			/* The error quotes our echo: IP header, then its ICMP header. */
+			const struct iphdr *inner = (const struct iphdr *)(pkt + hl + sizeof(*h));
+			const struct icmphdr *ih;
+			size_t ihl;
+
+			if ((size_t)r < hl + sizeof(*h) + sizeof(*inner))
+				continue;
+			ihl = (size_t)inner->ihl * 4;
+			if ((size_t)r < hl + sizeof(*h) + ihl + 8 || inner->protocol != IPPROTO_ICMP)
+				continue;
+			ih = (const struct icmphdr *)((const unsigned char *)inner + ihl);
+			if (ih->type != ICMP_ECHO)
+				continue;
+			id = ntohs(ih->un.echo.id);
+			seq = ntohs(ih->un.echo.sequence);
+			from.sin_addr.s_addr = inner->daddr;
+			refused = 1;
+		} else {
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			struct target *t = &tg[i];
+
+			if (t->proto == P_ICMP && t->state == S_RUNNING && t->echo_id == id &&
+			    t->echo_seq == seq && t->addr.sin_addr.s_addr == from.sin_addr.s_addr)
+				t->state = refused ? S_REFUSED : S_OK;
+		}
+	}
+}
+
+static int run_probes(struct target *tg, int n, int timeout_ms, const struct in_addr *src,
+		      int sport_base)
+{
+	static struct pollfd pfd[MAX_TARGETS + 1];
+	static int owner[MAX_TARGETS + 1];
+	int64_t start = now_ms(), deadline = start + timeout_ms;
+	int icmp_fd = -1, i, k = 0, resent = 0, rc = 0;
+	uint16_t pid_id = (uint16_t)(getpid() & 0xffff);
+
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < n; i++) {
+		struct target *t = &tg[i];
+
+		if (t->proto == P_ICMP) {
+			if (icmp_fd < 0 && (icmp_fd = open_icmp(src)) < 0) {
+				t->state = S_ERROR;
+				continue;
+			}
+			t->echo_id = sport_base > 0 ? (uint16_t)(sport_base + k++) : pid_id;
+			t->echo_seq = (uint16_t)i;
+			send_echo(icmp_fd, t);
+		} else {
+			start_probe(t, src, (t->proto == P_UDP && sport_base > 0) ?
+				    sport_base + k++ : 0);
+		}
+	}
+	for (;;) {
+		int64_t now = now_ms();
+		int m = 0;
+
+		if (icmp_fd >= 0) {
+			pfd[m].fd = icmp_fd;
+			pfd[m].events = POLLIN;
+			owner[m++] = -1;
+		}
+		for (i = 0; i < n; i++) {
+			struct target *t = &tg[i];
+
+			if (t->state != S_RUNNING || t->proto == P_ICMP)
+				continue;
+			pfd[m].fd = t->fd;
+			pfd[m].events = (t->proto == P_TCP && !t->connected) ? POLLOUT : POLLIN;
+			owner[m++] = i;
+		}
+		for (i = 0; i < n; i++)
+			if (tg[i].state == S_RUNNING)
+				break;
+		if (i == n || now >= deadline)
+			break;
+		/* One resend of the UDP and ICMP probes halfway, against a lost packet. */
+		if (!resent && now >= start + timeout_ms / 2) {
+			resent = 1;
+			for (i = 0; i < n; i++) {
+				if (tg[i].state != S_RUNNING)
+					continue;
+				if (tg[i].proto == P_UDP)
+					resend_udp(&tg[i]);
+				else if (tg[i].proto == P_ICMP)
+					send_echo(icmp_fd, &tg[i]);
+			}
+		}
+		{
+			int64_t wait = deadline - now;
+
+			if (!resent && start + timeout_ms / 2 - now < wait)
+				wait = start + timeout_ms / 2 - now;
+			if (wait < 1)
+				wait = 1;
+			if (poll(pfd, (nfds_t)m, (int)wait) < 0) {
+				if (errno == EINTR)
+					continue;
+				perror("poll");
+				return 1;
+			}
+		}
+		for (i = 0; i < m; i++) {
+			if (!pfd[i].revents)
+				continue;
+			if (owner[i] < 0)
+				read_icmp(icmp_fd, tg, n);
+			else
+				step_probe(&tg[owner[i]], pfd[i].revents);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		static const char *const word[] = {
+			[S_RUNNING] = "blocked", [S_OK] = "ok", [S_BLOCKED] = "blocked",
+			[S_REFUSED] = "refused", [S_ERROR] = "error",
+		};
+
+		if (tg[i].state == S_ERROR)
+			rc = 1;
+		printf("%s %s\n", tg[i].text, word[tg[i].state]);
+		if (tg[i].fd >= 0)
+			close(tg[i].fd);
+	}
+	if (icmp_fd >= 0)
+		close(icmp_fd);
+	fflush(stdout);
+	return rc;
+}
+
+static int cmd_probe(int argc, char **argv, int from_file)
+{
+	static struct target tg[MAX_TARGETS];
+	struct in_addr src;
+	int timeout_ms = 300, sport_base = 0, n = 0, i;
+
+	src.s_addr = htonl(INADDR_ANY);
+	for (i = 0; i < argc && !strncmp(argv[i], "--", 2); i++) {
+		if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		}
+		if (i + 1 >= argc)
+			usage();
+		if (!strcmp(argv[i], "--timeout-ms")) {
+			timeout_ms = (int)parse_num(argv[++i], 1, 600000);
+		} else if (!strcmp(argv[i], "--sport-base")) {
+			sport_base = (int)parse_num(argv[++i], 1024, 65535 - MAX_TARGETS);
+		} else if (!strcmp(argv[i], "--source")) {
+			if (inet_pton(AF_INET, argv[++i], &src) != 1) {
+				fprintf(stderr, "%s: bad address \"%s\"\n", progname, argv[i]);
+				usage();
+			}
+		} else {
+			usage();
+		}
+	}
+	if (from_file) {
+		char line[256];
+		FILE *f;
+
+		if (i != argc - 1)
+			usage();
+		f = strcmp(argv[i], "-") ? fopen(argv[i], "r") : stdin;
+		if (!f) {
+			fprintf(stderr, "%s: %s: %s\n", progname, argv[i], strerror(errno));
+			return 2;
+		}
+		while (fgets(line, sizeof(line), f)) {
+			line[strcspn(line, " \t\r\n")] = '\0';
+			if (!line[0] || line[0] == '#')
+				continue;
+			if (n >= MAX_TARGETS || parse_target(line, &tg[n]) < 0) {
+				fprintf(stderr, "%s: bad target \"%s\"\n", progname, line);
+				usage();
+			}
+			n++;
+		}
+		if (f != stdin)
+			fclose(f);
+	} else {
+		for (; i < argc; i++) {
+			if (n >= MAX_TARGETS || parse_target(argv[i], &tg[n]) < 0) {
+				fprintf(stderr, "%s: bad target \"%s\"\n", progname, argv[i]);
+				usage();
+			}
+			n++;
+		}
+	}
+	if (n == 0)
+		usage();
+	return run_probes(tg, n, timeout_ms, &src, sport_base);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		usage();
+	if (!strcmp(argv[1], "serve"))
+		return cmd_serve(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "probe"))
+		return cmd_probe(argc - 2, argv + 2, 0);
+	if (!strcmp(argv[1], "probe-file"))
+		return cmd_probe(argc - 2, argv + 2, 1);
+	usage();
+	return 2;
+}
