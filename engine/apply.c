@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/apply.h"
@@ -60,4 +61,90 @@ void pw_apply_stats_format(const struct pw_apply_stats *stats, struct pw_buf *ou
 		      s->created, s->swapped, s->destroyed, s->added, s->deleted,
 		      r->chains_created, r->chains_rewritten, r->chains_deleted,
 		      r->jumps_fixed, r->committed ? "committed" : "no commit needed");
+}
+
+struct pw_applier {
+	struct pw_dataplane *programmed;	/* NULL: the kernel is unknown */
+	struct pw_ipset_kernel *ipsets;		/* one long-lived libipset session */
+};
+
+struct pw_applier *pw_applier_new(void)
+{
+	return pw_xcalloc(1, sizeof(struct pw_applier));
+}
+
+void pw_applier_free(struct pw_applier *a)
+{
+	if (!a)
+		return;
+	pw_dataplane_free(a->programmed);
+	pw_ipset_kernel_close(a->ipsets);
+	free(a);
+}
+
+const struct pw_dataplane *pw_applier_current(const struct pw_applier *a)
+{
+	return a->programmed;
+}
+
+static bool tables_equal(const struct pw_table *a, const struct pw_table *b)
+{
+	size_t i, n = pw_table_chain_count(a);
+
+	if (n != pw_table_chain_count(b))
+		return false;
+	for (i = 0; i < n; i++) {
+		const struct pw_chain *x = pw_table_chain_at(a, i);
+		const struct pw_chain *y = pw_table_chain_at(b, i);
+
+		if (strcmp(pw_chain_name(x), pw_chain_name(y)) != 0 || !pw_chain_equal(x, y))
+			return false;
+	}
+	return true;
+}
+
+/* Against what was programmed last: only what differs reaches the kernel. */
+static int apply_difference(struct pw_applier *a, const struct pw_dataplane *dp,
+			    const struct pw_options *opt, struct pw_apply_stats *stats,
+			    struct pw_buf *err)
+{
+	const struct pw_dataplane *old = a->programmed;
+	struct pw_xtables_lock *lock = NULL;
+	int ret;
+
+	if (!a->ipsets && !(a->ipsets = pw_ipset_kernel_open(err)))
+		return -EPERM;
+	ret = pw_ipset_kernel_sync(a->ipsets, old->sets, dp->sets, opt->prefix,
+				   &stats->sets, err);
+	if (ret < 0 || tables_equal(old->filter, dp->filter))
+		return ret;
+	/* A set can only vanish with the rules that named it: both under the lock. */
+	ret = pw_xtables_lock_acquire(opt->lock_wait_ms, &lock, err);
+	if (ret < 0)
+		return ret;
+	ret = pw_iptc_apply(dp->filter, opt->prefix, &stats->rules, err);
+	if (ret == 0)
+		ret = pw_ipset_kernel_destroy_stale(a->ipsets, old->sets, dp->sets,
+						    &stats->sets, err);
+	pw_xtables_lock_release(lock);
+	return ret;
+}
+
+int pw_applier_apply(struct pw_applier *a, struct pw_dataplane *dp,
+		     const struct pw_options *opt, bool full,
+		     struct pw_apply_stats *stats, struct pw_buf *err)
+{
+	int ret;
+
+	memset(stats, 0, sizeof(*stats));
+	if (full || !a->programmed)
+		ret = pw_apply(dp, opt, stats, err);
+	else
+		ret = apply_difference(a, dp, opt, stats, err);
+	pw_dataplane_free(a->programmed);
+	/* After a failure nobody knows what the kernel holds: compare it next time. */
+	a->programmed = ret == 0 ? dp : NULL;
+	if (ret < 0)
+		pw_dataplane_free(dp);
+	return ret;
 }

@@ -26,6 +26,31 @@ struct pw_apply_stats {
 int pw_apply(const struct pw_dataplane *dp, const struct pw_options *opt,
 	     struct pw_apply_stats *stats, struct pw_buf *err);
 
+/*
+ * Remembers what it programmed last, so that the next state is compared in
+ * memory: a change of set members costs only the ipset additions and
+ * deletions it needs, and the iptables table is read and committed only
+ * when a chain's content really changed. A full apply (the first, after an
+ * error, and each periodic resync) compares with the kernel instead and so
+ * repairs whatever drifted.
+ */
+struct pw_applier;
+
+struct pw_applier *pw_applier_new(void);
+void pw_applier_free(struct pw_applier *a);
+
+/*
+ * Programs dp (taking ownership) for opt; full forces the comparison with
+ * the kernel. Returns 0 or -errno with the reason in err; after an error
+ * the next apply is a full one.
+ */
+int pw_applier_apply(struct pw_applier *a, struct pw_dataplane *dp,
+		     const struct pw_options *opt, bool full,
+		     struct pw_apply_stats *stats, struct pw_buf *err);
+
+/* The state last programmed, or NULL. */
+const struct pw_dataplane *pw_applier_current(const struct pw_applier *a);
+
 /* One line for the log: what changed. */
 void pw_apply_stats_format(const struct pw_apply_stats *stats, struct pw_buf *out);
 

@@ -134,6 +134,28 @@ int pw_cluster_delete(struct pw_cluster *c, enum pw_kind kind,
 	return old ? 0 : -ENOENT;
 }
 
+const char *pw_cluster_uid(const struct pw_cluster *c, enum pw_kind kind,
+			   const char *namespace, const char *name)
+{
+	struct pw_buf key = PW_BUF_INIT;
+	void *value;
+
+	object_key(kind, namespace, name, &key);
+	value = pw_strmap_get(c->stores[kind].by_key, key.data);
+	pw_buf_free(&key);
+	if (!value)
+		return NULL;
+	switch (kind) {
+	case PW_KIND_NAMESPACE:
+		return ((const struct pw_namespace *)value)->uid;
+	case PW_KIND_POD:
+		return ((const struct pw_pod *)value)->uid;
+	case PW_KIND_POLICY:
+		return ((const struct pw_policy *)value)->uid;
+	}
+	return NULL;
+}
+
 const struct pw_namespace *pw_cluster_namespace(const struct pw_cluster *c,
 						const char *name)
 {

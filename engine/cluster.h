@@ -23,6 +23,10 @@ void pw_cluster_upsert(struct pw_cluster *c, struct pw_object *obj);
 int pw_cluster_delete(struct pw_cluster *c, enum pw_kind kind,
 		      const char *namespace, const char *name);
 
+/* The uid of the stored object (NULL when absent or unknown). */
+const char *pw_cluster_uid(const struct pw_cluster *c, enum pw_kind kind,
+			   const char *namespace, const char *name);
+
 const struct pw_namespace *pw_cluster_namespace(const struct pw_cluster *c,
 						const char *name);
 

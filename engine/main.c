@@ -11,6 +11,8 @@
 #include "chains/iptc_writer.h"
 #include "chains/render.h"
 #include "engine/apply.h"
+#include "engine/config_file.h"
+#include "engine/daemon.h"
 #include "engine/cluster.h"
 #include "engine/compile.h"
 #include "engine/options.h"
@@ -30,6 +32,10 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_LOCK_WAIT,
 	OPT_CLEANUP,
+	OPT_CONFIG,
+	OPT_RESYNC,
+	OPT_BATCH,
+	OPT_STALL,
 	OPT_VERSION,
 };
 
@@ -45,6 +51,10 @@ static const struct option long_options[] = {
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
 	{ "cleanup", no_argument, NULL, OPT_CLEANUP },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "resync-interval", required_argument, NULL, OPT_RESYNC },
+	{ "batch-window", required_argument, NULL, OPT_BATCH },
+	{ "watch-stall-timeout", required_argument, NULL, OPT_STALL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -75,6 +85,14 @@ static void usage(FILE *out)
 	      "      --accept-mark=BIT   packet mark bit policy chains set (default 0x10000)\n"
 	      "\n"
 	      "      --lock-wait=SECONDS wait at most this long for the xtables lock (10)\n"
+	      "\n"
+	      "Daemon (without -f):\n"
+	      "      --config=FILE       options in YAML (default /etc/podwall/podwall.yaml;\n"
+	      "                          flags win over the file; SIGHUP reads it again)\n"
+	      "      --resync-interval=SECONDS  compare with the kernel and repair (60)\n"
+	      "      --batch-window=SECONDS     coalesce changes this close together (0.005)\n"
+	      "      --watch-stall-timeout=SECONDS  reopen a watch silent this long (180)\n"
+	      "      --dry-run           print each new state instead of programming it\n"
 	      "      --log-level=LEVEL   err, warning, notice (default), info or debug\n"
 	      "  -h, --help              show this help\n"
 	      "      --version           show the version\n", out);
@@ -115,9 +133,10 @@ static int parse_seconds(const char *text, unsigned *ms)
 /* Returns 0 to go on, 1 to exit successfully, -1 on a usage error. */
 static int parse_args(int argc, char **argv, struct pw_options *cfg)
 {
-	enum pw_log_level level;
+	unsigned ms;
 	int c;
 
+	optind = 1;
 	while ((c = getopt_long(argc, argv, "f:h", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -168,11 +187,26 @@ static int parse_args(int argc, char **argv, struct pw_options *cfg)
 			cfg->cleanup = true;
 			break;
 		case OPT_LOG_LEVEL:
-			if (pw_log_level_parse(optarg, &level) < 0) {
+			if (pw_log_level_parse(optarg, &cfg->log_level) < 0) {
 				fprintf(stderr, "podwall: --log-level=%s: unknown level\n", optarg);
 				return -1;
 			}
-			pw_log_set_level(level);
+			break;
+		case OPT_CONFIG:
+			break;	/* read before the other flags, in load_config_file */
+		case OPT_RESYNC:
+		case OPT_BATCH:
+		case OPT_STALL:
+			if (parse_seconds(optarg, &ms) < 0) {
+				fprintf(stderr, "podwall: %s: not a number of seconds\n", argv[optind - 1]);
+				return -1;
+			}
+			if (c == OPT_BATCH)
+				cfg->batch_window_ms = ms;
+			else if (c == OPT_RESYNC)
+				cfg->resync_interval_s = ms / 1000 ? ms / 1000 : 1;
+			else
+				cfg->watch_stall_s = ms / 1000 ? ms / 1000 : 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -190,6 +224,34 @@ static int parse_args(int argc, char **argv, struct pw_options *cfg)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The configuration file comes first so that flags win over it: a path given
+ * with --config must exist, the default one may be absent.
+ */
+static int load_config_file(int argc, char **argv, struct pw_options *cfg)
+{
+	struct pw_buf err = PW_BUF_INIT;
+	const char *path = NULL;
+	int i, ret;
+
+	for (i = 1; i < argc; i++) {
+		if (strncmp(argv[i], "--config=", 9) == 0)
+			path = argv[i] + 9;
+		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--") == 0)
+			break;
+	}
+	cfg->config_path = pw_xstrdup(path ? path : PW_DEFAULT_CONFIG_PATH);
+	ret = pw_config_file_load(cfg->config_path, cfg, &err);
+	if (ret == -ENOENT && !path)
+		ret = 0;
+	if (ret < 0)
+		fprintf(stderr, "podwall: %s\n", pw_buf_str(&err));
+	pw_buf_free(&err);
+	return ret;
 }
 
 struct load_ctx {
@@ -321,6 +383,8 @@ int main(int argc, char **argv)
 	int ret = EXIT_FAILURE;
 
 	pw_options_init(&cfg);
+	if (load_config_file(argc, argv, &cfg) < 0)
+		goto out;
 	switch (parse_args(argc, argv, &cfg)) {
 	case 1:
 		ret = EXIT_SUCCESS;
@@ -328,6 +392,7 @@ int main(int argc, char **argv)
 	case -1:
 		goto out;
 	}
+	pw_log_set_level(cfg.log_level);
 	if (pw_options_validate(&cfg, &err) < 0) {
 		pw_err("%s", err.data);
 		goto out;
@@ -337,11 +402,15 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (cfg.nmanifests == 0) {
-		pw_err("no -f given: following the API server is not built yet");
+		if (cfg.once) {
+			pw_err("--once needs -f: the daemon follows the API server instead");
+			goto out;
+		}
+		ret = pw_daemon_run(&cfg) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 		goto out;
 	}
 	if (cfg.dry_run == PW_DRY_RUN_OFF && !cfg.once) {
-		pw_err("running as a daemon is not built yet: use --once or --dry-run");
+		pw_err("-f needs --once or --dry-run: the daemon follows the API server");
 		goto out;
 	}
 	cluster = load_manifests(&cfg);

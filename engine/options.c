@@ -24,6 +24,10 @@ void pw_options_init(struct pw_options *cfg)
 	cfg->prefix = pw_xstrdup(PW_DEFAULT_PREFIX);
 	cfg->accept_mark = PW_DEFAULT_ACCEPT_MARK;
 	cfg->lock_wait_ms = PW_DEFAULT_LOCK_WAIT_MS;
+	cfg->log_level = PW_LOG_NOTICE;
+	cfg->resync_interval_s = PW_DEFAULT_RESYNC_S;
+	cfg->batch_window_ms = PW_DEFAULT_BATCH_MS;
+	cfg->watch_stall_s = PW_DEFAULT_WATCH_STALL_S;
 }
 
 void pw_options_free(struct pw_options *cfg)
@@ -37,7 +41,28 @@ void pw_options_free(struct pw_options *cfg)
 	free(cfg->node_name);
 	free(cfg->iface_prefix);
 	free(cfg->prefix);
+	free(cfg->config_path);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? pw_xstrdup(s) : NULL;
+}
+
+void pw_options_copy(struct pw_options *dst, const struct pw_options *src)
+{
+	size_t i;
+
+	*dst = *src;
+	dst->manifests = pw_xcalloc(src->nmanifests, sizeof(char *));
+	for (i = 0; i < src->nmanifests; i++)
+		dst->manifests[i] = pw_xstrdup(src->manifests[i]);
+	dst->kubeconfig = dup_or_null(src->kubeconfig);
+	dst->node_name = dup_or_null(src->node_name);
+	dst->iface_prefix = dup_or_null(src->iface_prefix);
+	dst->prefix = dup_or_null(src->prefix);
+	dst->config_path = dup_or_null(src->config_path);
 }
 
 static bool is_name_char(char c)

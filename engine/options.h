@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/log.h"
+
 enum pw_dry_run {
 	PW_DRY_RUN_OFF,
 	PW_DRY_RUN_IPTABLES,	/* --dry-run, --dry-run=iptables */
@@ -24,11 +26,18 @@ struct pw_options {
 	bool once;
 	bool cleanup;		/* --cleanup: remove all podwall owns */
 	unsigned lock_wait_ms;	/* how long to wait for the xtables lock */
+	char *config_path;	/* --config: the YAML configuration file */
+	enum pw_log_level log_level;
+	unsigned resync_interval_s;	/* full comparison with the kernel */
+	unsigned batch_window_ms;	/* events this close together: one apply */
+	unsigned watch_stall_s;	/* a watch silent this long is reopened */
 };
 
 /* Fills in the defaults (node_name from the hostname). */
 void pw_options_init(struct pw_options *cfg);
 void pw_options_free(struct pw_options *cfg);
+/* A deep copy, for keeping the options in force while new ones are read. */
+void pw_options_copy(struct pw_options *dst, const struct pw_options *src);
 
 /*
  * Checks the options against the names they produce: the prefix must leave
@@ -43,6 +52,11 @@ int pw_options_validate(const struct pw_options *cfg, struct pw_buf *err);
 #define PW_DEFAULT_IFACE_PREFIX "cali"
 #define PW_DEFAULT_ACCEPT_MARK 0x10000u
 #define PW_DEFAULT_LOCK_WAIT_MS 10000u
+#define PW_DEFAULT_CONFIG_PATH "/etc/podwall/podwall.yaml"
+#define PW_DEFAULT_RESYNC_S 60u
+#define PW_DEFAULT_BATCH_MS 5u
+/* Bookmarks come about every minute: three missed ones mean a dead stream. */
+#define PW_DEFAULT_WATCH_STALL_S 180u
 /* The longest prefix that keeps "<prefix>to-wl-dispatch-f" within 28. */
 #define PW_PREFIX_MAX 8
 /* Calico's CNI adds 11 hex digits; an interface name holds 15 characters. */

@@ -1112,6 +1112,11 @@ static int decode_meta_names(struct decoder *d, const yaml_node_t *md, bool name
 			return -EINVAL;
 		if (!ns)
 			ns = default_namespace;
+		/* Objects from the API server have no default to fall back on. */
+		if (!ns) {
+			path_field(d, "namespace");
+			return fail(d, "required");
+		}
 		if (validate_name(d, "namespace", ns, pw_validate_dns_label) < 0)
 			return -EINVAL;
 	}
@@ -1509,11 +1514,9 @@ static int check_api_version(struct decoder *d, const yaml_node_t *root, int kno
 	return 0;
 }
 
-static int decode_known(struct decoder *d, const yaml_node_t *root, int known,
-			const char *default_ns, struct pw_object *out)
+static int decode_as(struct decoder *d, const yaml_node_t *root, int known,
+		     const char *default_ns, struct pw_object *out)
 {
-	if (check_api_version(d, root, known) < 0)
-		return -EINVAL;
 	switch (known) {
 	case 0:
 		return decode_namespace(d, root, out);
@@ -1522,6 +1525,14 @@ static int decode_known(struct decoder *d, const yaml_node_t *root, int known,
 	default:
 		return decode_policy(d, root, default_ns, out);
 	}
+}
+
+static int decode_known(struct decoder *d, const yaml_node_t *root, int known,
+			const char *default_ns, struct pw_object *out)
+{
+	if (check_api_version(d, root, known) < 0)
+		return -EINVAL;
+	return decode_as(d, root, known, default_ns, out);
 }
 
 static size_t document_size(const yaml_document_t *doc)
@@ -1564,4 +1575,52 @@ enum pw_decode_result pw_decode_object(yaml_document_t *doc, yaml_node_t *node,
 out:
 	pw_buf_free(&d.path);
 	return result;
+}
+
+/* kind and apiVersion, when there, must be those of the expected kind. */
+static int check_optional(struct decoder *d, const yaml_node_t *root, const char *key,
+			  const char *want)
+{
+	char q1[QUOTE_BUF], q2[QUOTE_BUF];
+	const char *have;
+
+	if (get_string(d, root, key, false, &have) < 0)
+		return -EINVAL;
+	if (have && strcmp(have, want) != 0) {
+		path_field(d, key);
+		return fail(d, "found %s where %s was expected", quote(have, q1),
+			    quote(want, q2));
+	}
+	return 0;
+}
+
+int pw_decode_typed_object(yaml_document_t *doc, yaml_node_t *node, enum pw_kind kind,
+			   struct pw_object *out, struct pw_buf *err)
+{
+	struct decoder d = { doc, err, PW_BUF_INIT, "object", NULL, NULL, 0 };
+	int known = kind == PW_KIND_NAMESPACE ? 0 : kind == PW_KIND_POD ? 1 : 2;
+	struct pw_object obj;
+	int ret = -EINVAL;
+
+	d.budget = BUDGET_PER_NODE * document_size(doc) + BUDGET_EXTRA;
+	/* Messages name the kind we expect, whatever the object claims. */
+	d.kind = known_kinds[known].kind;
+	if (!node || node->type != YAML_MAPPING_NODE) {
+		fail(&d, "expected a mapping, found %s", describe(node));
+		goto out;
+	}
+	find_kind(&d, node, NULL);
+	d.kind = known_kinds[known].kind;
+	if (!known_kinds[known].namespaced)
+		d.ns = NULL;
+	if (want_mapping(&d, node) < 0 ||
+	    check_optional(&d, node, "kind", known_kinds[known].kind) < 0 ||
+	    check_optional(&d, node, "apiVersion", known_kinds[known].api_version) < 0 ||
+	    decode_as(&d, node, known, NULL, &obj) < 0)
+		goto out;
+	*out = obj;
+	ret = 0;
+out:
+	pw_buf_free(&d.path);
+	return ret;
 }

@@ -32,4 +32,13 @@ enum pw_decode_result pw_decode_object(yaml_document_t *doc, yaml_node_t *node,
 				       const char *default_namespace,
 				       struct pw_object *out, struct pw_buf *err);
 
+/*
+ * Decodes the mapping at node as an object of kind, the way the API server
+ * sends them: list items carry no kind or apiVersion, so they are supplied
+ * (when present they must match), and a namespaced object must name its
+ * namespace. Returns 0 with *out filled, or -EINVAL with err as above.
+ */
+int pw_decode_typed_object(yaml_document_t *doc, yaml_node_t *node, enum pw_kind kind,
+			   struct pw_object *out, struct pw_buf *err);
+
 #endif

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "chains/render.h"
 #include "engine/cluster.h"
 #include "engine/compile.h"
+#include "engine/config_file.h"
 #include "engine/endpoint.h"
 #include "engine/options.h"
 #include "k8s/manifest.h"
@@ -618,6 +620,78 @@ START_TEST(test_same_input_same_output)
 }
 END_TEST
 
+static int load_config_text(const char *text, struct pw_options *opt, struct pw_buf *err)
+{
+	char path[] = "/tmp/pw-check-config-XXXXXX";
+	int fd = mkstemp(path), ret;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (int)strlen(text));
+	close(fd);
+	ret = pw_config_file_load(path, opt, err);
+	unlink(path);
+	return ret;
+}
+
+START_TEST(test_config_file_sets_options)
+{
+	struct pw_buf err = PW_BUF_INIT;
+	struct pw_options opt;
+
+	pw_options_init(&opt);
+	ck_assert_int_eq(load_config_text(
+		"# every key\n"
+		"nodeName: edge-7\nkubeconfig: /etc/podwall/kubeconfig\nprefix: pwx-\n"
+		"ifacePrefix: tap\nacceptMark: 0x20000\nlockWait: 2.5\nlogLevel: debug\n"
+		"resyncInterval: 30\nbatchWindow: 0.02\nwatchStallTimeout: 90\n",
+		&opt, &err), 0);
+	ck_assert_str_eq(opt.node_name, "edge-7");
+	ck_assert_str_eq(opt.kubeconfig, "/etc/podwall/kubeconfig");
+	ck_assert_str_eq(opt.prefix, "pwx-");
+	ck_assert_str_eq(opt.iface_prefix, "tap");
+	ck_assert_uint_eq(opt.accept_mark, 0x20000);
+	ck_assert_uint_eq(opt.lock_wait_ms, 2500);
+	ck_assert_int_eq(opt.log_level, PW_LOG_DEBUG);
+	ck_assert_uint_eq(opt.resync_interval_s, 30);
+	ck_assert_uint_eq(opt.batch_window_ms, 20);
+	ck_assert_uint_eq(opt.watch_stall_s, 90);
+	pw_options_free(&opt);
+	pw_buf_free(&err);
+}
+END_TEST
+
+START_TEST(test_config_file_refuses_bad_input)
+{
+	static const char *const bad[] = {
+		"nodename: edge-1\n",		/* keys are case-sensitive */
+		"acceptMark: lots\n",
+		"resyncInterval: -5\n",
+		"logLevel: loud\n",
+		"prefix: [a, b]\n",
+		"- a list\n",
+		"nodeName: [unclosed\n",
+		"lockWait: 99999\n",
+	};
+	struct pw_buf err = PW_BUF_INIT;
+	struct pw_options opt;
+	size_t i;
+
+	for (i = 0; i < PW_ARRAY_SIZE(bad); i++) {
+		pw_options_init(&opt);
+		pw_buf_reset(&err);
+		ck_assert_msg(load_config_text(bad[i], &opt, &err) == -EINVAL, "accepted: %s", bad[i]);
+		ck_assert_msg(strstr(pw_buf_str(&err), "line ") != NULL, "no line in: %s",
+			      pw_buf_str(&err));
+		pw_options_free(&opt);
+	}
+	pw_options_init(&opt);
+	ck_assert_int_eq(load_config_text("", &opt, &err), 0);
+	ck_assert_int_eq(pw_config_file_load("/nonexistent/podwall.yaml", &opt, &err), -ENOENT);
+	pw_options_free(&opt);
+	pw_buf_free(&err);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -627,6 +701,8 @@ static Suite *engine_suite(void)
 	tcase_add_test(names, test_iface_names_follow_calico);
 	tcase_add_test(names, test_long_prefix_names_fit);
 	tcase_add_test(names, test_options_refuse_bad_names);
+	tcase_add_test(names, test_config_file_sets_options);
+	tcase_add_test(names, test_config_file_refuses_bad_input);
 	suite_add_tcase(s, names);
 
 	tcase_add_test(compiler, test_no_policy_leaves_pods_open);

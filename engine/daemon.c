@@ -1,0 +1,461 @@
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chains/render.h"
+#include "engine/apply.h"
+#include "engine/cluster.h"
+#include "engine/compile.h"
+#include "engine/config_file.h"
+#include "engine/daemon.h"
+#include "engine/links.h"
+#include "k8s/client.h"
+#include "k8s/kubeconfig.h"
+#include "k8s/reflector.h"
+#include "lib/log.h"
+#include "lib/sdnotify.h"
+
+/* A failed apply is tried again after this long, whatever else happens. */
+#define RETRY_AFTER_ERROR_MS 2000
+
+struct daemon {
+	struct pw_options *opt;
+	struct pw_cluster *cluster;
+	struct pw_k8s_client *client;
+	struct pw_reflector *reflectors[3];	/* by enum pw_kind */
+	struct pw_applier *applier;
+	struct pw_links *links;
+	int signal_fd;
+	bool stopping;
+
+	bool dirty;		/* the cluster changed since the last apply */
+	uint64_t apply_at;	/* when the pending batch is due */
+	uint64_t resync_at;	/* next full comparison with the kernel */
+	uint64_t watchdog_at;
+	uint64_t watchdog_ms;
+	bool ready;		/* READY=1 sent */
+	char *last_dry_run;	/* --dry-run: what was printed last */
+
+	uint64_t api_retry_at;	/* no client: when to try building one again */
+	unsigned applies;
+	unsigned commits;
+	unsigned failures;
+	unsigned events;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------ the cache */
+
+static void mark_dirty(struct daemon *d)
+{
+	if (!d->dirty) {
+		d->dirty = true;
+		d->apply_at = now_ms() + d->opt->batch_window_ms;
+	}
+}
+
+static void on_upsert(void *ctx, struct pw_object *obj)
+{
+	struct daemon *d = ctx;
+
+	pw_cluster_upsert(d->cluster, obj);
+	d->events++;
+	mark_dirty(d);
+}
+
+static void on_remove(void *ctx, enum pw_kind kind, const char *namespace,
+		      const char *name, const char *uid)
+{
+	struct daemon *d = ctx;
+	const char *known = pw_cluster_uid(d->cluster, kind, namespace, name);
+
+	/* A late delete of an object since recreated under the same name. */
+	if (uid && known && strcmp(uid, known) != 0)
+		return;
+	if (pw_cluster_delete(d->cluster, kind, namespace, name) == 0) {
+		d->events++;
+		mark_dirty(d);
+	}
+}
+
+static void on_synced(void *ctx, enum pw_kind kind)
+{
+	struct daemon *d = ctx;
+
+	pw_info("%s: in sync with the API server", pw_kind_name(kind));
+	mark_dirty(d);
+}
+
+static void on_log(void *ctx, int level, const char *message)
+{
+	(void)ctx;
+	pw_log((enum pw_log_level)level, "%s", message);
+}
+
+static const struct pw_reflector_ops reflector_ops = {
+	on_upsert, on_remove, on_synced, on_log,
+};
+
+static bool all_synced(const struct daemon *d)
+{
+	size_t i;
+
+	for (i = 0; i < PW_ARRAY_SIZE(d->reflectors); i++)
+		if (!d->reflectors[i] || !pw_reflector_synced(d->reflectors[i]))
+			return false;
+	return true;
+}
+
+/* ----------------------------------------------------- the API server */
+
+static void stop_api(struct daemon *d)
+{
+	size_t i;
+
+	for (i = 0; i < PW_ARRAY_SIZE(d->reflectors); i++) {
+		pw_reflector_free(d->reflectors[i]);
+		d->reflectors[i] = NULL;
+	}
+	pw_k8s_client_free(d->client);
+	d->client = NULL;
+}
+
+static int start_api(struct daemon *d)
+{
+	struct pw_reflector_options ropt;
+	struct pw_k8s_config kcfg;
+	struct pw_buf err = PW_BUF_INIT;
+	size_t i;
+
+	memset(&kcfg, 0, sizeof(kcfg));
+	if (pw_k8s_config_resolve(d->opt->kubeconfig, &kcfg, &err) < 0 ||
+	    !(d->client = pw_k8s_client_new(&kcfg, &err))) {
+		pw_err("API server: %s", pw_buf_str(&err));
+		pw_k8s_config_free(&kcfg);
+		pw_buf_free(&err);
+		return -EINVAL;
+	}
+	pw_info("following the API server at %s", kcfg.server);
+	pw_k8s_config_free(&kcfg);
+	pw_buf_free(&err);
+
+	pw_reflector_options_default(&ropt);
+	ropt.stall_timeout_s = d->opt->watch_stall_s;
+	for (i = 0; i < PW_ARRAY_SIZE(d->reflectors); i++) {
+		d->reflectors[i] = pw_reflector_new(d->client, (enum pw_kind)i, &ropt,
+						    &reflector_ops, d);
+		pw_reflector_start(d->reflectors[i]);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------- the kernel */
+
+static void notify_status(struct daemon *d, const char *state)
+{
+	pw_sd_notifyf("STATUS=%s; %zu pods, %zu policies, %zu namespaces; "
+		      "%u applies, %u commits, %u failures",
+		      state, pw_cluster_pod_count(d->cluster),
+		      pw_cluster_policy_count(d->cluster),
+		      pw_cluster_namespace_count(d->cluster),
+		      d->applies, d->commits, d->failures);
+}
+
+static void print_dry_run(struct daemon *d, struct pw_dataplane *dp)
+{
+	struct pw_buf out = PW_BUF_INIT;
+
+	pw_render_sets(dp->sets, &out);
+	pw_render_table(dp->filter, &out);
+	if (!d->last_dry_run || strcmp(d->last_dry_run, out.data) != 0) {
+		fwrite(out.data, 1, out.len, stdout);
+		fflush(stdout);
+		free(d->last_dry_run);
+		d->last_dry_run = pw_buf_steal(&out);
+	}
+	pw_buf_free(&out);
+	pw_dataplane_free(dp);
+}
+
+static void apply(struct daemon *d, bool full)
+{
+	struct pw_dataplane *dp = pw_compile(d->cluster, d->opt);
+	struct pw_buf err = PW_BUF_INIT;
+	struct pw_apply_stats stats;
+	uint64_t start = now_ms();
+
+	d->dirty = false;
+	d->applies++;
+	if (d->opt->dry_run != PW_DRY_RUN_OFF) {
+		print_dry_run(d, dp);
+	} else if (pw_applier_apply(d->applier, dp, d->opt, full, &stats, &err) < 0) {
+		d->failures++;
+		pw_err("programming the kernel: %s (trying again in %u ms)",
+		       pw_buf_str(&err), RETRY_AFTER_ERROR_MS);
+		/* Nothing changes in the cluster meanwhile: retry on a timer. */
+		d->dirty = true;
+		d->apply_at = now_ms() + RETRY_AFTER_ERROR_MS;
+	} else {
+		if (stats.rules.committed)
+			d->commits++;
+		pw_buf_reset(&err);
+		pw_apply_stats_format(&stats, &err);
+		pw_info("%s in %llu ms: %s", full ? "resync" : "apply",
+			(unsigned long long)(now_ms() - start), err.data);
+	}
+	pw_buf_free(&err);
+	if (full)
+		d->resync_at = now_ms() + (uint64_t)d->opt->resync_interval_s * 1000;
+	if (!d->ready) {
+		d->ready = true;
+		pw_sd_notify("READY=1");
+		pw_notice("enforcing: %zu pods, %zu policies",
+			  pw_cluster_pod_count(d->cluster), pw_cluster_policy_count(d->cluster));
+	}
+	notify_status(d, d->failures && d->dirty ? "retrying" : "in sync");
+}
+
+/* -------------------------------------------------------------- events */
+
+static void on_link(const char *name, bool up, void *ctx)
+{
+	struct daemon *d = ctx;
+
+	pw_info("interface %s %s", name, up ? "appeared" : "went away");
+	/* Chains follow the pods, not the links: only check the dispatch is there. */
+	mark_dirty(d);
+}
+
+static void reload(struct daemon *d)
+{
+	struct pw_options next;
+	struct pw_buf err = PW_BUF_INIT;
+	bool restart_api;
+	int ret;
+
+	pw_sd_notify("RELOADING=1");
+	pw_options_copy(&next, d->opt);
+	ret = pw_config_file_load(next.config_path, &next, &err);
+	if (ret < 0 && ret != -ENOENT) {
+		pw_err("reload: %s: keeping the configuration in force", pw_buf_str(&err));
+		goto out;
+	}
+	if (strcmp(next.prefix, d->opt->prefix) || strcmp(next.iface_prefix, d->opt->iface_prefix) ||
+	    next.accept_mark != d->opt->accept_mark) {
+		pw_err("reload: prefix, ifacePrefix and acceptMark change only with a "
+		       "restart after --cleanup: keeping the configuration in force");
+		goto out;
+	}
+	pw_buf_reset(&err);
+	if (pw_options_validate(&next, &err) < 0) {
+		pw_err("reload: %s: keeping the configuration in force", err.data);
+		goto out;
+	}
+	restart_api = (next.kubeconfig || d->opt->kubeconfig) &&
+		      (!next.kubeconfig || !d->opt->kubeconfig ||
+		       strcmp(next.kubeconfig, d->opt->kubeconfig) != 0);
+	restart_api = restart_api || next.watch_stall_s != d->opt->watch_stall_s;
+	pw_options_free(d->opt);
+	*d->opt = next;
+	memset(&next, 0, sizeof(next));
+	pw_log_set_level(d->opt->log_level);
+	if (restart_api) {
+		stop_api(d);
+		if (start_api(d) < 0)
+			d->api_retry_at = now_ms() + RETRY_AFTER_ERROR_MS;
+	}
+	d->resync_at = now_ms() + (uint64_t)d->opt->resync_interval_s * 1000;
+	mark_dirty(d);
+	pw_notice("configuration reloaded");
+out:
+	pw_options_free(&next);
+	pw_buf_free(&err);
+	pw_sd_notify("READY=1");
+}
+
+static void read_signals(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			pw_notice("stopping on signal %u; the rules stay in place", si.ssi_signo);
+			d->stopping = true;
+			break;
+		case SIGHUP:
+			reload(d);
+			break;
+		}
+	}
+}
+
+static int open_signals(struct daemon *d)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGPIPE);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return -errno;
+	sigdelset(&mask, SIGPIPE);
+	d->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	return d->signal_fd < 0 ? -errno : 0;
+}
+
+static int timeout_until(uint64_t now, uint64_t at)
+{
+	return at <= now ? 0 : (int)(at - now);
+}
+
+/* The next wake-up: the earliest of everything that is due some time. */
+static int next_timeout(struct daemon *d, uint64_t now)
+{
+	int t = 1000;
+	size_t i;
+
+	if (d->dirty && all_synced(d))
+		t = timeout_until(now, d->apply_at) < t ? timeout_until(now, d->apply_at) : t;
+	if (d->ready && timeout_until(now, d->resync_at) < t)
+		t = timeout_until(now, d->resync_at);
+	if (!d->client && timeout_until(now, d->api_retry_at) < t)
+		t = timeout_until(now, d->api_retry_at);
+	if (d->watchdog_ms && timeout_until(now, d->watchdog_at) < t)
+		t = timeout_until(now, d->watchdog_at);
+	for (i = 0; i < PW_ARRAY_SIZE(d->reflectors); i++) {
+		int r = d->reflectors[i] ? pw_reflector_tick(d->reflectors[i], now) : -1;
+
+		if (r >= 0 && r < t)
+			t = r;
+	}
+	return t;
+}
+
+static void run_due(struct daemon *d, uint64_t now)
+{
+	if (!d->client && now >= d->api_retry_at && start_api(d) < 0)
+		d->api_retry_at = now + RETRY_AFTER_ERROR_MS;
+	if (d->watchdog_ms && now >= d->watchdog_at) {
+		pw_sd_notify("WATCHDOG=1");
+		d->watchdog_at = now + d->watchdog_ms / 2;
+	}
+	/* Never program a partial view: wait until every resource is listed. */
+	if (!all_synced(d))
+		return;
+	if (d->ready && now >= d->resync_at)
+		apply(d, true);
+	else if (d->dirty && now >= d->apply_at)
+		apply(d, !d->ready);
+}
+
+/* Without a client (a bad kubeconfig after a reload) only our fds count. */
+static void wait_for_events(struct daemon *d, struct curl_waitfd *fds, unsigned nfds,
+			    int timeout_ms)
+{
+	struct pollfd pfds[2];
+	unsigned i;
+
+	if (d->client) {
+		if (pw_k8s_client_wait(d->client, fds, nfds, timeout_ms) < 0)
+			usleep(10000);	/* never spin on a broken wait */
+		pw_k8s_client_perform(d->client);
+		return;
+	}
+	for (i = 0; i < nfds; i++) {
+		pfds[i].fd = fds[i].fd;
+		pfds[i].events = POLLIN;
+		pfds[i].revents = 0;
+	}
+	if (poll(pfds, nfds, timeout_ms) > 0)
+		for (i = 0; i < nfds; i++)
+			fds[i].revents = pfds[i].revents ? CURL_WAIT_POLLIN : 0;
+}
+
+static int loop(struct daemon *d)
+{
+	struct curl_waitfd fds[2];
+	unsigned nfds = 0;
+
+	fds[nfds].fd = d->signal_fd;
+	fds[nfds].events = CURL_WAIT_POLLIN;
+	nfds++;
+	if (d->links) {
+		fds[nfds].fd = pw_links_fd(d->links);
+		fds[nfds].events = CURL_WAIT_POLLIN;
+		nfds++;
+	}
+	while (!d->stopping) {
+		uint64_t now = now_ms();
+		unsigned i;
+
+		for (i = 0; i < nfds; i++)
+			fds[i].revents = 0;
+		wait_for_events(d, fds, nfds, next_timeout(d, now));
+		if (fds[0].revents)
+			read_signals(d);
+		if (d->stopping)
+			break;
+		if (nfds > 1 && fds[1].revents)
+			pw_links_read(d->links, on_link, d);
+		run_due(d, now_ms());
+	}
+	return 0;
+}
+
+int pw_daemon_run(struct pw_options *opt)
+{
+	struct pw_buf err = PW_BUF_INIT;
+	struct daemon d;
+	int ret;
+
+	memset(&d, 0, sizeof(d));
+	d.opt = opt;
+	d.signal_fd = -1;
+	d.cluster = pw_cluster_new();
+	d.applier = pw_applier_new();
+	d.watchdog_ms = pw_sd_watchdog_interval_ms();
+	d.watchdog_at = now_ms();
+	ret = open_signals(&d);
+	if (ret < 0) {
+		pw_err("signals: %s", strerror(-ret));
+		goto out;
+	}
+	d.links = pw_links_open(opt->iface_prefix, &err);
+	if (!d.links)
+		pw_warn("interfaces will not be followed: %s", pw_buf_str(&err));
+	ret = start_api(&d);
+	if (ret < 0)
+		goto out;
+	pw_sd_notify("STATUS=listing pods, namespaces and network policies");
+	ret = loop(&d);
+	pw_sd_notify("STOPPING=1");
+out:
+	stop_api(&d);
+	pw_links_close(d.links);
+	pw_applier_free(d.applier);
+	pw_cluster_free(d.cluster);
+	free(d.last_dry_run);
+	if (d.signal_fd >= 0)
+		close(d.signal_fd);
+	pw_buf_free(&err);
+	return ret;
+}

@@ -1,0 +1,259 @@
+#!/bin/sh
+# The daemon against the fake API server, on a node made of network
+# namespaces: pods and policies changed through the API, real packets
+# probed, and after each injected fault (ERROR 410, compaction, a dropped
+# or stalled stream, 429/500, an expired continue token, a rotated token)
+# the kernel converges to what --dry-run says of the server's objects.
+# Then SIGHUP, SIGTERM (the rules stay) and a restart that adopts them.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "$srcdir/tests/netns.sh"
+e2e_requirements "e2e-daemon.sh"
+for tool in python3 openssl curl; do
+	command -v $tool >/dev/null 2>&1 || { echo "SKIP: e2e-daemon.sh: $tool not installed"; exit 77; }
+done
+
+M="$PW_TMP/objects"		# the server's objects, as podwall -f reads them
+CERTS="$PW_TMP/certs"
+LOG="$PW_TMP/podwall.log"
+mkdir "$M" "$CERTS"
+python3 "$srcdir/tests/fake-apiserver.py" make-certs "$CERTS" >/dev/null 2>&1 ||
+	{ fail "fake-apiserver.py make-certs"; finish; }
+
+node_up || { fail "node_up"; finish; }
+pod_up x a 198.18.40.1 tcp:80,udp:80
+pod_up x b 198.18.40.2 tcp:80,udp:80
+pod_up y a 198.18.41.1 tcp:80,udp:80
+
+# The fake server lives in the node namespace, on its loopback.
+echo secret-1 >"$PW_TMP/token"
+nx python3 "$srcdir/tests/fake-apiserver.py" --port 0 --control-port 0 \
+	--tls-dir "$CERTS" --token secret-1 --split-chunks --seed 7 \
+	--bookmark-interval 2 --max-lifetime 600 >"$PW_TMP/fake.out" 2>"$PW_TMP/fake.err" &
+bg_track $!
+i=0
+while ! grep -q '^READY' "$PW_TMP/fake.out" 2>/dev/null && [ $i -lt 100 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+read -r _ API CTL <"$PW_TMP/fake.out" || { fail "fake API server did not start: $(cat "$PW_TMP/fake.err")"; finish; }
+
+cat >"$PW_TMP/kubeconfig" <<EOT
+apiVersion: v1
+kind: Config
+current-context: test
+clusters:
+- name: fake
+  cluster:
+    server: https://127.0.0.1:$API
+    certificate-authority: certs/ca.crt
+contexts:
+- name: test
+  context: {cluster: fake, user: node}
+users:
+- name: node
+  user:
+    tokenFile: token
+EOT
+: >"$PW_TMP/podwall.yaml"
+
+ctl() {
+	_c_method=$1 _c_path=$2
+	shift 2
+	nx curl -s -f -X "$_c_method" "$@" "http://127.0.0.1:$CTL$_c_path" >/dev/null
+}
+
+# put FILE.json: the object goes to the server and to the -f mirror.
+put() {
+	cp "$1" "$M/" && ctl POST /objects --data-binary @"$1" || fail "POST $(basename "$1")"
+}
+
+# del KIND NS NAME (NS "-" for a Namespace)
+del() {
+	rm -f "$M/$1-$2-$3.json"
+	ctl DELETE "/objects/$1/$2/$3" || fail "DELETE $1/$2/$3"
+}
+
+fault() {
+	ctl POST /faults --data-binary "$1" || fail "fault $1"
+}
+
+namespace() {	# namespace NAME LABELS-JSON
+	printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"%s","labels":%s}}\n' \
+		"$1" "$2" >"$PW_TMP/Namespace--$1.json"
+	put "$PW_TMP/Namespace--$1.json"
+}
+
+pod() {		# pod NS NAME IP LABELS-JSON
+	cat >"$PW_TMP/Pod-$1-$2.json" <<EOT
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"$2","namespace":"$1","labels":$4},
+ "spec":{"nodeName":"edge-1","containers":[{"name":"c","image":"registry.example/agnhost:1",
+  "ports":[{"name":"serve-80-tcp","containerPort":80,"protocol":"TCP"},
+           {"name":"serve-80-udp","containerPort":80,"protocol":"UDP"}]}]},
+ "status":{"phase":"Running","podIP":"$3","podIPs":[{"ip":"$3"}]}}
+EOT
+	put "$PW_TMP/Pod-$1-$2.json"
+}
+
+policy() {	# policy NS NAME SPEC-JSON
+	printf '{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"%s","namespace":"%s"},"spec":%s}\n' \
+		"$2" "$1" "$3" >"$PW_TMP/NetworkPolicy-$1-$2.json"
+	put "$PW_TMP/NetworkPolicy-$1-$2.json"
+}
+
+# Waits until the kernel holds what --dry-run says of the server's objects.
+converge() {
+	_cv_name=$1 _cv_i=0
+	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 -f "$M" |
+		normalise_save >"$PW_TMP/want.rules"
+	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 -f "$M" |
+		grep '^add ' | sort >"$PW_TMP/want.sets"
+	while [ $_cv_i -lt 150 ]; do
+		nx iptables-legacy-save -t filter | normalise_save >"$PW_TMP/have.rules"
+		nx ipset save | grep '^add pw-' | sort >"$PW_TMP/have.sets"
+		if cmp -s "$PW_TMP/want.rules" "$PW_TMP/have.rules" &&
+		   cmp -s "$PW_TMP/want.sets" "$PW_TMP/have.sets"; then
+			pass "$_cv_name: converged in $((_cv_i / 10)).$((_cv_i % 10)) s"
+			return 0
+		fi
+		sleep 0.1
+		_cv_i=$((_cv_i + 1))
+	done
+	fail "$_cv_name: the kernel did not converge to --dry-run in 15 s"
+	diff -u "$PW_TMP/want.rules" "$PW_TMP/have.rules" | head -n 30 >&2
+	diff -u "$PW_TMP/want.sets" "$PW_TMP/have.sets" | head -n 10 >&2
+	tail -n 20 "$LOG" >&2
+	return 1
+}
+
+start_daemon() {
+	(cd "$PW_TMP" && exec ip netns exec "$PW_NODE" "$PODWALL" --config "$PW_TMP/podwall.yaml" \
+		--kubeconfig "$PW_TMP/kubeconfig" --node-name edge-1 --log-level info \
+		--watch-stall-timeout 2 --resync-interval 5 >>"$LOG" 2>&1) &
+	DAEMON=$!
+	bg_track $DAEMON
+}
+
+stop_daemon() {
+	kill -TERM "$DAEMON" 2>/dev/null
+	_sd_i=0
+	while kill -0 "$DAEMON" 2>/dev/null && [ $_sd_i -lt 50 ]; do
+		sleep 0.1; _sd_i=$((_sd_i + 1))
+	done
+	if kill -0 "$DAEMON" 2>/dev/null; then
+		fail "the daemon did not stop within 5 s of SIGTERM"
+		kill -9 "$DAEMON"
+	fi
+	wait "$DAEMON" 2>/dev/null
+}
+
+# ------------------------------------------------------------- the steps
+namespace x '{"team":"red"}'
+namespace y '{"team":"blue"}'
+pod x a 198.18.40.1 '{"pod":"a"}'
+pod x b 198.18.40.2 '{"pod":"b"}'
+pod y a 198.18.41.1 '{"pod":"a"}'
+start_daemon
+converge "initial list" && { expect_reset; expect_all true; verify "no policy: all open" tcp:80 udp:80; }
+
+policy x deny '{"podSelector":{}}'
+converge "default-deny in x" &&
+	{ expect_reset; expect_all true; expect_ingress x/a false; expect_ingress x/b false
+	  verify "default-deny in x" tcp:80; }
+
+policy x from-friends '{"podSelector":{"matchLabels":{"pod":"a"}},"ingress":[{"from":[{"podSelector":{"matchLabels":{"role":"friend"}}}]}]}'
+converge "x/a admits role=friend (nobody yet)"
+commits_before=$(grep -c '; committed$' "$LOG")
+pod x b 198.18.40.2 '{"pod":"b","role":"friend"}'
+converge "x/b labelled role=friend" &&
+	{ expect_reset; expect_all true; expect_ingress x/a false; expect_ingress x/b false
+	  expect_peer x/b x/a true; verify "x/b reaches x/a after its label changed" tcp:80; }
+sleep 0.2
+if [ "$(grep -c '; committed$' "$LOG")" = "$commits_before" ] &&
+   tail -n 3 "$LOG" | grep -q '1 members added'; then
+	pass "a label change became one ipset addition and no iptables commit"
+else
+	fail "a label change cost an iptables commit: $(tail -n 3 "$LOG")"
+fi
+
+namespace y '{"team":"blue","trusted":"yes"}'
+policy x from-trusted '{"podSelector":{},"ingress":[{"from":[{"namespaceSelector":{"matchLabels":{"trusted":"yes"}}}]}]}'
+converge "namespace label change and a policy on it" &&
+	{ expect_reset; expect_all true; expect_ingress x/a false; expect_ingress x/b false
+	  expect_peer x/b x/a true; expect_peer y/a x/a true; expect_peer y/a x/b true
+	  verify "y (trusted) reaches x" tcp:80; }
+
+fault '{"type":"watch-error-410"}'
+del NetworkPolicy x from-friends
+converge "after an ERROR 410 event"
+
+# A deletion the watch never sees: stalled, compacted, then relisted.
+fault '{"type":"stall"}'
+fault '{"type":"close-watches"}'
+sleep 0.5
+del NetworkPolicy x from-trusted
+fault '{"type":"compact"}'
+converge "a deletion missed while the watch stalled (relist and diff)"
+
+fault '{"type":"drop-mid-event"}'
+pod y a 198.18.41.1 '{"pod":"a","v":"2"}'
+converge "after a connection dropped mid-event"
+
+fault '{"type":"status","code":500,"count":2}'
+fault '{"type":"status","code":429,"retry_after":1,"count":1}'
+fault '{"type":"close-watches"}'
+policy y deny '{"podSelector":{},"policyTypes":["Ingress"]}'
+converge "after 500s and a 429 with Retry-After"
+
+fault '{"type":"short-pages","count":20}'
+fault '{"type":"expire-continue"}'
+fault '{"type":"watch-error-410"}'
+del NetworkPolicy y deny
+converge "after an expired continue token in a paged relist"
+
+echo secret-2 >"$PW_TMP/token"
+fault '{"type":"rotate-token","token":"secret-2"}'
+fault '{"type":"close-watches"}'
+pod x c 198.18.40.3 '{"pod":"c"}'
+converge "after the token rotated"
+
+printf 'logLevel: debug\n' >"$PW_TMP/podwall.yaml"
+kill -HUP "$DAEMON"
+sleep 0.5
+if grep -q 'configuration reloaded' "$LOG" && kill -0 "$DAEMON"; then
+	pass "SIGHUP reloads the configuration"
+else
+	fail "SIGHUP: $(tail -n 3 "$LOG")"
+fi
+
+# SIGTERM leaves every rule in place; a restart adopts them without a flush.
+# Counters are compared on podwall's own chains: the API traffic on the
+# node's loopback moves those of INPUT and OUTPUT meanwhile.
+own_rules() {
+	nx iptables-legacy-save -c -t filter | grep -e '^-A pw-' -e '\] -A pw-' -e '^:pw-'
+}
+own_rules >"$PW_TMP/before.rules"
+nx ipset save | grep ' pw-' | sort >"$PW_TMP/before.sets"
+stop_daemon
+own_rules >"$PW_TMP/after.rules"
+nx ipset save | grep ' pw-' | sort >"$PW_TMP/after.sets"
+if cmp -s "$PW_TMP/before.rules" "$PW_TMP/after.rules" &&
+   cmp -s "$PW_TMP/before.sets" "$PW_TMP/after.sets"; then
+	pass "SIGTERM leaves the rules and sets in place"
+else
+	fail "SIGTERM changed the kernel's state"
+fi
+start_daemon
+converge "restart"
+sleep 0.3
+own_rules >"$PW_TMP/restarted.rules"
+if cmp -s "$PW_TMP/before.rules" "$PW_TMP/restarted.rules"; then
+	pass "the restarted daemon adopted the rules without rewriting them (counters kept)"
+else
+	fail "the restart rewrote rules:"
+	diff -u "$PW_TMP/before.rules" "$PW_TMP/restarted.rules" | head -n 20 >&2
+fi
+expect_reset; expect_all true; expect_ingress x/a false; expect_ingress x/b false
+verify "verdicts after the restart" tcp:80
+
+stop_daemon
+grep -q 'rules stay in place' "$LOG" || fail "no stop message in the log"
+finish
