@@ -928,6 +928,16 @@ def parse_rv(v):
         raise ApiError(400, "invalid resource version: %s" % v)
 
 
+def readable(sock, timeout):
+    """poll(), not select(): no FD_SETSIZE limit.  Raises OSError once closed."""
+    fd = sock.fileno()
+    if fd < 0:
+        raise OSError("socket closed")
+    p = select.poll()
+    p.register(fd, select.POLLIN | select.POLLPRI)
+    return bool(p.poll(int(timeout * 1000)))
+
+
 class BaseHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -983,11 +993,10 @@ class BaseHandler(BaseHTTPRequestHandler):
         """False once the peer has closed; anything it sends is discarded."""
         sock = self.connection
         try:
-            r = select.select([sock], [], [], 0)[0]
+            if not readable(sock, 0):
+                return True
         except (OSError, ValueError):
             return False
-        if not r:
-            return True
         old = sock.gettimeout()
         try:
             sock.settimeout(0.05)
@@ -1028,8 +1037,17 @@ class ChunkWriter(object):
         self.flush_at = FOREVER
 
     def chunk(self, data):
-        if data:
-            self.h.wfile.write(b"%x\r\n" % len(data) + bytes(data) + b"\r\n")
+        if not data:
+            return
+        frame = b"%x\r\n" % len(data) + bytes(data) + b"\r\n"
+        if self.ws and self.ws.split and self.rng.random() < 0.2:
+            # Now and then the chunk framing itself is split across sends
+            # (TCP segments, TLS records), even between its CR and LF.
+            cuts = sorted(set(self.rng.randint(1, len(frame) - 1) for _ in range(2)))
+            for a, b in zip([0] + cuts, cuts + [len(frame)]):
+                self.h.wfile.write(frame[a:b])
+            return
+        self.h.wfile.write(frame)
 
     def size(self):
         r = self.rng.random()
@@ -1167,10 +1185,14 @@ class ApiHandler(BaseHandler):
             elif u.path in DISCOVERY or u.path in PUBLIC:
                 self.label = "discovery"
             auth = self.headers.get("Authorization")
+            bearer = None
             if auth is not None:
-                self.token = auth[7:] if auth.startswith("Bearer ") else auth
+                scheme, _, rest = auth.strip().partition(" ")
+                if scheme.lower() == "bearer":
+                    bearer = rest.strip()
+                self.token = auth if bearer is None else bearer
                 app.stats.token(self.token)
-            if u.path not in PUBLIC and not app.token_ok(self.token if auth and auth.startswith("Bearer ") else None):
+            if u.path not in PUBLIC and not app.token_ok(bearer):
                 raise ApiError(401, "Unauthorized")
             if r is None:
                 if u.path in DISCOVERY:
@@ -1213,6 +1235,9 @@ class ApiHandler(BaseHandler):
             return self.list(res, ns, q)
         except ApiError as e:
             self.send_status(e)
+        except ValueError as e:
+            self.close_connection = True
+            self.send_status(ApiError(400, "bad request: %s" % e))
 
     def get_one(self, res, ns, name):
         key = "%s/%s" % (ns, name) if res.namespaced else name
@@ -1344,7 +1369,7 @@ class ApiHandler(BaseHandler):
         self.stream_headers()
         while not app.stopping.is_set():
             try:
-                r = select.select([self.connection], [], [], 0.5)[0]
+                r = readable(self.connection, 0.5)
             except (OSError, ValueError):
                 break
             if r and not self.client_alive():
@@ -1725,7 +1750,7 @@ class Listener(object):
                 time.sleep(0.05)
                 continue
             try:
-                if not select.select([s], [], [], 0.5)[0]:
+                if not readable(s, 0.5):
                     continue
                 conn, addr = s.accept()
             except (OSError, ValueError):
@@ -1779,7 +1804,7 @@ class Listener(object):
         s, self.sock = self.sock, None
         self.epoch += 1
         if s is not None:
-            # select() in accept_loop holds the socket open after close();
+            # poll() in accept_loop holds the socket open after close();
             # shutdown() stops listening at once, so connects are refused.
             try:
                 s.shutdown(socket.SHUT_RDWR)
