@@ -215,6 +215,24 @@ fault '{"type":"close-watches"}'
 pod x c 198.18.40.3 '{"pod":"c"}'
 converge "after the token rotated"
 
+# Drift: the resync (every 5 s here) puts back what someone else broke,
+# and leaves the foreign rule inserted above podwall's jump where it is.
+nx iptables-legacy -F pw-allow
+nx ipset flush "$(nx ipset list -n | grep '^pw-s-' | head -n 1)"
+nx iptables-legacy -I FORWARD -j ACCEPT
+i=0
+while [ "$(nx iptables-legacy -S FORWARD | sed -n 2p)" != "-A FORWARD -j pw-FORWARD" ] &&
+      [ $i -lt 150 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+if [ "$(nx iptables-legacy -S FORWARD | sed -n 3p)" = "-A FORWARD -j ACCEPT" ]; then
+	pass "drift: podwall's jump is first again, above the rule inserted over it"
+else
+	fail "drift: FORWARD is $(nx iptables-legacy -S FORWARD | tr '\n' ';')"
+fi
+nx iptables-legacy -D FORWARD -j ACCEPT
+converge "drift repaired: a flushed chain and a flushed set"
+
 printf 'logLevel: debug\n' >"$PW_TMP/podwall.yaml"
 kill -HUP "$DAEMON"
 sleep 0.5
@@ -256,4 +274,25 @@ verify "verdicts after the restart" tcp:80
 
 stop_daemon
 grep -q 'rules stay in place' "$LOG" || fail "no stop message in the log"
+
+# --dry-run as a daemon prints each new state and programs nothing.
+nx iptables-legacy-save -t filter | normalise_save >"$PW_TMP/kernel.before"
+(cd "$PW_TMP" && exec ip netns exec "$PW_NODE" "$PODWALL" --config "$PW_TMP/podwall.yaml" \
+	--kubeconfig "$PW_TMP/kubeconfig" --node-name edge-1 --dry-run \
+	>"$PW_TMP/dry.out" 2>>"$LOG") &
+DAEMON=$!
+bg_track $DAEMON
+i=0
+while ! grep -q '^COMMIT' "$PW_TMP/dry.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+policy x allow-all '{"podSelector":{},"ingress":[{}]}'
+i=0
+while [ "$(grep -c '^COMMIT' "$PW_TMP/dry.out")" -lt 2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+stop_daemon
+nx iptables-legacy-save -t filter | normalise_save >"$PW_TMP/kernel.after"
+if [ "$(grep -c '^COMMIT' "$PW_TMP/dry.out")" = 2 ] &&
+   cmp -s "$PW_TMP/kernel.before" "$PW_TMP/kernel.after"; then
+	pass "daemon --dry-run printed the first state and the changed one, and programmed nothing"
+else
+	fail "daemon --dry-run: $(grep -c '^COMMIT' "$PW_TMP/dry.out") states printed"
+fi
 finish
