@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "chains/ipset_kernel.h"
 #include "chains/iptc_writer.h"
@@ -374,8 +375,17 @@ static int cleanup(const struct pw_options *cfg)
 	return ret;
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 int main(int argc, char **argv)
 {
+	uint64_t t0, t1, t2;
 	struct pw_buf err = PW_BUF_INIT;
 	struct pw_dataplane *dp = NULL;
 	struct pw_cluster *cluster = NULL;
@@ -413,14 +423,20 @@ int main(int argc, char **argv)
 		pw_err("-f needs --once or --dry-run: the daemon follows the API server");
 		goto out;
 	}
+	t0 = now_us();
 	cluster = load_manifests(&cfg);
 	if (!cluster)
 		goto out;
+	t1 = now_us();
 	dp = pw_compile(cluster, &cfg);
+	t2 = now_us();
 	if (cfg.dry_run != PW_DRY_RUN_OFF)
 		ret = dry_run(&cfg, dp) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 	else
 		ret = program(&cfg, dp) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	pw_debug("timing: parse=%.1fms compile=%.1fms %s=%.1fms",
+		 (t1 - t0) / 1000.0, (t2 - t1) / 1000.0,
+		 cfg.dry_run != PW_DRY_RUN_OFF ? "render" : "program", (now_us() - t2) / 1000.0);
 out:
 	pw_dataplane_free(dp);
 	pw_cluster_free(cluster);
