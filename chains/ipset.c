@@ -182,6 +182,12 @@ void pw_set_add_ip(struct pw_set *s, const struct pw_cidr *ip)
 	add_member(s, text, false);
 }
 
+void pw_set_add_ip_text(struct pw_set *s, const char *text)
+{
+	if (s->type != PW_SET_HASH_IP_PORT)
+		add_member(s, text, false);
+}
+
 static void add_masked_net(struct pw_set *s, const struct pw_cidr *net, bool nomatch)
 {
 	char text[PW_CIDR_STRLEN];

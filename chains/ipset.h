@@ -40,6 +40,8 @@ void pw_set_set_maxelem(struct pw_set *s, uint32_t maxelem);
 /* Members; duplicates are ignored. /0 in a hash:net set is split in two /1
  * because the kernel refuses a zero-length prefix there. */
 void pw_set_add_ip(struct pw_set *s, const struct pw_cidr *ip);
+/* The same, with the address already as ipset prints it (for many sets). */
+void pw_set_add_ip_text(struct pw_set *s, const char *text);
 void pw_set_add_net(struct pw_set *s, const struct pw_cidr *net, bool nomatch);
 void pw_set_add_ip_port(struct pw_set *s, const struct pw_cidr *ip,
 			const char *proto /* "tcp" */, uint16_t port);

@@ -256,3 +256,24 @@ const struct pw_policy *pw_cluster_policy_at(const struct pw_cluster *c, size_t 
 {
 	return sorted_store(c, PW_KIND_POLICY)->sorted[i];
 }
+
+struct pod_walk {
+	int (*fn)(const struct pw_pod *pod, void *ctx);
+	void *ctx;
+};
+
+static int walk_pod(const char *key, void *value, void *ctx)
+{
+	struct pod_walk *w = ctx;
+
+	(void)key;
+	return w->fn(value, w->ctx);
+}
+
+int pw_cluster_foreach_pod(const struct pw_cluster *c,
+			   int (*fn)(const struct pw_pod *pod, void *ctx), void *ctx)
+{
+	struct pod_walk w = { fn, ctx };
+
+	return pw_strmap_foreach(c->stores[PW_KIND_POD].by_key, walk_pod, &w);
+}

@@ -30,6 +30,14 @@ const char *pw_cluster_uid(const struct pw_cluster *c, enum pw_kind kind,
 const struct pw_namespace *pw_cluster_namespace(const struct pw_cluster *c,
 						const char *name);
 
+/*
+ * Every pod in no particular order, without the cost of sorting them: for
+ * callers whose result does not depend on the order. fn returning non-zero
+ * stops the walk.
+ */
+int pw_cluster_foreach_pod(const struct pw_cluster *c,
+			   int (*fn)(const struct pw_pod *pod, void *ctx), void *ctx);
+
 /* Objects sorted by namespace, then name (so output is deterministic). */
 size_t pw_cluster_namespace_count(const struct pw_cluster *c);
 const struct pw_namespace *pw_cluster_namespace_at(const struct pw_cluster *c, size_t i);

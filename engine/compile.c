@@ -45,8 +45,14 @@ enum direction {
 	EGRESS,
 };
 
+/* A set member with its address formatted once, not once a set. */
+struct member_pod {
+	const struct pw_pod *pod;
+	char ip[PW_CIDR_STRLEN];
+};
+
 struct pod_list {
-	const struct pw_pod **pods;
+	const struct member_pod **pods;
 	size_t count;
 	size_t cap;
 	const struct pw_labels *ns_labels;
@@ -63,6 +69,9 @@ struct compiler {
 	const struct pw_options *cfg;
 	struct pw_dataplane *dp;
 	struct pw_strmap *namespaces;	/* name -> struct pod_list */
+	struct member_pod *members;	/* every pod a set may hold */
+	size_t nmembers;
+	struct pw_strmap *policies;	/* namespace -> struct policy_list */
 	struct pw_buf name;		/* scratch for chain and set names */
 };
 
@@ -138,23 +147,67 @@ static struct pod_list *namespace_pods(struct compiler *cc, const char *ns)
 	return l;
 }
 
+static int index_pod(const struct pw_pod *pod, void *ctx)
+{
+	struct compiler *cc = ctx;
+	struct member_pod *m = &cc->members[cc->nmembers];
+	struct pod_list *l;
+
+	if (!pw_pod_is_addressable(pod) || !pw_pod_ipv4(pod))
+		return 0;
+	m->pod = pod;
+	pw_cidr_format(pw_pod_ipv4(pod), false, m->ip);
+	cc->nmembers++;
+	l = namespace_pods(cc, pod->namespace);
+	PW_GROW(l->pods, l->cap, l->count + 1);
+	l->pods[l->count++] = m;
+	return 0;
+}
+
+/* Pods in any order: sets sort their members and endpoints their names. */
 static void index_pods(struct compiler *cc)
 {
 	size_t i, n = pw_cluster_namespace_count(cc->cluster);
 
 	for (i = 0; i < n; i++)
 		namespace_pods(cc, pw_cluster_namespace_at(cc->cluster, i)->name);
-	n = pw_cluster_pod_count(cc->cluster);
-	for (i = 0; i < n; i++) {
-		const struct pw_pod *pod = pw_cluster_pod_at(cc->cluster, i);
-		struct pod_list *l;
+	cc->members = pw_xcalloc(pw_cluster_pod_count(cc->cluster), sizeof(*cc->members));
+	pw_cluster_foreach_pod(cc->cluster, index_pod, cc);
+}
 
-		if (!pw_pod_is_addressable(pod) || !pw_pod_ipv4(pod))
-			continue;
-		l = namespace_pods(cc, pod->namespace);
-		PW_GROW(l->pods, l->cap, l->count + 1);
-		l->pods[l->count++] = pod;
+/* A namespace's policies in name order: a pod is only ever selected by those. */
+struct policy_list {
+	const struct pw_policy **policies;
+	size_t count;
+	size_t cap;
+};
+
+static void index_policies(struct compiler *cc)
+{
+	size_t i, n = pw_cluster_policy_count(cc->cluster);
+
+	for (i = 0; i < n; i++) {
+		const struct pw_policy *p = pw_cluster_policy_at(cc->cluster, i);
+		struct policy_list *l = pw_strmap_get(cc->policies, p->namespace);
+
+		if (!l) {
+			l = pw_xcalloc(1, sizeof(*l));
+			pw_strmap_put(cc->policies, p->namespace, l);
+		}
+		PW_GROW(l->policies, l->cap, l->count + 1);
+		l->policies[l->count++] = p;
 	}
+}
+
+static int free_policy_list(const char *key, void *value, void *ctx)
+{
+	struct policy_list *l = value;
+
+	(void)key;
+	(void)ctx;
+	free(l->policies);
+	free(l);
+	return 0;
 }
 
 static int free_pod_list(const char *key, void *value, void *ctx)
@@ -176,7 +229,7 @@ static int free_pod_list(const char *key, void *value, void *ctx)
 struct scope_walk {
 	const struct pw_selector *nssel;
 	const struct pw_selector *podsel;
-	void (*fn)(const struct pw_pod *pod, void *ctx);
+	void (*fn)(const struct member_pod *m, void *ctx);
 	void *ctx;
 };
 
@@ -185,7 +238,7 @@ static void walk_namespace(const struct pod_list *l, const struct scope_walk *w)
 	size_t i;
 
 	for (i = 0; i < l->count; i++) {
-		if (!w->podsel || pw_selector_matches(w->podsel, l->pods[i]->labels))
+		if (!w->podsel || pw_selector_matches(w->podsel, l->pods[i]->pod->labels))
 			w->fn(l->pods[i], w->ctx);
 	}
 }
@@ -203,7 +256,7 @@ static int walk_if_selected(const char *key, void *value, void *ctx)
 
 static void for_each_pod(struct compiler *cc, const char *ns,
 			 const struct pw_selector *nssel, const struct pw_selector *podsel,
-			 void (*fn)(const struct pw_pod *pod, void *ctx), void *ctx)
+			 void (*fn)(const struct member_pod *m, void *ctx), void *ctx)
 {
 	struct scope_walk w = { nssel, podsel, fn, ctx };
 
@@ -252,11 +305,11 @@ struct scope_ctx {
 	struct pw_set *set;
 };
 
-static void add_pod_ip(const struct pw_pod *pod, void *ctx)
+static void add_pod_ip(const struct member_pod *m, void *ctx)
 {
 	struct scope_ctx *sc = ctx;
 
-	pw_set_add_ip(sc->set, pw_pod_ipv4(pod));
+	pw_set_add_ip_text(sc->set, m->ip);
 }
 
 static void fill_selector_set(struct compiler *cc, struct pw_set *s, void *ctx)
@@ -282,8 +335,9 @@ static const char *selector_set(struct compiler *cc, const char *ns,
 	return name;
 }
 
-static void add_named_port(const struct pw_pod *pod, void *ctx)
+static void add_named_port(const struct member_pod *m, void *ctx)
 {
+	const struct pw_pod *pod = m->pod;
 	struct scope_ctx *sc = ctx;
 	size_t i;
 
@@ -573,8 +627,9 @@ static void emit_endpoint_chain(struct compiler *cc, const struct endpoint *ep,
 				enum direction dir)
 {
 	uint32_t mark = cc->cfg->accept_mark;
+	const struct policy_list *policies = pw_strmap_get(cc->policies, ep->pod->namespace);
 	struct pw_buf name = PW_BUF_INIT;
-	size_t i, n = pw_cluster_policy_count(cc->cluster);
+	size_t i, n = policies ? policies->count : 0;
 	bool isolated = false;
 	struct pw_chain *c;
 	struct pw_rule *r;
@@ -593,7 +648,7 @@ static void emit_endpoint_chain(struct compiler *cc, const struct endpoint *ep,
 	pw_chain_append(c, r);
 
 	for (i = 0; i < n; i++) {
-		const struct pw_policy *policy = pw_cluster_policy_at(cc->cluster, i);
+		const struct pw_policy *policy = policies->policies[i];
 		struct pw_buf comment = PW_BUF_INIT;
 		char *policy_chain;
 
@@ -773,22 +828,36 @@ static int cmp_endpoint(const void *a, const void *b)
 	return strcmp(((const struct endpoint *)a)->iface, ((const struct endpoint *)b)->iface);
 }
 
+struct endpoint_walk {
+	struct compiler *cc;
+	struct endpoint *eps;
+	size_t count;
+	size_t cap;
+};
+
+static int collect_endpoint(const struct pw_pod *pod, void *ctx)
+{
+	struct endpoint_walk *w = ctx;
+
+	if (!is_local_endpoint(pod, w->cc->cfg))
+		return 0;
+	PW_GROW(w->eps, w->cap, w->count + 1);
+	w->eps[w->count].pod = pod;
+	pw_endpoint_iface_name(w->cc->cfg->iface_prefix, pod->namespace, pod->name,
+			       w->eps[w->count].iface);
+	w->count++;
+	return 0;
+}
+
 static size_t local_endpoints(struct compiler *cc, struct endpoint **out)
 {
-	size_t i, n = pw_cluster_pod_count(cc->cluster), count = 0, cap = 0;
-	struct endpoint *eps = NULL;
+	struct endpoint_walk w = { cc, NULL, 0, 0 };
+	struct endpoint *eps;
+	size_t i, count;
 
-	for (i = 0; i < n; i++) {
-		const struct pw_pod *pod = pw_cluster_pod_at(cc->cluster, i);
-
-		if (!is_local_endpoint(pod, cc->cfg))
-			continue;
-		PW_GROW(eps, cap, count + 1);
-		eps[count].pod = pod;
-		pw_endpoint_iface_name(cc->cfg->iface_prefix, pod->namespace, pod->name,
-				       eps[count].iface);
-		count++;
-	}
+	pw_cluster_foreach_pod(cc->cluster, collect_endpoint, &w);
+	eps = w.eps;
+	count = w.count;
 	if (count > 1)
 		qsort(eps, count, sizeof(*eps), cmp_endpoint);
 	/* Two pods hashing to one name cannot both be dispatched: keep the first. */
@@ -805,7 +874,7 @@ static size_t local_endpoints(struct compiler *cc, struct endpoint **out)
 
 struct pw_dataplane *pw_compile(const struct pw_cluster *cluster, const struct pw_options *cfg)
 {
-	struct compiler cc = { cluster, cfg, NULL, NULL, PW_BUF_INIT };
+	struct compiler cc = { cluster, cfg, NULL, NULL, NULL, 0, NULL, PW_BUF_INIT };
 	struct endpoint *eps;
 	size_t i, n;
 
@@ -813,7 +882,9 @@ struct pw_dataplane *pw_compile(const struct pw_cluster *cluster, const struct p
 	cc.dp->filter = pw_table_new("filter");
 	cc.dp->sets = pw_setlist_new();
 	cc.namespaces = pw_strmap_new();
+	cc.policies = pw_strmap_new();
 	index_pods(&cc);
+	index_policies(&cc);
 
 	emit_hooks(&cc);
 	n = local_endpoints(&cc, &eps);
@@ -827,6 +898,9 @@ struct pw_dataplane *pw_compile(const struct pw_cluster *cluster, const struct p
 
 	pw_strmap_foreach(cc.namespaces, free_pod_list, NULL);
 	pw_strmap_free(cc.namespaces);
+	pw_strmap_foreach(cc.policies, free_policy_list, NULL);
+	pw_strmap_free(cc.policies);
+	free(cc.members);
 	pw_buf_free(&cc.name);
 	return cc.dp;
 }

@@ -117,10 +117,39 @@ int pw_cidr_cmp(const struct pw_cidr *a, const struct pw_cidr *b)
 	return 0;
 }
 
+/* inet_ntop and snprintf cost more than the rest of a compile's set work. */
+static size_t format_ipv4(const uint8_t *a, char *out)
+{
+	char *p = out;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		unsigned v = a[i];
+
+		if (i)
+			*p++ = '.';
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+	}
+	*p = '\0';
+	return (size_t)(p - out);
+}
+
 void pw_cidr_format(const struct pw_cidr *c, bool with_full_prefix,
 		    char out[PW_CIDR_STRLEN])
 {
 	char addr[INET6_ADDRSTRLEN];
+
+	if (c->family == AF_INET) {
+		size_t n = format_ipv4(c->addr, out);
+
+		if (with_full_prefix || c->prefix != 32)
+			snprintf(out + n, PW_CIDR_STRLEN - n, "/%u", c->prefix);
+		return;
+	}
 
 	if (!inet_ntop(c->family, c->addr, addr, sizeof(addr)))
 		strcpy(addr, "?");
