@@ -10,6 +10,8 @@
 #include <yaml.h>
 
 #include "k8s/kubeconfig.h"
+#include "k8s/yaml_map.h"
+#include "lib/file.h"
 
 /* Inline certificates make kubeconfigs large, but never this large. */
 #define KUBECONFIG_MAX_BYTES (16u << 20)
@@ -38,45 +40,6 @@ static int kc_fail(struct kc_loader *l, int ret, const char *fmt, ...)
 }
 
 /* ------------------------------------------------------------- files */
-
-/* 0, or -errno (-EFBIG past max bytes); *data is NUL-terminated. */
-static int read_whole_file(const char *path, size_t max, char **data, size_t *len)
-{
-	size_t cap = 0, n = 0;
-	char *buf = NULL;
-	ssize_t got;
-	int fd, ret = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		PW_GROW(buf, cap, n + 65536);
-		got = read(fd, buf + n, cap - n - 1);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			ret = -errno;
-			break;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-		if (n > max) {
-			ret = -EFBIG;
-			break;
-		}
-	}
-	close(fd);
-	if (ret < 0) {
-		free(buf);
-		return ret;
-	}
-	buf[n] = '\0';
-	*data = buf;
-	*len = n;
-	return 0;
-}
 
 /*
  * The directory of path, made absolute: the daemon may change directory
@@ -128,23 +91,6 @@ static bool is_null(const yaml_node_t *n)
 		      word_in(text_of(n), null_words));
 }
 
-/* The value under key when map is a mapping with scalar keys, else NULL. */
-static yaml_node_t *lookup(yaml_document_t *doc, const yaml_node_t *map, const char *key)
-{
-	yaml_node_pair_t *pair;
-
-	if (!map || map->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top;
-	     pair++) {
-		yaml_node_t *k = yaml_document_get_node(doc, pair->key);
-
-		if (k && k->type == YAML_SCALAR_NODE && strcmp(text_of(k), key) == 0)
-			return yaml_document_get_node(doc, pair->value);
-	}
-	return NULL;
-}
-
 /*
  * The text under key, or NULL (and 0) when absent, null or empty. where
  * names the mapping in errors, "" for the top level.
@@ -152,7 +98,7 @@ static yaml_node_t *lookup(yaml_document_t *doc, const yaml_node_t *map, const c
 static int get_text(struct kc_loader *l, const yaml_node_t *map, const char *where,
 		    const char *key, const char **out)
 {
-	yaml_node_t *n = lookup(l->doc, map, key);
+	yaml_node_t *n = pw_yaml_lookup(l->doc, map, key);
 
 	*out = NULL;
 	if (is_null(n))
@@ -170,7 +116,7 @@ static int get_text(struct kc_loader *l, const yaml_node_t *map, const char *whe
 static int get_bool(struct kc_loader *l, const yaml_node_t *map, const char *where,
 		    const char *key, bool *out)
 {
-	yaml_node_t *n = lookup(l->doc, map, key);
+	yaml_node_t *n = pw_yaml_lookup(l->doc, map, key);
 
 	*out = false;
 	if (is_null(n))
@@ -195,7 +141,7 @@ static int find_named(struct kc_loader *l, const char *list, const char *inner,
 		      const char *name, yaml_node_t **out)
 {
 	yaml_node_t *root = yaml_document_get_root_node(l->doc);
-	yaml_node_t *seq = lookup(l->doc, root, list);
+	yaml_node_t *seq = pw_yaml_lookup(l->doc, root, list);
 	yaml_node_item_t *item;
 
 	*out = NULL;
@@ -206,12 +152,12 @@ static int find_named(struct kc_loader *l, const char *list, const char *inner,
 	for (item = seq->data.sequence.items.start; item < seq->data.sequence.items.top;
 	     item++) {
 		yaml_node_t *entry = yaml_document_get_node(l->doc, *item);
-		yaml_node_t *n = lookup(l->doc, entry, "name");
+		yaml_node_t *n = pw_yaml_lookup(l->doc, entry, "name");
 		yaml_node_t *value;
 
 		if (!n || n->type != YAML_SCALAR_NODE || strcmp(text_of(n), name) != 0)
 			continue;
-		value = lookup(l->doc, entry, inner);
+		value = pw_yaml_lookup(l->doc, entry, inner);
 		if (is_null(value))
 			return kc_fail(l, -EINVAL, "%s[\"%s\"].%s: missing", list, name,
 				       inner);
@@ -409,7 +355,7 @@ static int check_unsupported(struct kc_loader *l, const yaml_node_t *user,
 	size_t i;
 
 	for (i = 0; i < PW_ARRAY_SIZE(keys); i++)
-		if (!is_null(lookup(l->doc, user, keys[i])))
+		if (!is_null(pw_yaml_lookup(l->doc, user, keys[i])))
 			return kc_fail(l, -ENOTSUP,
 				       "%s%s: not supported (use a client certificate, "
 				       "token or tokenFile)", where, keys[i]);
@@ -512,7 +458,7 @@ int pw_kubeconfig_load(const char *path, struct pw_k8s_config *out, struct pw_bu
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = read_whole_file(path, KUBECONFIG_MAX_BYTES, &data, &len);
+	ret = pw_read_file(path, KUBECONFIG_MAX_BYTES, &data, &len);
 	if (ret == -EFBIG)
 		return kc_fail(&l, ret, "larger than %u MiB", KUBECONFIG_MAX_BYTES >> 20);
 	if (ret < 0)

@@ -12,6 +12,8 @@
 
 #include "k8s/decode.h"
 #include "k8s/manifest.h"
+#include "k8s/yaml_map.h"
+#include "lib/file.h"
 
 /* Enough for a dump of a large cluster; /dev/zero must not exhaust memory. */
 #define MANIFEST_MAX_BYTES (256u << 20)
@@ -137,24 +139,6 @@ static bool is_null_scalar(const yaml_node_t *n)
 	return false;
 }
 
-/* The value under key when map is a mapping with scalar keys, else NULL. */
-static yaml_node_t *lookup(yaml_document_t *doc, yaml_node_t *map, const char *key)
-{
-	yaml_node_pair_t *pair;
-
-	if (map->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top;
-	     pair++) {
-		yaml_node_t *k = yaml_document_get_node(doc, pair->key);
-
-		if (k && k->type == YAML_SCALAR_NODE &&
-		    strcmp((const char *)k->data.scalar.value, key) == 0)
-			return yaml_document_get_node(doc, pair->value);
-	}
-	return NULL;
-}
-
 static bool scalar_is(const yaml_node_t *n, const char *text)
 {
 	return n && n->type == YAML_SCALAR_NODE &&
@@ -165,12 +149,12 @@ static bool scalar_is(const yaml_node_t *n, const char *text)
 static void load_list(struct loader *l, yaml_document_t *doc, yaml_node_t *root,
 		      const char *where)
 {
-	yaml_node_t *items = lookup(doc, root, "items");
+	yaml_node_t *items = pw_yaml_lookup(doc, root, "items");
 	struct pw_buf item_where = PW_BUF_INIT;
 	yaml_node_item_t *item;
 	size_t i = 0;
 
-	if (!scalar_is(lookup(doc, root, "apiVersion"), "v1")) {
+	if (!scalar_is(pw_yaml_lookup(doc, root, "apiVersion"), "v1")) {
 		error_at(l, where, "List: apiVersion: must be \"v1\"");
 		return;
 	}
@@ -250,7 +234,7 @@ static void load_document(struct loader *l, yaml_document_t *doc, size_t n)
 	if (expands_beyond(doc, limit))
 		error_at(l, pw_buf_str(&where), "aliases expand to more than %zu nodes",
 			 limit);
-	else if (scalar_is(lookup(doc, root, "kind"), "List"))
+	else if (scalar_is(pw_yaml_lookup(doc, root, "kind"), "List"))
 		load_list(l, doc, root, pw_buf_str(&where));
 	else
 		decode_one(l, doc, root, pw_buf_str(&where));
@@ -464,51 +448,13 @@ static void untab_json(char *s, size_t len)
 	}
 }
 
-/* 0, or -errno (-EFBIG past MANIFEST_MAX_BYTES). */
-static int read_file(const char *path, char **data, size_t *len)
-{
-	size_t cap = 0, n = 0;
-	char *buf = NULL;
-	ssize_t got;
-	int fd, ret = 0;
-
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		PW_GROW(buf, cap, n + 65536);
-		got = read(fd, buf + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			ret = -errno;
-			break;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-		if (n > MANIFEST_MAX_BYTES) {
-			ret = -EFBIG;
-			break;
-		}
-	}
-	close(fd);
-	if (ret < 0) {
-		free(buf);
-		return ret;
-	}
-	*data = buf;
-	*len = n;
-	return 0;
-}
-
 static void load_file(struct loader *l, const char *path)
 {
 	char *data = NULL;
 	size_t len = 0;
 	int ret;
 
-	ret = read_file(path, &data, &len);
+	ret = pw_read_file(path, MANIFEST_MAX_BYTES, &data, &len);
 	if (ret == -EFBIG) {
 		error_at(l, path, "larger than %u MiB", MANIFEST_MAX_BYTES >> 20);
 		return;

@@ -7,6 +7,7 @@
 
 #include "k8s/decode.h"
 #include "k8s/watch.h"
+#include "k8s/yaml_map.h"
 
 /*
  * libyaml builds documents recursively; a hostile server could nest a
@@ -210,25 +211,6 @@ static int json_load(const char *text, size_t len, const char *what,
 	return ret;
 }
 
-/* The value under key in a mapping, or NULL (also when map is no mapping). */
-static yaml_node_t *get(yaml_document_t *doc, yaml_node_t *map, const char *key)
-{
-	size_t len = strlen(key);
-	yaml_node_pair_t *pair;
-
-	if (!map || map->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top;
-	     pair++) {
-		yaml_node_t *k = yaml_document_get_node(doc, pair->key);
-
-		if (k && k->type == YAML_SCALAR_NODE && k->data.scalar.length == len &&
-		    memcmp(k->data.scalar.value, key, len) == 0)
-			return yaml_document_get_node(doc, pair->value);
-	}
-	return NULL;
-}
-
 static bool is_json_null(const yaml_node_t *n)
 {
 	return !n || (n->type == YAML_SCALAR_NODE &&
@@ -251,7 +233,7 @@ static bool is_json_string(const yaml_node_t *n)
 static int get_string(yaml_document_t *doc, yaml_node_t *map, const char *key,
 		      const char *what, const char **out, struct pw_buf *err)
 {
-	yaml_node_t *n = get(doc, map, key);
+	yaml_node_t *n = pw_yaml_lookup(doc, map, key);
 
 	*out = NULL;
 	if (is_json_null(n))
@@ -301,7 +283,7 @@ static int event_type(yaml_document_t *doc, yaml_node_t *root,
 static int object_rv(yaml_document_t *doc, yaml_node_t *object, const char *what,
 		     char **out, struct pw_buf *err)
 {
-	yaml_node_t *md = get(doc, object, "metadata");
+	yaml_node_t *md = pw_yaml_lookup(doc, object, "metadata");
 	const char *rv;
 
 	if (!is_json_null(md) && md->type != YAML_MAPPING_NODE) {
@@ -320,7 +302,7 @@ static int decode_status(yaml_document_t *doc, yaml_node_t *status,
 			 struct pw_watch_event *ev, struct pw_buf *err)
 {
 	const char *reason, *message, *text;
-	yaml_node_t *code = get(doc, status, "code");
+	yaml_node_t *code = pw_yaml_lookup(doc, status, "code");
 	char *end;
 
 	if (get_string(doc, status, "reason", "Status", &reason, err) < 0 ||
@@ -368,7 +350,7 @@ int pw_watch_event_decode(const char *line, size_t len, enum pw_kind kind,
 	}
 	if (event_type(&doc, root, &ev->type, err) < 0)
 		goto out;
-	object = get(&doc, root, "object");
+	object = pw_yaml_lookup(&doc, root, "object");
 	if (!object || object->type != YAML_MAPPING_NODE) {
 		pw_buf_reset(err);
 		pw_buf_printf(err, "%s event: object: expected a JSON object",
@@ -439,7 +421,7 @@ static const char *const list_kinds[] = {
 static int list_meta(yaml_document_t *doc, yaml_node_t *root, const char *what,
 		     const char **rv, const char **cont, struct pw_buf *err)
 {
-	yaml_node_t *md = get(doc, root, "metadata");
+	yaml_node_t *md = pw_yaml_lookup(doc, root, "metadata");
 
 	*rv = *cont = NULL;
 	if (is_json_null(md))
@@ -485,7 +467,7 @@ int pw_list_decode(const char *body, size_t len, enum pw_kind kind,
 	}
 	if (list_meta(&doc, root, what, &rv, &cont, err) < 0)
 		goto out;
-	items = get(&doc, root, "items");
+	items = pw_yaml_lookup(&doc, root, "items");
 	/* Go writes a nil slice as null. */
 	if (!is_json_null(items) && items->type != YAML_SEQUENCE_NODE) {
 		pw_buf_reset(err);
