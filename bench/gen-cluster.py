@@ -410,11 +410,12 @@ class PolicyMaker(object):
         self.count = {}
 
     def policy(self, ns, name, spec):
-        name = name[:56].rstrip("-")
-        n = self.count.get((ns.name, name), 0)
-        self.count[(ns.name, name)] = n + 1
-        if n:
-            name = "%s-%d" % (name, n + 1)
+        base = name[:56].rstrip("-")
+        name, n = base, 1
+        while (ns.name, name) in self.count:
+            n += 1
+            name = "%s-r%d" % (base, n)
+        self.count[(ns.name, name)] = 1
         return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                 "metadata": {"name": name, "namespace": ns.name},
                 "spec": spec}

@@ -327,26 +327,40 @@ static int timeout_until(uint64_t now, uint64_t at)
 	return at <= now ? 0 : (int)(at - now);
 }
 
+/*
+ * Reflectors start their next requests and hand over what arrived from
+ * their tick, so it runs right after every perform, before anything looks
+ * at whether the cluster changed. Returns the earliest tick they ask for.
+ */
+static int tick_reflectors(struct daemon *d, uint64_t now)
+{
+	int t = -1;
+	size_t i;
+
+	for (i = 0; i < PW_ARRAY_SIZE(d->reflectors); i++) {
+		int r = d->reflectors[i] ? pw_reflector_tick(d->reflectors[i], now) : -1;
+
+		if (r >= 0 && (t < 0 || r < t))
+			t = r;
+	}
+	return t;
+}
+
 /* The next wake-up: the earliest of everything that is due some time. */
 static int next_timeout(struct daemon *d, uint64_t now)
 {
-	int t = 1000;
-	size_t i;
+	int t = tick_reflectors(d, now);
 
-	if (d->dirty && all_synced(d))
-		t = timeout_until(now, d->apply_at) < t ? timeout_until(now, d->apply_at) : t;
+	if (t < 0 || t > 1000)
+		t = 1000;
+	if (d->dirty && all_synced(d) && timeout_until(now, d->apply_at) < t)
+		t = timeout_until(now, d->apply_at);
 	if (d->ready && timeout_until(now, d->resync_at) < t)
 		t = timeout_until(now, d->resync_at);
 	if (!d->client && timeout_until(now, d->api_retry_at) < t)
 		t = timeout_until(now, d->api_retry_at);
 	if (d->watchdog_ms && timeout_until(now, d->watchdog_at) < t)
 		t = timeout_until(now, d->watchdog_at);
-	for (i = 0; i < PW_ARRAY_SIZE(d->reflectors); i++) {
-		int r = d->reflectors[i] ? pw_reflector_tick(d->reflectors[i], now) : -1;
-
-		if (r >= 0 && r < t)
-			t = r;
-	}
 	return t;
 }
 
@@ -416,6 +430,7 @@ static int loop(struct daemon *d)
 			break;
 		if (nfds > 1 && fds[1].revents)
 			pw_links_read(d->links, on_link, d);
+		tick_reflectors(d, now_ms());
 		run_due(d, now_ms());
 	}
 	return 0;
