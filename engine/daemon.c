@@ -194,10 +194,11 @@ static void print_dry_run(struct daemon *d, struct pw_dataplane *dp)
 
 static void apply(struct daemon *d, bool full)
 {
+	uint64_t start = now_ms();
 	struct pw_dataplane *dp = pw_compile(d->cluster, d->opt);
+	uint64_t compiled = now_ms();
 	struct pw_buf err = PW_BUF_INIT;
 	struct pw_apply_stats stats;
-	uint64_t start = now_ms();
 
 	d->dirty = false;
 	d->applies++;
@@ -215,8 +216,9 @@ static void apply(struct daemon *d, bool full)
 			d->commits++;
 		pw_buf_reset(&err);
 		pw_apply_stats_format(&stats, &err);
-		pw_info("%s in %llu ms: %s", full ? "resync" : "apply",
-			(unsigned long long)(now_ms() - start), err.data);
+		pw_info("%s in %llu ms (compile %llu ms): %s", full ? "resync" : "apply",
+			(unsigned long long)(now_ms() - start),
+			(unsigned long long)(compiled - start), err.data);
 	}
 	pw_buf_free(&err);
 	if (full)
