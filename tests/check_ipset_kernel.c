@@ -15,6 +15,7 @@
 
 #include "chains/ipset.h"
 #include "chains/ipset_kernel.h"
+#include "tests/testlib.h"
 #include "lib/cidr.h"
 #include "lib/util.h"
 
@@ -32,41 +33,11 @@
 
 static bool enter_netns(void)
 {
-	if (geteuid() != 0) {
-		printf("SKIP: needs root (network namespaces)\n");
-		fflush(stdout);
-		return false;
-	}
-	if (unshare(CLONE_NEWNET) < 0) {
-		if (errno == EPERM) {
-			printf("SKIP: needs root (network namespaces)\n");
-			fflush(stdout);
-			return false;
-		}
-		ck_abort_msg("unshare(CLONE_NEWNET): %s", strerror(errno));
-	}
-	return true;
+	return pw_test_enter_netns(NULL, NULL);
 }
 
 #define NEED_NETNS() do { if (!enter_netns()) return; } while (0)
 
-static int sh(const char *fmt, ...) PW_PRINTF(1, 2);
-
-/* Runs a shell command (output discarded) and returns its exit status. */
-static int sh(const char *fmt, ...)
-{
-	struct pw_buf cmd = PW_BUF_INIT;
-	va_list ap;
-	int status;
-
-	va_start(ap, fmt);
-	pw_buf_vprintf(&cmd, fmt, ap);
-	va_end(ap);
-	pw_buf_puts(&cmd, " >/dev/null 2>&1");
-	status = system(cmd.data);
-	pw_buf_free(&cmd);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 static char *capture(const char *fmt, ...) PW_PRINTF(1, 2);
 
@@ -312,7 +283,7 @@ static void assert_roundtrip(struct pw_ipset_kernel *k, const struct pw_setlist 
 
 static bool kernel_has_set(const char *name)
 {
-	return sh("ipset list -n %s", name) == 0;
+	return pw_test_run("ipset list -n %s", name) == 0;
 }
 
 static bool str_contains(const char *hay, const char *needle)
@@ -385,9 +356,9 @@ START_TEST(test_create_hash_net)
 	free(lines);
 
 	/* The nomatch hole is real: the kernel tests the except as outside. */
-	ck_assert_int_eq(sh("ipset test " PFX "net4 198.18.2.1"), 0);
-	ck_assert_int_ne(sh("ipset test " PFX "net4 198.18.1.1"), 0);
-	ck_assert_int_eq(sh("ipset test " PFX "net4 198.18.1.7"), 0);
+	ck_assert_int_eq(pw_test_run("ipset test " PFX "net4 198.18.2.1"), 0);
+	ck_assert_int_ne(pw_test_run("ipset test " PFX "net4 198.18.1.1"), 0);
+	ck_assert_int_eq(pw_test_run("ipset test " PFX "net4 198.18.1.7"), 0);
 	pw_setlist_free(desired);
 	pw_ipset_kernel_close(k);
 }
@@ -414,8 +385,8 @@ START_TEST(test_create_hash_ip_port)
 	sync_ok(k, desired, &st);
 	assert_stats(&st, 2, 0, 0, 7, 0);
 	assert_roundtrip(k, desired);
-	ck_assert_int_eq(sh("ipset test " PFX "port4 198.18.0.2,sctp:9999"), 0);
-	ck_assert_int_ne(sh("ipset test " PFX "port4 198.18.0.2,tcp:9999"), 0);
+	ck_assert_int_eq(pw_test_run("ipset test " PFX "port4 198.18.0.2,sctp:9999"), 0);
+	ck_assert_int_ne(pw_test_run("ipset test " PFX "port4 198.18.0.2,tcp:9999"), 0);
 	pw_setlist_free(desired);
 	pw_ipset_kernel_close(k);
 }
@@ -441,7 +412,7 @@ START_TEST(test_idempotent)
 	add_set(desired, mkset(PFX "c", PW_SET_HASH_IP_PORT, AF_INET, ports));
 	sync_ok(k, desired, &st);
 	assert_stats(&st, 3, 0, 0, 5, 0);
-	ck_assert_int_eq(sh("iptables-legacy -A INPUT -m set --match-set " PFX "b src "
+	ck_assert_int_eq(pw_test_run("iptables-legacy -A INPUT -m set --match-set " PFX "b src "
 			    "-j ACCEPT"), 0);
 	/* initval is random per create: the same text after means the same sets. */
 	before = capture("ipset save");
@@ -519,7 +490,7 @@ START_TEST(test_nomatch_flip)
 	add_set(desired, mkset(PFX "flip", PW_SET_HASH_NET, AF_INET, except));
 	sync_ok(k, desired, &st);
 	assert_stats(&st, 1, 0, 0, 2, 0);
-	ck_assert_int_ne(sh("ipset test " PFX "flip 198.18.0.9"), 0);
+	ck_assert_int_ne(pw_test_run("ipset test " PFX "flip 198.18.0.9"), 0);
 	pw_setlist_free(desired);
 
 	desired = pw_setlist_new();
@@ -530,7 +501,7 @@ START_TEST(test_nomatch_flip)
 	ck_assert_str_eq(lines, "add " PFX "flip 198.18.0.0/15\n"
 			 "add " PFX "flip 198.18.0.0/16\n");
 	free(lines);
-	ck_assert_int_eq(sh("ipset test " PFX "flip 198.18.0.9"), 0);
+	ck_assert_int_eq(pw_test_run("ipset test " PFX "flip 198.18.0.9"), 0);
 	assert_roundtrip(k, desired);
 	pw_setlist_free(desired);
 
@@ -539,7 +510,7 @@ START_TEST(test_nomatch_flip)
 	sync_ok(k, desired, &st);
 	assert_stats(&st, 0, 0, 0, 1, 1);
 	assert_roundtrip(k, desired);
-	ck_assert_int_ne(sh("ipset test " PFX "flip 198.18.0.9"), 0);
+	ck_assert_int_ne(pw_test_run("ipset test " PFX "flip 198.18.0.9"), 0);
 	pw_setlist_free(desired);
 	pw_ipset_kernel_close(k);
 }
@@ -549,7 +520,7 @@ END_TEST
 
 static bool rule_exists(const char *set)
 {
-	return sh("iptables-legacy -C INPUT -m set --match-set %s src -j ACCEPT", set) == 0;
+	return pw_test_run("iptables-legacy -C INPUT -m set --match-set %s src -j ACCEPT", set) == 0;
 }
 
 START_TEST(test_swap_on_maxelem_change)
@@ -568,7 +539,7 @@ START_TEST(test_swap_on_maxelem_change)
 	add_set(desired, mkset(PFX "sw", PW_SET_HASH_IP, AF_INET, ips));
 	sync_ok(k, desired, &st);
 	pw_setlist_free(desired);
-	ck_assert_int_eq(sh("iptables-legacy -A INPUT -m set --match-set " PFX "sw src "
+	ck_assert_int_eq(pw_test_run("iptables-legacy -A INPUT -m set --match-set " PFX "sw src "
 			    "-j ACCEPT"), 0);
 
 	desired = pw_setlist_new();
@@ -626,7 +597,7 @@ START_TEST(test_replace_type_and_family)
 	pw_setlist_free(desired);
 
 	/* Used by a rule: the kernel can neither swap across types nor destroy. */
-	ck_assert_int_eq(sh("iptables-legacy -A INPUT -m set --match-set " PFX "t src "
+	ck_assert_int_eq(pw_test_run("iptables-legacy -A INPUT -m set --match-set " PFX "t src "
 			    "-j ACCEPT"), 0);
 	before = capture("ipset save " PFX "t");
 	desired = pw_setlist_new();
@@ -663,9 +634,9 @@ START_TEST(test_leftover_temp_set)
 	pw_setlist_free(desired);
 
 	/* What a crash between create-temp and destroy-temp leaves: wrong type, members. */
-	ck_assert_int_eq(sh("ipset create " PFX "tmp-0 hash:net,port"), 0);
-	ck_assert_int_eq(sh("ipset add " PFX "tmp-0 198.18.0.0/24,tcp:80"), 0);
-	ck_assert_int_eq(sh("ipset create " PFX "tmp-7 hash:ip"), 0);
+	ck_assert_int_eq(pw_test_run("ipset create " PFX "tmp-0 hash:net,port"), 0);
+	ck_assert_int_eq(pw_test_run("ipset add " PFX "tmp-0 198.18.0.0/24,tcp:80"), 0);
+	ck_assert_int_eq(pw_test_run("ipset create " PFX "tmp-7 hash:ip"), 0);
 
 	desired = pw_setlist_new();
 	s = mkset(PFX "live", PW_SET_HASH_IP, AF_INET, ips);
@@ -721,16 +692,16 @@ START_TEST(test_odd_sets_under_prefix)
 
 	NEED_NETNS();
 	k = open_kernel();
-	ck_assert_int_eq(sh("ipset create " PFX "odd hash:net,port"), 0);
-	ck_assert_int_eq(sh("ipset add " PFX "odd 198.18.0.0/24,tcp:80"), 0);
-	ck_assert_int_eq(sh("ipset create " PFX "tmo hash:ip timeout 300"), 0);
-	ck_assert_int_eq(sh("ipset add " PFX "tmo 198.18.0.1"), 0);
-	ck_assert_int_eq(sh("ipset create " PFX "icmp hash:ip,port maxelem 100"), 0);
-	ck_assert_int_eq(sh("ipset add " PFX "icmp 198.18.0.1,tcp:80"), 0);
-	ck_assert_int_eq(sh("ipset add " PFX "icmp 198.18.0.1,icmp:echo-request"), 0);
-	ck_assert_int_eq(sh("ipset create " PFX "cmt hash:ip comment"), 0);
-	ck_assert_int_eq(sh("ipset add " PFX "cmt 198.18.0.1 comment \"a nomatch b\""), 0);
-	ck_assert_int_eq(sh("iptables-legacy -A INPUT -m set --match-set " PFX "tmo src "
+	ck_assert_int_eq(pw_test_run("ipset create " PFX "odd hash:net,port"), 0);
+	ck_assert_int_eq(pw_test_run("ipset add " PFX "odd 198.18.0.0/24,tcp:80"), 0);
+	ck_assert_int_eq(pw_test_run("ipset create " PFX "tmo hash:ip timeout 300"), 0);
+	ck_assert_int_eq(pw_test_run("ipset add " PFX "tmo 198.18.0.1"), 0);
+	ck_assert_int_eq(pw_test_run("ipset create " PFX "icmp hash:ip,port maxelem 100"), 0);
+	ck_assert_int_eq(pw_test_run("ipset add " PFX "icmp 198.18.0.1,tcp:80"), 0);
+	ck_assert_int_eq(pw_test_run("ipset add " PFX "icmp 198.18.0.1,icmp:echo-request"), 0);
+	ck_assert_int_eq(pw_test_run("ipset create " PFX "cmt hash:ip comment"), 0);
+	ck_assert_int_eq(pw_test_run("ipset add " PFX "cmt 198.18.0.1 comment \"a nomatch b\""), 0);
+	ck_assert_int_eq(pw_test_run("iptables-legacy -A INPUT -m set --match-set " PFX "tmo src "
 			    "-j ACCEPT"), 0);
 
 	listed = list_sets(k);
@@ -796,8 +767,8 @@ START_TEST(test_destroy_stale)
 	add_set(desired, mkset(PFX "zold", PW_SET_HASH_IP, AF_INET, ips));
 	sync_ok(k, desired, &st);
 	pw_setlist_free(desired);
-	ck_assert_int_eq(sh("ipset create KUBE-foo hash:ip"), 0);
-	ck_assert_int_eq(sh("iptables-legacy -A INPUT -m set --match-set " PFX "used src "
+	ck_assert_int_eq(pw_test_run("ipset create KUBE-foo hash:ip"), 0);
+	ck_assert_int_eq(pw_test_run("iptables-legacy -A INPUT -m set --match-set " PFX "used src "
 			    "-j ACCEPT"), 0);
 
 	listed = list_sets(k);
@@ -819,7 +790,7 @@ START_TEST(test_destroy_stale)
 	free(names);
 
 	/* Once the rule is gone, the set goes too. */
-	ck_assert_int_eq(sh("iptables-legacy -D INPUT -m set --match-set " PFX "used src "
+	ck_assert_int_eq(pw_test_run("iptables-legacy -D INPUT -m set --match-set " PFX "used src "
 			    "-j ACCEPT"), 0);
 	pw_setlist_free(listed);
 	listed = list_sets(k);
@@ -847,8 +818,8 @@ START_TEST(test_destroy_refuses_foreign_names)
 
 	NEED_NETNS();
 	k = open_kernel();
-	ck_assert_int_eq(sh("ipset create KUBE-foo hash:ip"), 0);
-	ck_assert_int_eq(sh("ipset create " PFX "gone hash:ip"), 0);
+	ck_assert_int_eq(pw_test_run("ipset create KUBE-foo hash:ip"), 0);
+	ck_assert_int_eq(pw_test_run("ipset create " PFX "gone hash:ip"), 0);
 	current = pw_setlist_new();
 	desired = pw_setlist_new();
 	add_set(current, mkset("KUBE-foo", PW_SET_HASH_IP, AF_INET, NULL));
@@ -1056,7 +1027,7 @@ START_TEST(test_error_from_kernel)
 	NEED_NETNS();
 	k = open_kernel();
 	/* Someone made the set behind our back, with another type. */
-	ck_assert_int_eq(sh("ipset create " PFX "clash hash:net"), 0);
+	ck_assert_int_eq(pw_test_run("ipset create " PFX "clash hash:net"), 0);
 	current = pw_setlist_new();
 	desired = pw_setlist_new();
 	add_set(desired, mkset(PFX "clash", PW_SET_HASH_IP, AF_INET, ips));

@@ -34,6 +34,7 @@
 #include "chains/rule.h"
 #include "chains/setindex.h"
 #include "chains/table.h"
+#include "tests/testlib.h"
 #include "lib/cidr.h"
 #include "lib/util.h"
 #include "lib/xtables_lock.h"
@@ -44,31 +45,11 @@ static char lockfile[] = "/tmp/check_iptc-lock-XXXXXX";
 
 /* ---------------------------------------------------------------- helpers */
 
-static bool have_tools(void)
-{
-	return system("command -v iptables-legacy iptables-legacy-save ipset "
-		      ">/dev/null 2>&1") == 0;
-}
 
-/* Into a fresh network namespace, or false (and SKIP) when that is not allowed. */
 static bool enter_netns(void)
 {
-	if (geteuid() != 0) {
-		printf("SKIP: needs root (network namespaces)\n");
-		return false;
-	}
-	if (unshare(CLONE_NEWNET) < 0) {
-		if (errno == EPERM) {
-			printf("SKIP: needs root (network namespaces)\n");
-			return false;
-		}
-		ck_abort_msg("unshare(CLONE_NEWNET): %s", strerror(errno));
-	}
-	if (!have_tools()) {
-		printf("SKIP: needs iptables-legacy, iptables-legacy-save and ipset\n");
-		return false;
-	}
-	return true;
+	return pw_test_enter_netns("command -v iptables-legacy iptables-legacy-save ipset",
+				   "iptables-legacy, iptables-legacy-save and ipset");
 }
 
 static char *vformat(const char *fmt, va_list ap)

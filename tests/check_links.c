@@ -31,59 +31,22 @@
 #include <linux/rtnetlink.h>
 
 #include "engine/links.h"
+#include "tests/testlib.h"
 #include "lib/sdnotify.h"
 #include "lib/strmap.h"
 #include "lib/util.h"
 
 /* ---------------------------------------------------------------- helpers */
 
-static void skip(const char *why)
-{
-	printf("SKIP: %s\n", why);
-	fflush(stdout);
-}
-
 static bool enter_netns(void)
 {
-	if (geteuid() != 0) {
-		skip("needs root (network namespaces)");
-		return false;
-	}
-	if (unshare(CLONE_NEWNET) < 0) {
-		if (errno == EPERM) {
-			skip("needs root (network namespaces)");
-			return false;
-		}
-		ck_abort_msg("unshare(CLONE_NEWNET): %s", strerror(errno));
-	}
-	if (system("ip -V >/dev/null 2>&1") != 0) {
-		skip("needs iproute2 (ip)");
-		return false;
-	}
-	return true;
+	return pw_test_enter_netns("ip -V", "iproute2 (ip)");
 }
 
 #define NEED_NETNS() do { if (!enter_netns()) return; } while (0)
 
-static int sh(const char *fmt, ...) PW_PRINTF(1, 2);
 
-/* Runs a shell command (output discarded) and returns its exit status. */
-static int sh(const char *fmt, ...)
-{
-	struct pw_buf cmd = PW_BUF_INIT;
-	va_list ap;
-	int status;
-
-	va_start(ap, fmt);
-	pw_buf_vprintf(&cmd, fmt, ap);
-	va_end(ap);
-	pw_buf_puts(&cmd, " >/dev/null 2>&1");
-	status = system(cmd.data);
-	pw_buf_free(&cmd);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-#define SH_OK(...) ck_assert_int_eq(sh(__VA_ARGS__), 0)
+#define SH_OK(...) ck_assert_int_eq(pw_test_run(__VA_ARGS__), 0)
 
 /* Feeds text to "ip -batch", which makes hundreds of links in one process. */
 static void ip_batch(const char *text)
@@ -95,7 +58,7 @@ static void ip_batch(const char *text)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
 	close(fd);
-	ck_assert_msg(sh("ip -batch %s", path) == 0, "ip -batch failed");
+	ck_assert_msg(pw_test_run("ip -batch %s", path) == 0, "ip -batch failed");
 	unlink(path);
 }
 

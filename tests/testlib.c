@@ -1,0 +1,53 @@
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/testlib.h"
+
+static bool skip(const char *why)
+{
+	printf("SKIP: %s\n", why);
+	fflush(stdout);
+	return false;
+}
+
+bool pw_test_enter_netns(const char *tool_check, const char *tools)
+{
+	char why[160];
+
+	if (geteuid() != 0)
+		return skip("needs root (network namespaces)");
+	if (unshare(CLONE_NEWNET) < 0) {
+		if (errno == EPERM)
+			return skip("needs root (network namespaces)");
+		ck_abort_msg("unshare(CLONE_NEWNET): %s", strerror(errno));
+	}
+	if (tool_check && pw_test_run("%s", tool_check) != 0) {
+		snprintf(why, sizeof(why), "needs %s", tools);
+		return skip(why);
+	}
+	return true;
+}
+
+int pw_test_run(const char *fmt, ...)
+{
+	struct pw_buf cmd = PW_BUF_INIT;
+	va_list ap;
+	int status;
+
+	va_start(ap, fmt);
+	pw_buf_vprintf(&cmd, fmt, ap);
+	va_end(ap);
+	pw_buf_puts(&cmd, " >/dev/null 2>&1");
+	status = system(cmd.data);
+	pw_buf_free(&cmd);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}

@@ -1,0 +1,20 @@
+/* Helpers shared by the Check suites that touch the kernel. */
+#ifndef PW_TESTLIB_H
+#define PW_TESTLIB_H
+
+#include <stdbool.h>
+
+#include "lib/util.h"
+
+/*
+ * Moves this test (a forked Check child) into a fresh network namespace of
+ * its own, which vanishes with it, so the machine's own is never touched.
+ * When that is not allowed (not root), or tool_check (a shell command, or
+ * NULL) fails, prints "SKIP: ..." and returns false.
+ */
+bool pw_test_enter_netns(const char *tool_check, const char *tools);
+
+/* Runs a shell command, output discarded; its exit status, or -1. */
+int pw_test_run(const char *fmt, ...) PW_PRINTF(1, 2);
+
+#endif
