@@ -1042,35 +1042,13 @@ static int transact(const struct plan *p, struct pw_iptc_stats *stats,
 	}
 }
 
-int pw_iptc_apply(const struct pw_table *desired, const char *prefix,
-		  struct pw_iptc_stats *stats, struct pw_buf *err)
+/* desired NULL: nothing wanted, so the same edits take all of ours away. */
+static int run(const char *table, const struct pw_table *desired, const char *prefix,
+	       struct pw_iptc_stats *stats, struct pw_buf *err)
 {
 	struct pw_iptc_stats unused;
 	struct plan p;
-	int ret;
-
-	if (!stats)
-		stats = &unused;
-	memset(stats, 0, sizeof(*stats));
-	if (!prefix || !*prefix) {
-		pw_buf_puts(err, "podwall's chain prefix must not be empty");
-		return -EINVAL;
-	}
-	plan_init(&p, pw_table_name(desired), prefix);
-	ret = plan_build(&p, desired, err);
-	if (ret == 0)
-		ret = transact(&p, stats, err);
-	plan_free(&p);
-	return ret;
-}
-
-/* With nothing wanted, the same edits take every jump and chain of ours away. */
-int pw_iptc_remove_all(const char *table, const char *prefix,
-		       struct pw_iptc_stats *stats, struct pw_buf *err)
-{
-	struct pw_iptc_stats unused;
-	struct plan p;
-	int ret;
+	int ret = 0;
 
 	if (!stats)
 		stats = &unused;
@@ -1080,7 +1058,22 @@ int pw_iptc_remove_all(const char *table, const char *prefix,
 		return -EINVAL;
 	}
 	plan_init(&p, table, prefix);
-	ret = transact(&p, stats, err);
+	if (desired)
+		ret = plan_build(&p, desired, err);
+	if (ret == 0)
+		ret = transact(&p, stats, err);
 	plan_free(&p);
 	return ret;
+}
+
+int pw_iptc_apply(const struct pw_table *desired, const char *prefix,
+		  struct pw_iptc_stats *stats, struct pw_buf *err)
+{
+	return run(pw_table_name(desired), desired, prefix, stats, err);
+}
+
+int pw_iptc_remove_all(const char *table, const char *prefix,
+		       struct pw_iptc_stats *stats, struct pw_buf *err)
+{
+	return run(table, NULL, prefix, stats, err);
 }
