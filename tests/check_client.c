@@ -25,6 +25,7 @@
 #include "k8s/client.h"
 #include "k8s/kubeconfig.h"
 #include "lib/util.h"
+#include "tests/testlib.h"
 
 #define ck_assert_contains(hay, needle) \
 	ck_assert_msg(strstr((hay), (needle)) != NULL, \
@@ -38,27 +39,6 @@
  */
 static char rundir[96];
 static char workdir[128];
-
-static void remove_tree(const char *dir, int depth)
-{
-	struct dirent *e;
-	DIR *d = opendir(dir);
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		char *path;
-
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		path = pw_xasprintf("%s/%s", dir, e->d_name);
-		if (unlink(path) < 0 && depth > 0)
-			remove_tree(path, depth - 1);
-		free(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
 
 static void make_rundir(void)
 {
@@ -88,7 +68,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	remove_tree(workdir, 3);
+	pw_test_remove_tree(workdir, 3);
 }
 
 static char *in_workdir(const char *name)
@@ -749,7 +729,7 @@ static void certs_setup(void)
 
 static void certs_teardown(void)
 {
-	remove_tree(certdir, 1);
+	pw_test_remove_tree(certdir, 1);
 	free(server_script);
 	server_script = NULL;
 }
@@ -2110,7 +2090,7 @@ int main(void)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	server_kill();
-	remove_tree(rundir, 5);
+	pw_test_remove_tree(rundir, 5);
 	curl_global_cleanup();
 	return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -21,6 +21,7 @@
 #include "lib/util.h"
 #include "selectors/labels.h"
 #include "selectors/selector.h"
+#include "tests/testlib.h"
 
 /* A string literal and its length, NULs included. */
 #define LITERAL(s) (s), sizeof(s) - 1
@@ -33,27 +34,6 @@
 
 static char workdir[64];
 
-static void remove_tree(const char *dir, int depth)
-{
-	struct dirent *e;
-	DIR *d = opendir(dir);
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		char *path;
-
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		path = pw_xasprintf("%s/%s", dir, e->d_name);
-		if (unlink(path) < 0 && depth > 0)
-			remove_tree(path, depth - 1);
-		free(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static void setup(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -65,7 +45,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	remove_tree(workdir, 2);
+	pw_test_remove_tree(workdir, 2);
 }
 
 /* Writes data to name under the work directory and returns its path. */

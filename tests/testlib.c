@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -50,4 +51,25 @@ int pw_test_run(const char *fmt, ...)
 	status = system(cmd.data);
 	pw_buf_free(&cmd);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void pw_test_remove_tree(const char *dir, int depth)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char *path;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		path = pw_xasprintf("%s/%s", dir, e->d_name);
+		if (unlink(path) < 0 && depth > 0)
+			pw_test_remove_tree(path, depth - 1);
+		free(path);
+	}
+	closedir(d);
+	rmdir(dir);
 }

@@ -1,4 +1,4 @@
-/* Helpers shared by the Check suites that touch the kernel. */
+/* Helpers shared by the Check suites. */
 #ifndef PW_TESTLIB_H
 #define PW_TESTLIB_H
 
@@ -16,5 +16,8 @@ bool pw_test_enter_netns(const char *tool_check, const char *tools);
 
 /* Runs a shell command, output discarded; its exit status, or -1. */
 int pw_test_run(const char *fmt, ...) PW_PRINTF(1, 2);
+
+/* Removes dir and what it holds, descending at most depth levels. */
+void pw_test_remove_tree(const char *dir, int depth);
 
 #endif
