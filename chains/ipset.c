@@ -342,6 +342,30 @@ struct pw_set *pw_setlist_find(const struct pw_setlist *l, const char *name)
 	return pw_strmap_get(l->by_name, name);
 }
 
+void pw_setlist_merge(struct pw_setlist *into, struct pw_setlist *from)
+{
+	struct set_list *sl = into->sets;
+	size_t i, j;
+
+	for (i = 0; i < from->sets->count; i++) {
+		struct pw_set *s = from->sets->items[i];
+		struct pw_set *old = pw_strmap_get(into->by_name, s->name);
+
+		if (!old) {
+			pw_setlist_add(into, s);
+			continue;
+		}
+		/* Same name, same place in the order by name. */
+		for (j = 0; sl->items[j] != old; j++)
+			;
+		sl->items[j] = s;
+		pw_strmap_put(into->by_name, s->name, s);
+		pw_set_free(old);
+	}
+	from->sets->count = 0;
+	pw_setlist_free(from);
+}
+
 size_t pw_setlist_count(const struct pw_setlist *l)
 {
 	return l->sets->count;

@@ -63,6 +63,9 @@ void pw_setlist_free(struct pw_setlist *l);
 /* Takes ownership; returns -EEXIST (and frees nothing) when the name is taken. */
 int pw_setlist_add(struct pw_setlist *l, struct pw_set *s);
 struct pw_set *pw_setlist_find(const struct pw_setlist *l, const char *name);
+/* Moves every set of from into into, in the place of (and freeing) the
+ * set of the same name there; frees from. */
+void pw_setlist_merge(struct pw_setlist *into, struct pw_setlist *from);
 /* Sets in name order. */
 size_t pw_setlist_count(const struct pw_setlist *l);
 struct pw_set *pw_setlist_at(const struct pw_setlist *l, size_t i);

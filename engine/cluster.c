@@ -162,6 +162,18 @@ const struct pw_namespace *pw_cluster_namespace(const struct pw_cluster *c,
 	return pw_strmap_get(c->stores[PW_KIND_NAMESPACE].by_key, name);
 }
 
+const struct pw_pod *pw_cluster_pod(const struct pw_cluster *c, const char *namespace,
+				    const char *name)
+{
+	struct pw_buf key = PW_BUF_INIT;
+	const struct pw_pod *pod;
+
+	object_key(PW_KIND_POD, namespace, name, &key);
+	pod = pw_strmap_get(c->stores[PW_KIND_POD].by_key, key.data);
+	pw_buf_free(&key);
+	return pod;
+}
+
 static int collect(const char *key, void *value, void *ctx)
 {
 	struct kind_store *s = ctx;

@@ -29,6 +29,8 @@ const char *pw_cluster_uid(const struct pw_cluster *c, enum pw_kind kind,
 
 const struct pw_namespace *pw_cluster_namespace(const struct pw_cluster *c,
 						const char *name);
+const struct pw_pod *pw_cluster_pod(const struct pw_cluster *c, const char *namespace,
+				    const char *name);
 
 /*
  * Every pod in no particular order, without the cost of sorting them: for

@@ -73,6 +73,23 @@ struct compiler {
 	size_t nmembers;
 	struct pw_strmap *policies;	/* namespace -> struct policy_list */
 	struct pw_buf name;		/* scratch for chain and set names */
+	const struct pw_strmap *only_namespaces;	/* NULL: index every pod */
+};
+
+/* What a pod set was filled from, so that it can be filled again alone. */
+struct set_source {
+	char *set;
+	bool named_port;
+	char *ns;
+	struct pw_selector *nssel;
+	struct pw_selector *podsel;
+	struct pw_policy_port port;	/* named_port: name and protocol */
+};
+
+struct pw_set_sources {
+	struct set_source *items;
+	size_t count;
+	size_t cap;
 };
 
 /* A peer of a rule, reduced to what a packet can be matched on. */
@@ -154,6 +171,8 @@ static int index_pod(const struct pw_pod *pod, void *ctx)
 	struct pod_list *l;
 
 	if (!pw_pod_is_addressable(pod) || !pw_pod_ipv4(pod))
+		return 0;
+	if (cc->only_namespaces && !pw_strmap_get(cc->only_namespaces, pod->namespace))
 		return 0;
 	m->pod = pod;
 	pw_cidr_format(pw_pod_ipv4(pod), false, m->ip);
@@ -305,6 +324,46 @@ struct scope_ctx {
 	struct pw_set *set;
 };
 
+static void record_source(struct compiler *cc, const struct pw_set *s,
+			  const struct scope_ctx *sc, bool named_port)
+{
+	struct pw_set_sources *l = cc->dp->sources;
+	struct set_source *src;
+
+	if (!l)
+		return;
+	PW_GROW(l->items, l->cap, l->count + 1);
+	src = &l->items[l->count++];
+	memset(src, 0, sizeof(*src));
+	src->set = pw_xstrdup(pw_set_name(s));
+	src->named_port = named_port;
+	src->ns = sc->ns ? pw_xstrdup(sc->ns) : NULL;
+	src->nssel = sc->nssel ? pw_selector_dup(sc->nssel) : NULL;
+	src->podsel = sc->podsel ? pw_selector_dup(sc->podsel) : NULL;
+	if (named_port) {
+		src->port.kind = PW_PORT_NAMED;
+		src->port.protocol = sc->protocol;
+		src->port.name = pw_xstrdup(sc->port_name);
+	}
+}
+
+static void free_sources(struct pw_set_sources *l)
+{
+	size_t i;
+
+	if (!l)
+		return;
+	for (i = 0; i < l->count; i++) {
+		free(l->items[i].set);
+		free(l->items[i].ns);
+		pw_selector_free(l->items[i].nssel);
+		pw_selector_free(l->items[i].podsel);
+		free(l->items[i].port.name);
+	}
+	free(l->items);
+	free(l);
+}
+
 static void add_pod_ip(const struct member_pod *m, void *ctx)
 {
 	struct scope_ctx *sc = ctx;
@@ -317,6 +376,7 @@ static void fill_selector_set(struct compiler *cc, struct pw_set *s, void *ctx)
 	struct scope_ctx *sc = ctx;
 
 	sc->set = s;
+	record_source(cc, s, sc, false);
 	for_each_pod(cc, sc->ns, sc->nssel, sc->podsel, add_pod_ip, sc);
 }
 
@@ -355,6 +415,7 @@ static void fill_named_port_set(struct compiler *cc, struct pw_set *s, void *ctx
 	struct scope_ctx *sc = ctx;
 
 	sc->set = s;
+	record_source(cc, s, sc, true);
 	for_each_pod(cc, sc->ns, sc->nssel, sc->podsel, add_named_port, sc);
 }
 
@@ -815,7 +876,7 @@ static void emit_hooks(struct compiler *cc)
 	pw_buf_free(&any_iface);
 }
 
-static bool is_local_endpoint(const struct pw_pod *pod, const struct pw_options *cfg)
+bool pw_compile_is_local_endpoint(const struct pw_pod *pod, const struct pw_options *cfg)
 {
 	/* A finished pod's veth is gone; a pending one gets its chains first. */
 	return pod->node_name && strcmp(pod->node_name, cfg->node_name) == 0 &&
@@ -839,7 +900,7 @@ static int collect_endpoint(const struct pw_pod *pod, void *ctx)
 {
 	struct endpoint_walk *w = ctx;
 
-	if (!is_local_endpoint(pod, w->cc->cfg))
+	if (!pw_compile_is_local_endpoint(pod, w->cc->cfg))
 		return 0;
 	PW_GROW(w->eps, w->cap, w->count + 1);
 	w->eps[w->count].pod = pod;
@@ -874,13 +935,14 @@ static size_t local_endpoints(struct compiler *cc, struct endpoint **out)
 
 struct pw_dataplane *pw_compile(const struct pw_cluster *cluster, const struct pw_options *cfg)
 {
-	struct compiler cc = { cluster, cfg, NULL, NULL, NULL, 0, NULL, PW_BUF_INIT };
+	struct compiler cc = { cluster, cfg, NULL, NULL, NULL, 0, NULL, PW_BUF_INIT, NULL };
 	struct endpoint *eps;
 	size_t i, n;
 
 	cc.dp = pw_xcalloc(1, sizeof(*cc.dp));
 	cc.dp->filter = pw_table_new("filter");
 	cc.dp->sets = pw_setlist_new();
+	cc.dp->sources = pw_xcalloc(1, sizeof(*cc.dp->sources));
 	cc.namespaces = pw_strmap_new();
 	cc.policies = pw_strmap_new();
 	index_pods(&cc);
@@ -911,5 +973,93 @@ void pw_dataplane_free(struct pw_dataplane *dp)
 		return;
 	pw_table_free(dp->filter);
 	pw_setlist_free(dp->sets);
+	free_sources(dp->sources);
 	free(dp);
+}
+
+/* ---------------------------------------------------- pod sets alone */
+
+struct changed_walk {
+	const struct pw_cluster *cluster;
+	const struct pw_selector *nssel;
+	bool selected;
+};
+
+static int namespace_selected(const char *ns, void *value, void *ctx)
+{
+	struct changed_walk *w = ctx;
+	const struct pw_namespace *obj = pw_cluster_namespace(w->cluster, ns);
+	struct pw_labels *own = NULL;
+
+	(void)value;
+	if (!obj) {
+		/* As namespace_pods labels a namespace only its pods name. */
+		own = pw_labels_new();
+		pw_labels_set(own, "kubernetes.io/metadata.name", ns);
+	}
+	w->selected = pw_selector_matches(w->nssel, obj ? obj->labels : own);
+	pw_labels_free(own);
+	return w->selected;
+}
+
+static bool source_affected(const struct pw_cluster *cluster, const struct set_source *src,
+			    const struct pw_strmap *changed)
+{
+	struct changed_walk w = { cluster, src->nssel, false };
+
+	if (!src->nssel)
+		return pw_strmap_get(changed, src->ns) != NULL;
+	pw_strmap_foreach(changed, namespace_selected, &w);
+	return w.selected;
+}
+
+struct pw_setlist *pw_compile_pod_sets(const struct pw_cluster *cluster,
+				       const struct pw_options *cfg,
+				       const struct pw_dataplane *current,
+				       const struct pw_strmap *changed)
+{
+	struct compiler cc = { cluster, cfg, NULL, NULL, NULL, 0, NULL, PW_BUF_INIT, NULL };
+	struct pw_strmap *wanted = pw_strmap_new();
+	const struct pw_set_sources *sources = current->sources;
+	bool *affected, every_namespace = false;
+	struct pw_setlist *sets;
+	size_t i, n = sources ? sources->count : 0;
+
+	/* Pods are indexed only in the namespaces an affected set reads. */
+	affected = pw_xcalloc(n ? n : 1, sizeof(*affected));
+	for (i = 0; i < n; i++) {
+		const struct set_source *src = &sources->items[i];
+
+		affected[i] = source_affected(cluster, src, changed);
+		if (!affected[i])
+			continue;
+		if (src->nssel)
+			every_namespace = true;
+		else
+			pw_strmap_put(wanted, src->ns, wanted);
+	}
+	cc.only_namespaces = every_namespace ? NULL : wanted;
+	cc.dp = pw_xcalloc(1, sizeof(*cc.dp));
+	cc.dp->sets = pw_setlist_new();
+	cc.namespaces = pw_strmap_new();
+	index_pods(&cc);
+	for (i = 0; i < n; i++) {
+		const struct set_source *src = &sources->items[i];
+
+		if (!affected[i])
+			continue;
+		if (src->named_port)
+			named_port_set(&cc, src->ns, src->nssel, src->podsel, &src->port);
+		else
+			selector_set(&cc, src->ns, src->nssel, src->podsel);
+	}
+	sets = cc.dp->sets;
+	free(cc.dp);
+	free(affected);
+	pw_strmap_free(wanted);
+	pw_strmap_foreach(cc.namespaces, free_pod_list, NULL);
+	pw_strmap_free(cc.namespaces);
+	free(cc.members);
+	pw_buf_free(&cc.name);
+	return sets;
 }

@@ -37,7 +37,14 @@ struct daemon {
 	bool stopping;
 
 	bool dirty;		/* the cluster changed since the last apply */
+	/*
+	 * Every change since the last apply was to pods that are not this
+	 * node's endpoints, in these namespaces: only set members can differ.
+	 */
+	bool pods_only;
+	struct pw_strmap *changed_namespaces;
 	uint64_t apply_at;	/* when the pending batch is due */
+	uint64_t applied_at;	/* when the last apply ended */
 	uint64_t resync_at;	/* next full comparison with the kernel */
 	uint64_t watchdog_at;
 	uint64_t watchdog_ms;
@@ -61,21 +68,55 @@ static uint64_t now_ms(void)
 
 /* ------------------------------------------------------------ the cache */
 
+static void schedule_apply(struct daemon *d)
+{
+	uint64_t now = now_ms();
+
+	if (d->dirty)
+		return;
+	d->dirty = true;
+	/*
+	 * The first change after a quiet spell goes out at once; only what
+	 * follows on its heels waits for the window, and is batched.
+	 */
+	d->apply_at = now;
+	if (now - d->applied_at < d->opt->batch_window_ms)
+		d->apply_at += d->opt->batch_window_ms;
+}
+
 static void mark_dirty(struct daemon *d)
 {
-	if (!d->dirty) {
-		d->dirty = true;
-		d->apply_at = now_ms() + d->opt->batch_window_ms;
+	schedule_apply(d);
+	d->pods_only = false;
+}
+
+static void mark_pod_changed(struct daemon *d, const struct pw_pod *old,
+			     const struct pw_pod *pod)
+{
+	bool ours = (old && pw_compile_is_local_endpoint(old, d->opt)) ||
+		    (pod && pw_compile_is_local_endpoint(pod, d->opt));
+
+	if (ours) {
+		mark_dirty(d);
+		return;
 	}
+	if (!d->dirty)
+		d->pods_only = true;
+	schedule_apply(d);
+	pw_strmap_put(d->changed_namespaces, old ? old->namespace : pod->namespace, d);
 }
 
 static void on_upsert(void *ctx, struct pw_object *obj)
 {
 	struct daemon *d = ctx;
 
+	if (obj->kind == PW_KIND_POD)
+		mark_pod_changed(d, pw_cluster_pod(d->cluster, obj->u.pod->namespace,
+						   obj->u.pod->name), obj->u.pod);
+	else
+		mark_dirty(d);
 	pw_cluster_upsert(d->cluster, obj);
 	d->events++;
-	mark_dirty(d);
 }
 
 static void on_remove(void *ctx, enum pw_kind kind, const char *namespace,
@@ -83,13 +124,18 @@ static void on_remove(void *ctx, enum pw_kind kind, const char *namespace,
 {
 	struct daemon *d = ctx;
 	const char *known = pw_cluster_uid(d->cluster, kind, namespace, name);
+	const struct pw_pod *pod;
 
 	/* A late delete of an object since recreated under the same name. */
 	if (uid && known && strcmp(uid, known) != 0)
 		return;
+	pod = kind == PW_KIND_POD ? pw_cluster_pod(d->cluster, namespace, name) : NULL;
+	if (pod)
+		mark_pod_changed(d, pod, NULL);
 	if (pw_cluster_delete(d->cluster, kind, namespace, name) == 0) {
 		d->events++;
-		mark_dirty(d);
+		if (!pod)
+			mark_dirty(d);
 	}
 }
 
@@ -192,16 +238,66 @@ static void print_dry_run(struct daemon *d, struct pw_dataplane *dp)
 	pw_dataplane_free(dp);
 }
 
+static void batch_done(struct daemon *d)
+{
+	d->dirty = false;
+	d->pods_only = false;
+	if (pw_strmap_count(d->changed_namespaces)) {
+		pw_strmap_free(d->changed_namespaces);
+		d->changed_namespaces = pw_strmap_new();
+	}
+	d->applies++;
+}
+
+/*
+ * Only other nodes' pods changed: fill again the sets their namespaces feed
+ * and change members, with no compile of the chains and no iptables commit.
+ * On failure the caller compiles and compares everything.
+ */
+static int apply_pod_sets(struct daemon *d)
+{
+	uint64_t start = now_ms(), compiled;
+	struct pw_buf err = PW_BUF_INIT;
+	struct pw_apply_stats stats;
+	struct pw_setlist *fresh;
+	int ret;
+
+	fresh = pw_compile_pod_sets(d->cluster, d->opt, pw_applier_current(d->applier),
+				    d->changed_namespaces);
+	compiled = now_ms();
+	ret = pw_applier_update_sets(d->applier, fresh, d->opt, &stats, &err);
+	if (ret < 0) {
+		pw_warn("updating set members: %s: comparing everything with the kernel",
+			pw_buf_str(&err));
+	} else {
+		batch_done(d);
+		pw_buf_reset(&err);
+		pw_apply_stats_format(&stats, &err);
+		pw_info("apply in %llu ms (compile %llu ms): %s",
+			(unsigned long long)(now_ms() - start),
+			(unsigned long long)(compiled - start), err.data);
+		d->applied_at = now_ms();
+		notify_status(d, "in sync");
+	}
+	pw_buf_free(&err);
+	return ret;
+}
+
 static void apply(struct daemon *d, bool full)
 {
-	uint64_t start = now_ms();
-	struct pw_dataplane *dp = pw_compile(d->cluster, d->opt);
-	uint64_t compiled = now_ms();
+	uint64_t start;
+	struct pw_dataplane *dp;
+	uint64_t compiled;
 	struct pw_buf err = PW_BUF_INIT;
 	struct pw_apply_stats stats;
 
-	d->dirty = false;
-	d->applies++;
+	if (!full && d->pods_only && d->opt->dry_run == PW_DRY_RUN_OFF &&
+	    pw_applier_current(d->applier) && apply_pod_sets(d) == 0)
+		return;
+	start = now_ms();
+	dp = pw_compile(d->cluster, d->opt);
+	compiled = now_ms();
+	batch_done(d);
 	if (d->opt->dry_run != PW_DRY_RUN_OFF) {
 		print_dry_run(d, dp);
 	} else if (pw_applier_apply(d->applier, dp, d->opt, full, &stats, &err) < 0) {
@@ -229,6 +325,7 @@ static void apply(struct daemon *d, bool full)
 		pw_notice("enforcing: %zu pods, %zu policies",
 			  pw_cluster_pod_count(d->cluster), pw_cluster_policy_count(d->cluster));
 	}
+	d->applied_at = now_ms();
 	notify_status(d, d->failures && d->dirty ? "retrying" : "in sync");
 }
 
@@ -449,6 +546,7 @@ int pw_daemon_run(struct pw_options *opt)
 	d.signal_fd = -1;
 	d.cluster = pw_cluster_new();
 	d.applier = pw_applier_new();
+	d.changed_namespaces = pw_strmap_new();
 	d.watchdog_ms = pw_sd_watchdog_interval_ms();
 	d.watchdog_at = now_ms();
 	ret = open_signals(&d);
@@ -470,6 +568,7 @@ out:
 	pw_links_close(d.links);
 	pw_applier_free(d.applier);
 	pw_cluster_free(d.cluster);
+	pw_strmap_free(d.changed_namespaces);
 	free(d.last_dry_run);
 	if (d.signal_fd >= 0)
 		close(d.signal_fd);

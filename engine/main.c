@@ -343,7 +343,7 @@ static int program(const struct pw_options *cfg, const struct pw_dataplane *dp)
 /* Chains and jumps first: a set cannot go while a rule still names it. */
 static int cleanup(const struct pw_options *cfg)
 {
-	struct pw_dataplane empty = { NULL, pw_setlist_new() };
+	struct pw_dataplane empty = { NULL, pw_setlist_new(), NULL };
 	struct pw_buf msg = PW_BUF_INIT;
 	struct pw_xtables_lock *lock = NULL;
 	struct pw_ipset_kernel *k = NULL;

@@ -132,7 +132,16 @@ static size_t path_index(struct decoder *d, size_t i)
 {
 	size_t mark = d->path.len;
 
-	pw_buf_printf(&d->path, "[%zu]", i);
+	char digits[24], *p = digits + sizeof(digits);
+
+	/* Every list item passes here; printf would cost more than the item. */
+	*--p = '\0';
+	do
+		*--p = (char)('0' + i % 10);
+	while (i /= 10);
+	pw_buf_putc(&d->path, '[');
+	pw_buf_puts(&d->path, p);
+	pw_buf_putc(&d->path, ']');
 	return mark;
 }
 
@@ -141,7 +150,9 @@ static size_t path_key(struct decoder *d, const char *key)
 	size_t mark = d->path.len;
 	char q[QUOTE_BUF];
 
-	pw_buf_printf(&d->path, "[%s]", quote(key, q));
+	pw_buf_putc(&d->path, '[');
+	pw_buf_puts(&d->path, quote(key, q));
+	pw_buf_putc(&d->path, ']');
 	return mark;
 }
 
@@ -176,7 +187,7 @@ static const char *const float_words[] = {
 static bool is_word(const char *s, const char *const *words)
 {
 	for (; *words; words++)
-		if (strcmp(s, *words) == 0)
+		if ((*words)[0] == s[0] && strcmp(s, *words) == 0)
 			return true;
 	return false;
 }
@@ -259,6 +270,16 @@ static enum scalar_type scalar_type(const yaml_node_t *n)
 	const char *s = scalar_text(n);
 
 	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return SCALAR_STRING;
+	/*
+	 * Most scalars are names and label values: one look at the first byte
+	 * and the length settles them, where the word lists cost a strcmp each.
+	 * No resolved word is longer than 5 bytes, and every one, like every
+	 * number, starts with one of these bytes.
+	 */
+	if (n->data.scalar.length > 5 && !strchr("+-.0123456789", s[0]))
+		return SCALAR_STRING;
+	if (s[0] && !strchr("~nNtTyYoOfF+-.0123456789", s[0]))
 		return SCALAR_STRING;
 	if (is_word(s, null_words))
 		return SCALAR_NULL;

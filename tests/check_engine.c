@@ -620,6 +620,98 @@ START_TEST(test_same_input_same_output)
 }
 END_TEST
 
+/*
+ * Pods of other nodes change only set members: the sets refilled for the
+ * namespaces they touched, put in place of the old ones, must equal what a
+ * full compile of the changed cluster gives, chains included.
+ */
+static const struct pw_set *set_with_name(const struct pw_setlist *l, const char *prefix)
+{
+	size_t i;
+
+	for (i = 0; i < pw_setlist_count(l); i++)
+		if (strncmp(pw_set_name(pw_setlist_at(l, i)), prefix, strlen(prefix)) == 0)
+			return pw_setlist_at(l, i);
+	return NULL;
+}
+
+START_TEST(test_pod_sets_follow_remote_pods)
+{
+	const char *policies =
+		POLICY("x", "from-c", "  podSelector: {}\n"
+		       "  ingress: [{from: [{podSelector: {matchLabels: {pod: c}}}]}]\n")
+		"---\n"
+		POLICY("x", "from-blue", "  podSelector: {matchLabels: {pod: a}}\n"
+		       "  ingress: [{from: [{namespaceSelector: {matchLabels: {team: blue}},"
+		       " podSelector: {matchExpressions: [{key: pod, operator: Exists}]}}]}]\n")
+		"---\n"
+		POLICY("x", "to-named", "  podSelector: {}\n  policyTypes: [Egress]\n"
+		       "  egress: [{to: [{namespaceSelector: {}}], ports: [{port: serve-80-tcp}]}]\n")
+		"---\n"
+		POLICY("z", "local-z", "  podSelector: {}\n"
+		       "  ingress: [{from: [{podSelector: {matchLabels: {pod: d}}}]}]\n");
+	const char *changes =
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: z, labels: {pod: d}}\n"
+		"spec: {nodeName: n2, containers: [{name: c, ports: [{name: serve-80-tcp, containerPort: 8080}]}]}\n"
+		"status: {phase: Running, podIP: 198.18.2.3}\n---\n"
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: e, namespace: z, labels: {pod: c}}\n"
+		"spec: {nodeName: n3, containers: [{name: c, ports: [{name: serve-80-tcp, containerPort: 80}]}]}\n"
+		"status: {phase: Running, podIP: 198.18.2.5}\n---\n"
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: f, namespace: w, labels: {pod: f}}\n"
+		"spec: {nodeName: n3, containers: [{name: c, ports: [{name: serve-80-tcp, containerPort: 81}]}]}\n"
+		"status: {phase: Running, podIP: 198.18.3.6}\n";
+	struct pw_cluster *c = pw_cluster_new();
+	struct pw_buf before = PW_BUF_INIT, after = PW_BUF_INIT;
+	struct pw_strmap *changed = pw_strmap_new();
+	struct pw_dataplane *old, *full;
+	struct pw_setlist *fresh;
+	struct pw_options opt;
+
+	pw_options_init(&opt);
+	free(opt.node_name);
+	opt.node_name = pw_xstrdup("n1");
+	load_text(c, cluster_yaml);
+	load_text(c, policies);
+	old = pw_compile(c, &opt);
+	load_text(c, changes);
+	pw_strmap_put(changed, "z", changed);
+	pw_strmap_put(changed, "w", changed);
+	fresh = pw_compile_pod_sets(c, &opt, old, changed);
+	ck_assert_uint_gt(pw_setlist_count(fresh), 0);
+	ck_assert_uint_lt(pw_setlist_count(fresh), pw_setlist_count(old->sets));
+	pw_setlist_merge(old->sets, fresh);
+	full = pw_compile(c, &opt);
+	pw_render_sets(full->sets, &before);
+	pw_render_sets(old->sets, &after);
+	ck_assert_str_eq(after.data, before.data);
+	pw_buf_reset(&before);
+	pw_buf_reset(&after);
+	pw_render_table(full->filter, &before);
+	pw_render_table(old->filter, &after);
+	ck_assert_str_eq(after.data, before.data);
+
+	/*
+	 * A namespace only "namespaceSelector: {}" reads refills just the
+	 * peer and named-port sets of to-named; no team label, no other set.
+	 */
+	pw_strmap_free(changed);
+	changed = pw_strmap_new();
+	pw_strmap_put(changed, "nobody", changed);
+	fresh = pw_compile_pod_sets(c, &opt, full, changed);
+	ck_assert_uint_eq(pw_setlist_count(fresh), 2);
+	ck_assert(set_with_name(fresh, "pw-n-") != NULL);
+	pw_setlist_free(fresh);
+
+	pw_strmap_free(changed);
+	pw_buf_free(&before);
+	pw_buf_free(&after);
+	pw_dataplane_free(old);
+	pw_dataplane_free(full);
+	pw_cluster_free(c);
+	pw_options_free(&opt);
+}
+END_TEST
+
 static int load_config_text(const char *text, struct pw_options *opt, struct pw_buf *err)
 {
 	char path[] = "/tmp/pw-check-config-XXXXXX";
@@ -706,6 +798,7 @@ static Suite *engine_suite(void)
 	suite_add_tcase(s, names);
 
 	tcase_add_test(compiler, test_no_policy_leaves_pods_open);
+	tcase_add_test(compiler, test_pod_sets_follow_remote_pods);
 	tcase_add_test(compiler, test_default_deny_ingress_isolates);
 	tcase_add_test(compiler, test_default_deny_egress);
 	tcase_add_test(compiler, test_pod_selector_peer_is_policy_namespace);

@@ -93,6 +93,16 @@ EOT
 	put "$PW_TMP/Pod-$1-$2.json"
 }
 
+remote_pod() {	# remote_pod NS NAME IP LABELS-JSON: a pod on node edge-2
+	cat >"$PW_TMP/Pod-$1-$2.json" <<EOT
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"$2","namespace":"$1","labels":$4},
+ "spec":{"nodeName":"edge-2","containers":[{"name":"c","image":"registry.example/agnhost:1",
+  "ports":[{"name":"serve-80-tcp","containerPort":80,"protocol":"TCP"}]}]},
+ "status":{"phase":"Running","podIP":"$3","podIPs":[{"ip":"$3"}]}}
+EOT
+	put "$PW_TMP/Pod-$1-$2.json"
+}
+
 policy() {	# policy NS NAME SPEC-JSON
 	printf '{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"%s","namespace":"%s"},"spec":%s}\n' \
 		"$2" "$1" "$3" >"$PW_TMP/NetworkPolicy-$1-$2.json"
@@ -173,6 +183,34 @@ if [ "$(grep -c '; committed$' "$LOG")" = "$commits_before" ] &&
 else
 	fail "a label change cost an iptables commit: $(tail -n 3 "$LOG")"
 fi
+
+# A pod of another node changes only set members: its label change must go
+# out as one ipset addition, without a compile of the chains or a commit.
+remote_pod_up z r 198.18.43.1 tcp:80 || fail "remote_pod_up z/r"
+namespace z '{}'
+policy x from-friends-anywhere '{"podSelector":{"matchLabels":{"pod":"a"}},"ingress":[{"from":[{"namespaceSelector":{},"podSelector":{"matchLabels":{"role":"friend"}}}]}]}'
+remote_pod z r 198.18.43.1 '{"pod":"r"}'
+converge "z/r on another node, not a friend" &&
+	{ expect_reset; expect_all true; expect_ingress x/a false; expect_ingress x/b false
+	  expect_peer x/b x/a true; verify "z/r (another node) is kept out of x/a" tcp:80; }
+commits_before=$(grep -c '; committed$' "$LOG")
+remote_pod z r 198.18.43.1 '{"pod":"r","role":"friend"}'
+converge "z/r labelled role=friend" &&
+	{ expect_reset; expect_all true; expect_ingress x/a false; expect_ingress x/b false
+	  expect_peer x/b x/a true; expect_peer z/r x/a true
+	  verify "z/r reaches x/a after its label changed" tcp:80; }
+sleep 0.2
+if [ "$(grep -c '; committed$' "$LOG")" = "$commits_before" ] &&
+   tail -n 3 "$LOG" | grep -q 'compile 0 ms.* 1 members added'; then
+	pass "another node's pod relabelled: one ipset addition, no chain compiled, no commit"
+else
+	fail "another node's pod relabelled: $(tail -n 3 "$LOG")"
+fi
+pod_down z/r
+del Pod z r
+del NetworkPolicy x from-friends-anywhere
+del Namespace - z
+converge "z/r, its namespace and the policy on it gone"
 
 namespace y '{"team":"blue","trusted":"yes"}'
 policy x from-trusted '{"podSelector":{},"ingress":[{"from":[{"namespaceSelector":{"matchLabels":{"trusted":"yes"}}}]}]}'
