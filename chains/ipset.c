@@ -227,15 +227,21 @@ void pw_set_add_net(struct pw_set *s, const struct pw_cidr *net, bool nomatch)
 void pw_set_add_ip_port(struct pw_set *s, const struct pw_cidr *ip, const char *proto,
 			uint16_t port)
 {
-	char host[PW_CIDR_STRLEN];
 	char *text;
 
 	if (s->type != PW_SET_HASH_IP_PORT || !fits_family(s, ip))
 		return;
-	format_host(ip, host);
-	text = pw_xasprintf("%s,%s:%u", host, proto, port);
+	text = pw_set_ip_port_text(ip, proto, port);
 	add_member(s, text, false);
 	free(text);
+}
+
+char *pw_set_ip_port_text(const struct pw_cidr *ip, const char *proto, uint16_t port)
+{
+	char host[PW_CIDR_STRLEN];
+
+	format_host(ip, host);
+	return pw_xasprintf("%s,%s:%u", host, proto, port);
 }
 
 static int member_cmp(const void *a, const void *b)
@@ -275,6 +281,86 @@ bool pw_set_member_nomatch(const struct pw_set *s, size_t i)
 	const struct member *m = member_at(s, i);
 
 	return m && m->nomatch;
+}
+
+size_t pw_set_lower_bound(const struct pw_set *s, const char *text)
+{
+	const struct member_list *l = s->members;
+	size_t lo = 0, hi = l->count;
+
+	if (l->count)
+		member_at(s, 0);	/* sorts */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(l->items[mid]->text, text) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+bool pw_set_has_member(const struct pw_set *s, const char *text)
+{
+	return pw_strmap_get(s->index, text) != NULL;
+}
+
+static void insert_member(struct pw_set *s, const char *text)
+{
+	struct member_list *l = s->members;
+	struct member *m;
+	size_t at;
+
+	if (pw_strmap_get(s->index, text))
+		return;
+	at = pw_set_lower_bound(s, text);
+	m = pw_xmalloc(sizeof(*m));
+	m->text = pw_xstrdup(text);
+	m->nomatch = false;
+	pw_strmap_put(s->index, text, m);
+	PW_GROW(l->items, l->cap, l->count + 1);
+	memmove(&l->items[at + 1], &l->items[at], (l->count - at) * sizeof(*l->items));
+	l->items[at] = m;
+	l->count++;
+}
+
+static void remove_member(struct pw_set *s, const char *text)
+{
+	struct member_list *l = s->members;
+	struct member *m = pw_strmap_get(s->index, text);
+	size_t at;
+
+	if (!m)
+		return;
+	at = pw_set_lower_bound(s, text);
+	pw_strmap_del(s->index, text);
+	memmove(&l->items[at], &l->items[at + 1], (l->count - at - 1) * sizeof(*l->items));
+	l->count--;
+	free(m->text);
+	free(m);
+}
+
+void pw_member_changes_push(struct pw_member_changes *c, const char *set,
+			    const char *member, bool add)
+{
+	PW_GROW(c->items, c->cap, c->count + 1);
+	c->items[c->count].set = pw_xstrdup(set);
+	c->items[c->count].member = pw_xstrdup(member);
+	c->items[c->count].add = add;
+	c->count++;
+}
+
+void pw_member_changes_free(struct pw_member_changes *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->count; i++) {
+		free(c->items[i].set);
+		free(c->items[i].member);
+	}
+	free(c->items);
+	memset(c, 0, sizeof(*c));
 }
 
 bool pw_set_same_header(const struct pw_set *a, const struct pw_set *b)
@@ -342,28 +428,21 @@ struct pw_set *pw_setlist_find(const struct pw_setlist *l, const char *name)
 	return pw_strmap_get(l->by_name, name);
 }
 
-void pw_setlist_merge(struct pw_setlist *into, struct pw_setlist *from)
+void pw_setlist_apply_changes(struct pw_setlist *l, const struct pw_member_changes *changes)
 {
-	struct set_list *sl = into->sets;
-	size_t i, j;
+	size_t i;
 
-	for (i = 0; i < from->sets->count; i++) {
-		struct pw_set *s = from->sets->items[i];
-		struct pw_set *old = pw_strmap_get(into->by_name, s->name);
+	for (i = 0; i < changes->count; i++) {
+		const struct pw_member_change *c = &changes->items[i];
+		struct pw_set *s = pw_setlist_find(l, c->set);
 
-		if (!old) {
-			pw_setlist_add(into, s);
+		if (!s)
 			continue;
-		}
-		/* Same name, same place in the order by name. */
-		for (j = 0; sl->items[j] != old; j++)
-			;
-		sl->items[j] = s;
-		pw_strmap_put(into->by_name, s->name, s);
-		pw_set_free(old);
+		if (c->add)
+			insert_member(s, c->member);
+		else
+			remove_member(s, c->member);
 	}
-	from->sets->count = 0;
-	pw_setlist_free(from);
 }
 
 size_t pw_setlist_count(const struct pw_setlist *l)

@@ -46,6 +46,9 @@ void pw_set_add_net(struct pw_set *s, const struct pw_cidr *net, bool nomatch);
 void pw_set_add_ip_port(struct pw_set *s, const struct pw_cidr *ip,
 			const char *proto /* "tcp" */, uint16_t port);
 
+/* The element text of an address and port, as ipset save prints it:
+ * "198.18.0.1,tcp:80"; free it. */
+char *pw_set_ip_port_text(const struct pw_cidr *ip, const char *proto, uint16_t port);
 /* Members in sorted order, as ipset save prints them: "198.18.0.1",
  * "10.0.0.0/8", "198.18.0.0/16 nomatch" is element "198.18.0.0/16" with
  * nomatch true, "198.18.0.1,tcp:80". */
@@ -53,9 +56,30 @@ size_t pw_set_member_count(const struct pw_set *s);
 const char *pw_set_member_at(const struct pw_set *s, size_t i);
 bool pw_set_member_nomatch(const struct pw_set *s, size_t i);
 
+/* The index of the first member not sorting before text (the count if none). */
+size_t pw_set_lower_bound(const struct pw_set *s, const char *text);
+/* True when the set holds the element text (nomatch or not). */
+bool pw_set_has_member(const struct pw_set *s, const char *text);
 /* True when both have the same name, type, family and sizing. */
 bool pw_set_same_header(const struct pw_set *a, const struct pw_set *b);
 bool pw_set_equal(const struct pw_set *a, const struct pw_set *b);
+
+/* A member to add to or delete from a set, as the kernel is told. */
+struct pw_member_change {
+	char *set;
+	char *member;		/* as ipset save prints it; never nomatch */
+	bool add;
+};
+
+struct pw_member_changes {
+	struct pw_member_change *items;
+	size_t count;
+	size_t cap;
+};
+
+void pw_member_changes_push(struct pw_member_changes *c, const char *set,
+			    const char *member, bool add);
+void pw_member_changes_free(struct pw_member_changes *c);
 
 /* A collection of sets with unique names. */
 struct pw_setlist *pw_setlist_new(void);
@@ -63,9 +87,10 @@ void pw_setlist_free(struct pw_setlist *l);
 /* Takes ownership; returns -EEXIST (and frees nothing) when the name is taken. */
 int pw_setlist_add(struct pw_setlist *l, struct pw_set *s);
 struct pw_set *pw_setlist_find(const struct pw_setlist *l, const char *name);
-/* Moves every set of from into into, in the place of (and freeing) the
- * set of the same name there; frees from. */
-void pw_setlist_merge(struct pw_setlist *into, struct pw_setlist *from);
+/* Makes the sets of l hold what changes says, keeping their order: a few
+ * members changed cost a search and a move each, not a sort. A change to a
+ * set l does not have is ignored. */
+void pw_setlist_apply_changes(struct pw_setlist *l, const struct pw_member_changes *changes);
 /* Sets in name order. */
 size_t pw_setlist_count(const struct pw_setlist *l);
 struct pw_set *pw_setlist_at(const struct pw_setlist *l, size_t i);

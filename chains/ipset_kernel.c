@@ -771,6 +771,37 @@ int pw_ipset_kernel_sync(struct pw_ipset_kernel *k, const struct pw_setlist *cur
 	return 0;
 }
 
+int pw_ipset_kernel_apply_changes(struct pw_ipset_kernel *k,
+				  const struct pw_member_changes *changes,
+				  struct pw_ipset_stats *stats, struct pw_buf *err)
+{
+	struct op_list ops = { NULL, 0, 0 };
+	size_t i, run;
+	int ret = 0;
+
+	/* One libipset batch per run of the same set and direction. */
+	for (i = 0; i < changes->count && ret == 0; i = run) {
+		const struct pw_member_change *first = &changes->items[i];
+
+		ops.count = 0;
+		for (run = i; run < changes->count; run++) {
+			const struct pw_member_change *c = &changes->items[run];
+
+			if (c->add != first->add || strcmp(c->set, first->set) != 0)
+				break;
+			op_push(&ops, c->member, false);
+		}
+		ret = write_members(k, first->set, first->add ? IPSET_CMD_ADD : IPSET_CMD_DEL,
+				    &ops, err);
+		if (ret == 0 && first->add)
+			stats->added += (unsigned)ops.count;
+		else if (ret == 0)
+			stats->deleted += (unsigned)ops.count;
+	}
+	free(ops.items);
+	return ret;
+}
+
 /* ---------------------------------------------------------------- destroy */
 
 int pw_ipset_kernel_destroy_stale(struct pw_ipset_kernel *k,

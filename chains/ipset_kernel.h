@@ -43,6 +43,15 @@ int pw_ipset_kernel_sync(struct pw_ipset_kernel *k, const struct pw_setlist *cur
 			 const struct pw_setlist *desired, const char *prefix,
 			 struct pw_ipset_stats *stats, struct pw_buf *err);
 
+/*
+ * Adds and deletes the members changes names, in sets that exist already
+ * (an event's few changes, with no listing and no comparison). Stops at
+ * the first refusal.
+ */
+int pw_ipset_kernel_apply_changes(struct pw_ipset_kernel *k,
+				  const struct pw_member_changes *changes,
+				  struct pw_ipset_stats *stats, struct pw_buf *err);
+
 /* Destroys the sets of current that desired no longer has. */
 int pw_ipset_kernel_destroy_stale(struct pw_ipset_kernel *k,
 				  const struct pw_setlist *current,

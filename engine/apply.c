@@ -149,28 +149,24 @@ int pw_applier_apply(struct pw_applier *a, struct pw_dataplane *dp,
 	return ret;
 }
 
-int pw_applier_update_sets(struct pw_applier *a, struct pw_setlist *fresh,
-			   const struct pw_options *opt, struct pw_apply_stats *stats,
-			   struct pw_buf *err)
+int pw_applier_change_members(struct pw_applier *a, const struct pw_member_changes *changes,
+			      struct pw_apply_stats *stats, struct pw_buf *err)
 {
 	int ret;
 
 	memset(stats, 0, sizeof(*stats));
 	if (!a->programmed)
-		ret = -EAGAIN;
-	else if (!a->ipsets && !(a->ipsets = pw_ipset_kernel_open(err)))
+		return -EAGAIN;
+	if (!a->ipsets && !(a->ipsets = pw_ipset_kernel_open(err)))
 		ret = -EPERM;
 	else
-		ret = pw_ipset_kernel_sync(a->ipsets, a->programmed->sets, fresh, opt->prefix,
-					   &stats->sets, err);
+		ret = pw_ipset_kernel_apply_changes(a->ipsets, changes, &stats->sets, err);
 	if (ret < 0) {
-		if (ret != -EAGAIN) {
-			pw_dataplane_free(a->programmed);
-			a->programmed = NULL;
-		}
-		pw_setlist_free(fresh);
+		/* Some changes may have gone in: the kernel is unknown now. */
+		pw_dataplane_free(a->programmed);
+		a->programmed = NULL;
 		return ret;
 	}
-	pw_setlist_merge(a->programmed->sets, fresh);
+	pw_setlist_apply_changes(a->programmed->sets, changes);
 	return 0;
 }

@@ -49,16 +49,14 @@ int pw_applier_apply(struct pw_applier *a, struct pw_dataplane *dp,
 		     struct pw_apply_stats *stats, struct pw_buf *err);
 
 /*
- * Brings the sets of fresh (pod sets compiled again by pw_compile_pod_sets:
- * only their members differ) into the kernel by ipset additions and
- * deletions alone, and takes them into the state programmed. No iptables
- * table is read or committed: no rule changes. Returns 0, -EAGAIN when
+ * Makes the member changes (pw_compile_member_changes) in the kernel and in
+ * the state programmed, by ipset additions and deletions alone: no rule
+ * changes, so no table is read or committed. Returns 0, -EAGAIN when
  * nothing is programmed yet (a full apply must come first), or -errno with
  * the reason in err, after which the next apply is a full one.
  */
-int pw_applier_update_sets(struct pw_applier *a, struct pw_setlist *fresh,
-			   const struct pw_options *opt, struct pw_apply_stats *stats,
-			   struct pw_buf *err);
+int pw_applier_change_members(struct pw_applier *a, const struct pw_member_changes *changes,
+			      struct pw_apply_stats *stats, struct pw_buf *err);
 
 /* The state last programmed, or NULL. */
 const struct pw_dataplane *pw_applier_current(const struct pw_applier *a);

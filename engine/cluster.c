@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/cluster.h"
+#include "lib/cidr.h"
 #include "lib/strmap.h"
 #include "lib/util.h"
 
@@ -20,8 +21,15 @@ struct kind_store {
 	bool dirty;
 };
 
+struct address_pods {
+	const struct pw_pod **pods;
+	size_t count;
+	size_t cap;
+};
+
 struct pw_cluster {
 	struct kind_store stores[3];	/* by enum pw_kind */
+	struct pw_strmap *by_address;	/* IPv4 text -> struct address_pods; NULL: off */
 };
 
 static void store_init(struct kind_store *s)
@@ -68,12 +76,27 @@ struct pw_cluster *pw_cluster_new(void)
 	return c;
 }
 
+static int free_address_pods(const char *key, void *value, void *ctx)
+{
+	struct address_pods *a = value;
+
+	(void)key;
+	(void)ctx;
+	free(a->pods);
+	free(a);
+	return 0;
+}
+
 void pw_cluster_free(struct pw_cluster *c)
 {
 	size_t i;
 
 	if (!c)
 		return;
+	if (c->by_address) {
+		pw_strmap_foreach(c->by_address, free_address_pods, NULL);
+		pw_strmap_free(c->by_address);
+	}
 	for (i = 0; i < PW_ARRAY_SIZE(c->stores); i++)
 		store_fini(&c->stores[i], (enum pw_kind)i);
 	free(c);
@@ -104,6 +127,76 @@ static void *object_ptr(const struct pw_object *obj, struct pw_buf *key)
 	return NULL;
 }
 
+static bool address_text(const struct pw_pod *pod, char text[PW_CIDR_STRLEN])
+{
+	const struct pw_cidr *ip = pw_pod_ipv4(pod);
+
+	if (!ip)
+		return false;
+	pw_cidr_format(ip, false, text);
+	return true;
+}
+
+static void index_address(struct pw_cluster *c, const struct pw_pod *pod)
+{
+	char text[PW_CIDR_STRLEN];
+	struct address_pods *a;
+
+	if (!c->by_address || !address_text(pod, text))
+		return;
+	a = pw_strmap_get(c->by_address, text);
+	if (!a) {
+		a = pw_xcalloc(1, sizeof(*a));
+		pw_strmap_put(c->by_address, text, a);
+	}
+	PW_GROW(a->pods, a->cap, a->count + 1);
+	a->pods[a->count++] = pod;
+}
+
+static void unindex_address(struct pw_cluster *c, const struct pw_pod *pod)
+{
+	char text[PW_CIDR_STRLEN];
+	struct address_pods *a;
+	size_t i;
+
+	if (!c->by_address || !address_text(pod, text) ||
+	    !(a = pw_strmap_get(c->by_address, text)))
+		return;
+	for (i = 0; i < a->count; i++) {
+		if (a->pods[i] == pod) {
+			a->pods[i] = a->pods[--a->count];
+			break;
+		}
+	}
+	if (a->count == 0) {
+		pw_strmap_del(c->by_address, text);
+		free_address_pods(text, a, NULL);
+	}
+}
+
+static int index_one(const struct pw_pod *pod, void *ctx)
+{
+	index_address(ctx, pod);
+	return 0;
+}
+
+void pw_cluster_index_addresses(struct pw_cluster *c)
+{
+	if (c->by_address)
+		return;
+	c->by_address = pw_strmap_new();
+	pw_cluster_foreach_pod(c, index_one, c);
+}
+
+size_t pw_cluster_pods_at(const struct pw_cluster *c, const char *ip,
+			  const struct pw_pod *const **pods)
+{
+	const struct address_pods *a = c->by_address ? pw_strmap_get(c->by_address, ip) : NULL;
+
+	*pods = a ? a->pods : NULL;
+	return a ? a->count : 0;
+}
+
 void pw_cluster_upsert(struct pw_cluster *c, struct pw_object *obj)
 {
 	struct kind_store *s = &c->stores[obj->kind];
@@ -111,6 +204,11 @@ void pw_cluster_upsert(struct pw_cluster *c, struct pw_object *obj)
 	void *value = object_ptr(obj, &key);
 	void *old = pw_strmap_put(s->by_key, key.data, value);
 
+	if (obj->kind == PW_KIND_POD) {
+		if (old)
+			unindex_address(c, old);
+		index_address(c, value);
+	}
 	if (old)
 		free_value(key.data, old, &obj->kind);
 	s->dirty = true;
@@ -126,6 +224,8 @@ int pw_cluster_delete(struct pw_cluster *c, enum pw_kind kind,
 
 	object_key(kind, namespace, name, &key);
 	old = pw_strmap_del(s->by_key, key.data);
+	if (old && kind == PW_KIND_POD)
+		unindex_address(c, old);
 	if (old) {
 		free_value(key.data, old, &kind);
 		s->dirty = true;

@@ -33,6 +33,17 @@ const struct pw_pod *pw_cluster_pod(const struct pw_cluster *c, const char *name
 				    const char *name);
 
 /*
+ * From the first call on, the cluster keeps its pods indexed by their IPv4
+ * address (pw_pod_ipv4, as ipset prints it), so that what an address
+ * stands for is found without a walk; one-shot users never pay for it.
+ */
+void pw_cluster_index_addresses(struct pw_cluster *c);
+/* The pods holding address ip (a finished pod may share it with a new
+ * one); pw_cluster_index_addresses must have been called. */
+size_t pw_cluster_pods_at(const struct pw_cluster *c, const char *ip,
+			  const struct pw_pod *const **pods);
+
+/*
  * Every pod in no particular order, without the cost of sorting them: for
  * callers whose result does not depend on the order. fn returning non-zero
  * stops the walk.

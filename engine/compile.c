@@ -73,7 +73,6 @@ struct compiler {
 	size_t nmembers;
 	struct pw_strmap *policies;	/* namespace -> struct policy_list */
 	struct pw_buf name;		/* scratch for chain and set names */
-	const struct pw_strmap *only_namespaces;	/* NULL: index every pod */
 };
 
 /* What a pod set was filled from, so that it can be filled again alone. */
@@ -171,8 +170,6 @@ static int index_pod(const struct pw_pod *pod, void *ctx)
 	struct pod_list *l;
 
 	if (!pw_pod_is_addressable(pod) || !pw_pod_ipv4(pod))
-		return 0;
-	if (cc->only_namespaces && !pw_strmap_get(cc->only_namespaces, pod->namespace))
 		return 0;
 	m->pod = pod;
 	pw_cidr_format(pw_pod_ipv4(pod), false, m->ip);
@@ -935,7 +932,7 @@ static size_t local_endpoints(struct compiler *cc, struct endpoint **out)
 
 struct pw_dataplane *pw_compile(const struct pw_cluster *cluster, const struct pw_options *cfg)
 {
-	struct compiler cc = { cluster, cfg, NULL, NULL, NULL, 0, NULL, PW_BUF_INIT, NULL };
+	struct compiler cc = { cluster, cfg, NULL, NULL, NULL, 0, NULL, PW_BUF_INIT };
 	struct endpoint *eps;
 	size_t i, n;
 
@@ -977,89 +974,162 @@ void pw_dataplane_free(struct pw_dataplane *dp)
 	free(dp);
 }
 
-/* ---------------------------------------------------- pod sets alone */
+/* ------------------------------------------- members of other nodes' pods */
 
-struct changed_walk {
-	const struct pw_cluster *cluster;
-	const struct pw_selector *nssel;
+static bool in_scope(const struct pw_cluster *cluster, const struct set_source *src,
+		     const char *ns)
+{
+	const struct pw_namespace *obj;
+	struct pw_labels *own;
 	bool selected;
-};
-
-static int namespace_selected(const char *ns, void *value, void *ctx)
-{
-	struct changed_walk *w = ctx;
-	const struct pw_namespace *obj = pw_cluster_namespace(w->cluster, ns);
-	struct pw_labels *own = NULL;
-
-	(void)value;
-	if (!obj) {
-		/* As namespace_pods labels a namespace only its pods name. */
-		own = pw_labels_new();
-		pw_labels_set(own, "kubernetes.io/metadata.name", ns);
-	}
-	w->selected = pw_selector_matches(w->nssel, obj ? obj->labels : own);
-	pw_labels_free(own);
-	return w->selected;
-}
-
-static bool source_affected(const struct pw_cluster *cluster, const struct set_source *src,
-			    const struct pw_strmap *changed)
-{
-	struct changed_walk w = { cluster, src->nssel, false };
 
 	if (!src->nssel)
-		return pw_strmap_get(changed, src->ns) != NULL;
-	pw_strmap_foreach(changed, namespace_selected, &w);
-	return w.selected;
+		return strcmp(src->ns, ns) == 0;
+	obj = pw_cluster_namespace(cluster, ns);
+	if (obj)
+		return pw_selector_matches(src->nssel, obj->labels);
+	/* As namespace_pods labels a namespace only its pods name. */
+	own = pw_labels_new();
+	pw_labels_set(own, "kubernetes.io/metadata.name", ns);
+	selected = pw_selector_matches(src->nssel, own);
+	pw_labels_free(own);
+	return selected;
 }
 
-struct pw_setlist *pw_compile_pod_sets(const struct pw_cluster *cluster,
-				       const struct pw_options *cfg,
-				       const struct pw_dataplane *current,
-				       const struct pw_strmap *changed)
+struct scope_test {
+	const struct pw_cluster *cluster;
+	const struct set_source *src;
+};
+
+static int namespace_in_scope(const char *ns, void *value, void *ctx)
 {
-	struct compiler cc = { cluster, cfg, NULL, NULL, NULL, 0, NULL, PW_BUF_INIT, NULL };
-	struct pw_strmap *wanted = pw_strmap_new();
+	const struct scope_test *t = ctx;
+
+	(void)value;
+	return in_scope(t->cluster, t->src, ns);
+}
+
+/* The elements pw_compile would give pod in src's set, into want. */
+static void pod_elements(const struct set_source *src, const struct pw_pod *pod,
+			 const char *ip, struct pw_strmap *want)
+{
+	size_t i;
+
+	if (!pw_pod_is_addressable(pod) || !pw_pod_ipv4(pod))
+		return;
+	if (src->podsel && !pw_selector_matches(src->podsel, pod->labels))
+		return;
+	if (!src->named_port) {
+		pw_strmap_put(want, ip, want);
+		return;
+	}
+	for (i = 0; i < pod->nports; i++) {
+		const struct pw_container_port *p = &pod->ports[i];
+		char *text;
+
+		if (!p->name || p->protocol != src->port.protocol ||
+		    strcmp(p->name, src->port.name) != 0)
+			continue;
+		text = pw_set_ip_port_text(pw_pod_ipv4(pod), pw_protocol_name(p->protocol),
+					   p->number);
+		pw_strmap_put(want, text, want);
+		free(text);
+	}
+}
+
+/* A member stands for ip when it is ip, or ip followed by ",proto:port". */
+static bool member_of_address(const char *member, const char *ip, size_t iplen)
+{
+	return strncmp(member, ip, iplen) == 0 && (member[iplen] == '\0' || member[iplen] == ',');
+}
+
+struct address_diff {
+	const struct pw_cluster *cluster;
+	const struct set_source *src;
+	const struct pw_set *set;
+	struct pw_member_changes *out;
+	struct pw_strmap *want;
+};
+
+static int push_missing(const char *member, void *value, void *ctx)
+{
+	struct address_diff *w = ctx;
+
+	(void)value;
+	if (!pw_set_has_member(w->set, member))
+		pw_member_changes_push(w->out, pw_set_name(w->set), member, true);
+	return 0;
+}
+
+static int diff_address(const char *ip, void *value, void *ctx)
+{
+	struct address_diff *w = ctx;
+	const struct pw_pod *const *pods;
+	size_t i, n = pw_cluster_pods_at(w->cluster, ip, &pods), iplen = strlen(ip);
+
+	(void)value;
+	w->want = pw_strmap_new();
+	for (i = 0; i < n; i++)
+		if (in_scope(w->cluster, w->src, pods[i]->namespace))
+			pod_elements(w->src, pods[i], ip, w->want);
+	/* Members sort by text, so an address's members sit together. */
+	for (i = pw_set_lower_bound(w->set, ip); i < pw_set_member_count(w->set); i++) {
+		const char *member = pw_set_member_at(w->set, i);
+
+		if (!member_of_address(member, ip, iplen))
+			break;
+		if (!pw_strmap_get(w->want, member))
+			pw_member_changes_push(w->out, pw_set_name(w->set), member, false);
+	}
+	pw_strmap_foreach(w->want, push_missing, w);
+	pw_strmap_free(w->want);
+	return 0;
+}
+
+static int add_pod_namespaces(const char *ip, void *value, void *ctx)
+{
+	struct address_diff *w = ctx;
+	const struct pw_pod *const *pods;
+	size_t i, n = pw_cluster_pods_at(w->cluster, ip, &pods);
+
+	(void)value;
+	for (i = 0; i < n; i++)
+		pw_strmap_put(w->want, pods[i]->namespace, w->want);
+	return 0;
+}
+
+static int copy_key(const char *key, void *value, void *ctx)
+{
+	(void)value;
+	pw_strmap_put(ctx, key, ctx);
+	return 0;
+}
+
+void pw_compile_member_changes(const struct pw_cluster *cluster,
+			       const struct pw_dataplane *current,
+			       const struct pw_strmap *addresses,
+			       const struct pw_strmap *namespaces,
+			       struct pw_member_changes *out)
+{
 	const struct pw_set_sources *sources = current->sources;
-	bool *affected, every_namespace = false;
-	struct pw_setlist *sets;
-	size_t i, n = sources ? sources->count : 0;
+	struct address_diff w = { cluster, NULL, NULL, out, NULL };
+	struct pw_strmap *touched = pw_strmap_new();
+	size_t i;
 
-	/* Pods are indexed only in the namespaces an affected set reads. */
-	affected = pw_xcalloc(n ? n : 1, sizeof(*affected));
-	for (i = 0; i < n; i++) {
-		const struct set_source *src = &sources->items[i];
+	/* A set may change if it reads a namespace a changed pod was in or any
+	 * pod now at one of the addresses is in (an address can move). */
+	pw_strmap_foreach(namespaces, copy_key, touched);
+	w.want = touched;
+	pw_strmap_foreach(addresses, add_pod_namespaces, &w);
+	for (i = 0; sources && i < sources->count; i++) {
+		struct scope_test t = { cluster, &sources->items[i] };
 
-		affected[i] = source_affected(cluster, src, changed);
-		if (!affected[i])
+		if (!pw_strmap_foreach(touched, namespace_in_scope, &t))
 			continue;
-		if (src->nssel)
-			every_namespace = true;
-		else
-			pw_strmap_put(wanted, src->ns, wanted);
+		w.src = &sources->items[i];
+		w.set = pw_setlist_find(current->sets, w.src->set);
+		if (w.set)
+			pw_strmap_foreach(addresses, diff_address, &w);
 	}
-	cc.only_namespaces = every_namespace ? NULL : wanted;
-	cc.dp = pw_xcalloc(1, sizeof(*cc.dp));
-	cc.dp->sets = pw_setlist_new();
-	cc.namespaces = pw_strmap_new();
-	index_pods(&cc);
-	for (i = 0; i < n; i++) {
-		const struct set_source *src = &sources->items[i];
-
-		if (!affected[i])
-			continue;
-		if (src->named_port)
-			named_port_set(&cc, src->ns, src->nssel, src->podsel, &src->port);
-		else
-			selector_set(&cc, src->ns, src->nssel, src->podsel);
-	}
-	sets = cc.dp->sets;
-	free(cc.dp);
-	free(affected);
-	pw_strmap_free(wanted);
-	pw_strmap_foreach(cc.namespaces, free_pod_list, NULL);
-	pw_strmap_free(cc.namespaces);
-	free(cc.members);
-	pw_buf_free(&cc.name);
-	return sets;
+	pw_strmap_free(touched);
 }

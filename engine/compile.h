@@ -26,16 +26,18 @@ void pw_dataplane_free(struct pw_dataplane *dp);
 bool pw_compile_is_local_endpoint(const struct pw_pod *pod, const struct pw_options *cfg);
 
 /*
- * After pods changed that are not this node's endpoints, only the members
- * of sets can differ from current (compiled by pw_compile from the cluster
- * as it was): chains name sets, never pods. Returns those of current's pod
- * sets whose pods may come from one of the namespaces in the keys of
- * changed, compiled afresh from cluster, under the same names; the other
- * sets and the chains are still what pw_compile would give.
+ * Pods that are not this node's endpoints appear only in set members:
+ * chains name sets, never pods. After such pods changed, pushes onto out
+ * the member additions and deletions that give current's pod sets (as
+ * pw_compile filled them from the cluster as it was) the members
+ * pw_compile would give them now. addresses holds, as keys, every IPv4
+ * address the changed pods held before or hold now, namespaces their
+ * namespaces. The cluster must index addresses (pw_cluster_index_addresses).
  */
-struct pw_setlist *pw_compile_pod_sets(const struct pw_cluster *cluster,
-				       const struct pw_options *cfg,
-				       const struct pw_dataplane *current,
-				       const struct pw_strmap *changed);
+void pw_compile_member_changes(const struct pw_cluster *cluster,
+			       const struct pw_dataplane *current,
+			       const struct pw_strmap *addresses,
+			       const struct pw_strmap *namespaces,
+			       struct pw_member_changes *out);
 
 #endif

@@ -620,22 +620,51 @@ START_TEST(test_same_input_same_output)
 }
 END_TEST
 
-/*
- * Pods of other nodes change only set members: the sets refilled for the
- * namespaces they touched, put in place of the old ones, must equal what a
- * full compile of the changed cluster gives, chains included.
- */
-static const struct pw_set *set_with_name(const struct pw_setlist *l, const char *prefix)
+/* Renders both and compares: the sets, then the chains. */
+static void assert_same_dataplane(const struct pw_dataplane *got, const struct pw_dataplane *want)
 {
-	size_t i;
+	struct pw_buf a = PW_BUF_INIT, b = PW_BUF_INIT;
 
-	for (i = 0; i < pw_setlist_count(l); i++)
-		if (strncmp(pw_set_name(pw_setlist_at(l, i)), prefix, strlen(prefix)) == 0)
-			return pw_setlist_at(l, i);
-	return NULL;
+	pw_render_sets(got->sets, &a);
+	pw_render_sets(want->sets, &b);
+	ck_assert_str_eq(a.data, b.data);
+	pw_buf_reset(&a);
+	pw_buf_reset(&b);
+	pw_render_table(got->filter, &a);
+	pw_render_table(want->filter, &b);
+	ck_assert_str_eq(a.data, b.data);
+	pw_buf_free(&a);
+	pw_buf_free(&b);
 }
 
-START_TEST(test_pod_sets_follow_remote_pods)
+/* The member changes for what changed, made in old's sets. */
+static size_t change_members(const struct pw_cluster *c, struct pw_dataplane *old,
+			     const char *const *addresses, const char *const *namespaces)
+{
+	struct pw_strmap *a = pw_strmap_new(), *n = pw_strmap_new();
+	struct pw_member_changes changes = { NULL, 0, 0 };
+	size_t count;
+
+	for (; *addresses; addresses++)
+		pw_strmap_put(a, *addresses, a);
+	for (; *namespaces; namespaces++)
+		pw_strmap_put(n, *namespaces, n);
+	pw_compile_member_changes(c, old, a, n, &changes);
+	pw_setlist_apply_changes(old->sets, &changes);
+	count = changes.count;
+	pw_member_changes_free(&changes);
+	pw_strmap_free(a);
+	pw_strmap_free(n);
+	return count;
+}
+
+/*
+ * Pods of other nodes change only set members: the changes worked out from
+ * the addresses and namespaces they touched, made in the old sets, must
+ * give what a full compile of the changed cluster gives, chains included;
+ * also when a finished pod and a new one share an address.
+ */
+START_TEST(test_member_changes_follow_remote_pods)
 {
 	const char *policies =
 		POLICY("x", "from-c", "  podSelector: {}\n"
@@ -649,22 +678,29 @@ START_TEST(test_pod_sets_follow_remote_pods)
 		       "  egress: [{to: [{namespaceSelector: {}}], ports: [{port: serve-80-tcp}]}]\n")
 		"---\n"
 		POLICY("z", "local-z", "  podSelector: {}\n"
-		       "  ingress: [{from: [{podSelector: {matchLabels: {pod: d}}}]}]\n");
+		       "  ingress: [{from: [{podSelector: {matchLabels: {pod: d}}}]}]\n")
+		"---\n"
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: done, namespace: z, labels: {pod: c}}\n"
+		"spec: {nodeName: n3, containers: [{name: c}]}\n"
+		"status: {phase: Succeeded, podIP: 198.18.2.5}\n";
 	const char *changes =
 		"apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: z, labels: {pod: d}}\n"
-		"spec: {nodeName: n2, containers: [{name: c, ports: [{name: serve-80-tcp, containerPort: 8080}]}]}\n"
+		"spec: {nodeName: n2, containers: [{name: c, ports: [{name: serve-80-tcp, containerPort: 80}]}]}\n"
 		"status: {phase: Running, podIP: 198.18.2.3}\n---\n"
 		"apiVersion: v1\nkind: Pod\nmetadata: {name: e, namespace: z, labels: {pod: c}}\n"
-		"spec: {nodeName: n3, containers: [{name: c, ports: [{name: serve-80-tcp, containerPort: 80}]}]}\n"
+		"spec: {nodeName: n3, containers: [{name: c, ports: [{name: serve-80-tcp, containerPort: 8080}]}]}\n"
 		"status: {phase: Running, podIP: 198.18.2.5}\n---\n"
 		"apiVersion: v1\nkind: Pod\nmetadata: {name: f, namespace: w, labels: {pod: f}}\n"
 		"spec: {nodeName: n3, containers: [{name: c, ports: [{name: serve-80-tcp, containerPort: 81}]}]}\n"
 		"status: {phase: Running, podIP: 198.18.3.6}\n";
+	const char *first_addresses[] = { "198.18.2.3", "198.18.2.5", "198.18.3.6", NULL };
+	const char *first_namespaces[] = { "z", "w", NULL };
+	const char *gone_addresses[] = { "198.18.2.5", NULL };
+	const char *gone_namespaces[] = { "z", NULL };
+	const char *nobody[] = { "198.18.9.9", NULL };
+	const char *nowhere[] = { "nowhere", NULL };
 	struct pw_cluster *c = pw_cluster_new();
-	struct pw_buf before = PW_BUF_INIT, after = PW_BUF_INIT;
-	struct pw_strmap *changed = pw_strmap_new();
 	struct pw_dataplane *old, *full;
-	struct pw_setlist *fresh;
 	struct pw_options opt;
 
 	pw_options_init(&opt);
@@ -672,39 +708,24 @@ START_TEST(test_pod_sets_follow_remote_pods)
 	opt.node_name = pw_xstrdup("n1");
 	load_text(c, cluster_yaml);
 	load_text(c, policies);
+	pw_cluster_index_addresses(c);
 	old = pw_compile(c, &opt);
+
 	load_text(c, changes);
-	pw_strmap_put(changed, "z", changed);
-	pw_strmap_put(changed, "w", changed);
-	fresh = pw_compile_pod_sets(c, &opt, old, changed);
-	ck_assert_uint_gt(pw_setlist_count(fresh), 0);
-	ck_assert_uint_lt(pw_setlist_count(fresh), pw_setlist_count(old->sets));
-	pw_setlist_merge(old->sets, fresh);
+	ck_assert_uint_gt(change_members(c, old, first_addresses, first_namespaces), 0);
 	full = pw_compile(c, &opt);
-	pw_render_sets(full->sets, &before);
-	pw_render_sets(old->sets, &after);
-	ck_assert_str_eq(after.data, before.data);
-	pw_buf_reset(&before);
-	pw_buf_reset(&after);
-	pw_render_table(full->filter, &before);
-	pw_render_table(old->filter, &after);
-	ck_assert_str_eq(after.data, before.data);
+	assert_same_dataplane(old, full);
+	pw_dataplane_free(full);
 
-	/*
-	 * A namespace only "namespaceSelector: {}" reads refills just the
-	 * peer and named-port sets of to-named; no team label, no other set.
-	 */
-	pw_strmap_free(changed);
-	changed = pw_strmap_new();
-	pw_strmap_put(changed, "nobody", changed);
-	fresh = pw_compile_pod_sets(c, &opt, full, changed);
-	ck_assert_uint_eq(pw_setlist_count(fresh), 2);
-	ck_assert(set_with_name(fresh, "pw-n-") != NULL);
-	pw_setlist_free(fresh);
+	/* The new pod goes; the finished one at its address must not come back. */
+	ck_assert_int_eq(pw_cluster_delete(c, PW_KIND_POD, "z", "e"), 0);
+	ck_assert_uint_gt(change_members(c, old, gone_addresses, gone_namespaces), 0);
+	full = pw_compile(c, &opt);
+	assert_same_dataplane(old, full);
 
-	pw_strmap_free(changed);
-	pw_buf_free(&before);
-	pw_buf_free(&after);
+	/* Nothing at an address no pod holds: no change. */
+	ck_assert_uint_eq(change_members(c, old, nobody, nowhere), 0);
+
 	pw_dataplane_free(old);
 	pw_dataplane_free(full);
 	pw_cluster_free(c);
@@ -798,7 +819,7 @@ static Suite *engine_suite(void)
 	suite_add_tcase(s, names);
 
 	tcase_add_test(compiler, test_no_policy_leaves_pods_open);
-	tcase_add_test(compiler, test_pod_sets_follow_remote_pods);
+	tcase_add_test(compiler, test_member_changes_follow_remote_pods);
 	tcase_add_test(compiler, test_default_deny_ingress_isolates);
 	tcase_add_test(compiler, test_default_deny_egress);
 	tcase_add_test(compiler, test_pod_selector_peer_is_policy_namespace);
