@@ -8,7 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <libipset/data.h>
 #include <libipset/parse.h>
 #include <libipset/session.h>
@@ -336,29 +341,6 @@ static bool parse_type(const char *text, enum pw_set_type *type)
 	return false;
 }
 
-/* The next blank-separated token of *p, NUL-terminated in place; NULL at the end. */
-static char *next_token(char **p)
-{
-	char *start = *p, *end;
-
-	while (*start == ' ' || *start == '\t')
-		start++;
-	if (*start == '\0')
-		return NULL;
-	end = start;
-	if (*end == '"') {
-		/* A quoted comment is one token, whatever words it holds. */
-		end = strchr(end + 1, '"');
-		end = end ? end + 1 : start + strlen(start);
-	}
-	while (*end && *end != ' ' && *end != '\t')
-		end++;
-	if (*end)
-		*end++ = '\0';
-	*p = end;
-	return start;
-}
-
 struct list_state {
 	const char *prefix;
 	struct pw_setlist *sets;
@@ -404,125 +386,239 @@ static void mark_odd(struct list_state *st, bool same_kind)
 	st->cur_odd = true;
 }
 
-/* "create NAME TYPE family inet hashsize 1024 maxelem 65536 bucketsize 12 ..." */
-static void parse_create(struct list_state *st, char *rest)
-{
-	char *name = next_token(&rest), *type_text = next_token(&rest), *tok;
-	enum pw_set_type type = PW_SET_HASH_NET;
-	bool known_type, odd_options = false;
-	int family = AF_UNSPEC;
-	unsigned long maxelem = 65536;	/* the kernel's default */
+/*
+ * The list is read from the kernel's netlink dump directly: libipset would
+ * print every member as text (calling getprotobynumber() for each port),
+ * only for it to be parsed back here, which made most of the cost of an
+ * apply that finds nothing to do.
+ */
+#define DUMP_BUFFER_SIZE 65536
 
-	finish_set(st);
-	if (!name || !type_text || !has_prefix(name, st->prefix))
-		return;
-	known_type = parse_type(type_text, &type);
-	while ((tok = next_token(&rest))) {
-		if (strcmp(tok, "family") == 0 && (tok = next_token(&rest))) {
-			if (strcmp(tok, "inet") == 0)
-				family = AF_INET;
-			else if (strcmp(tok, "inet6") == 0)
-				family = AF_INET6;
-		} else if (strcmp(tok, "maxelem") == 0 && (tok = next_token(&rest))) {
-			maxelem = strtoul(tok, NULL, 10);
-		} else if (strcmp(tok, "timeout") == 0 || strcmp(tok, "netmask") == 0) {
-			odd_options = true;
-		}
+static uint32_t attr_u32(const struct nlattr *a)
+{
+	return ntohl(mnl_attr_get_u32(a));
+}
+
+struct nested {
+	const struct nlattr *tb[IPSET_ATTR_ADT_MAX + 1];
+	unsigned max;
+};
+
+static int collect_attr(const struct nlattr *a, void *data)
+{
+	struct nested *n = data;
+	unsigned type = mnl_attr_get_type(a);
+
+	if (type <= n->max)
+		n->tb[type] = a;
+	return MNL_CB_OK;
+}
+
+static void parse_nested(const struct nlattr *a, struct nested *n, unsigned max)
+{
+	memset(n, 0, sizeof(*n));
+	n->max = max;
+	mnl_attr_parse_nested(a, collect_attr, n);
+}
+
+/* The header of a set: type, family, sizing and what makes it odd. */
+static void read_header(struct list_state *st, const char *name, const struct nested *cmd)
+{
+	enum pw_set_type type = PW_SET_HASH_NET;
+	uint32_t maxelem = 65536;	/* the kernel's default */
+	int family = AF_UNSPEC;
+	bool known_type, odd_options = false;
+	struct nested data;
+
+	known_type = parse_type(mnl_attr_get_str(cmd->tb[IPSET_ATTR_TYPENAME]), &type);
+	if (cmd->tb[IPSET_ATTR_FAMILY]) {
+		uint8_t f = mnl_attr_get_u8(cmd->tb[IPSET_ATTR_FAMILY]);
+
+		family = f == NFPROTO_IPV4 ? AF_INET : f == NFPROTO_IPV6 ? AF_INET6 : AF_UNSPEC;
+	}
+	if (cmd->tb[IPSET_ATTR_DATA]) {
+		parse_nested(cmd->tb[IPSET_ATTR_DATA], &data, IPSET_ATTR_CREATE_MAX);
+		if (data.tb[IPSET_ATTR_MAXELEM])
+			maxelem = attr_u32(data.tb[IPSET_ATTR_MAXELEM]);
+		/* Expiring members, or members widened to a mask, are not ours. */
+		odd_options = data.tb[IPSET_ATTR_TIMEOUT] || data.tb[IPSET_ATTR_NETMASK] ||
+			      data.tb[IPSET_ATTR_BITMASK];
 	}
 	st->cur = pw_set_new(name, type, family);
 	if (!st->cur)
 		return;
-	pw_set_set_maxelem(st->cur, (uint32_t)maxelem);
+	pw_set_set_maxelem(st->cur, maxelem);
 	if (!known_type || family == AF_UNSPEC)
 		mark_odd(st, false);
 	else if (odd_options)
 		mark_odd(st, true);
 }
 
-/* "198.18.0.1,tcp:80" */
-static int parse_ip_port(struct pw_set *set, char *elem)
+static const char *proto_name(uint8_t proto)
 {
-	char *comma = strchr(elem, ','), *colon, *end;
-	struct pw_cidr ip;
-	unsigned long port;
-
-	if (!comma)
-		return -EINVAL;
-	*comma = '\0';
-	colon = strchr(comma + 1, ':');
-	if (!colon || colon == comma + 1 || pw_ip_parse(elem, &ip) < 0)
-		return -EINVAL;
-	*colon = '\0';
-	port = strtoul(colon + 1, &end, 10);
-	if (*end || end == colon + 1 || port > 65535)
-		return -EINVAL;
-	pw_set_add_ip_port(set, &ip, comma + 1, (uint16_t)port);
-	return 0;
+	switch (proto) {
+	case IPPROTO_TCP:
+		return "tcp";
+	case IPPROTO_UDP:
+		return "udp";
+	case 132:
+		return "sctp";
+	default:
+		return NULL;	/* icmp types and the like: not podwall's */
+	}
 }
 
-static int parse_member(struct pw_set *set, char *elem, bool nomatch)
+/* One member into the model; false when the model cannot hold it as it is. */
+static bool read_member(struct pw_set *set, const struct nlattr *elem)
 {
-	struct pw_cidr c;
-	int ret;
+	size_t before = pw_set_member_count(set);
+	struct nested data, ip;
+	struct pw_cidr addr;
+	bool nomatch = false;
+	const char *proto;
 
+	parse_nested(elem, &data, IPSET_ATTR_ADT_MAX);
+	if (!data.tb[IPSET_ATTR_IP])
+		return false;
+	parse_nested(data.tb[IPSET_ATTR_IP], &ip, IPSET_ATTR_IPADDR_MAX);
+	memset(&addr, 0, sizeof(addr));
+	if (ip.tb[IPSET_ATTR_IPADDR_IPV4] &&
+	    mnl_attr_get_payload_len(ip.tb[IPSET_ATTR_IPADDR_IPV4]) == 4) {
+		addr.family = AF_INET;
+		addr.prefix = 32;
+		memcpy(addr.addr, mnl_attr_get_payload(ip.tb[IPSET_ATTR_IPADDR_IPV4]), 4);
+	} else if (ip.tb[IPSET_ATTR_IPADDR_IPV6] &&
+		   mnl_attr_get_payload_len(ip.tb[IPSET_ATTR_IPADDR_IPV6]) == 16) {
+		addr.family = AF_INET6;
+		addr.prefix = 128;
+		memcpy(addr.addr, mnl_attr_get_payload(ip.tb[IPSET_ATTR_IPADDR_IPV6]), 16);
+	} else {
+		return false;
+	}
+	if (data.tb[IPSET_ATTR_CADT_FLAGS])
+		nomatch = attr_u32(data.tb[IPSET_ATTR_CADT_FLAGS]) & IPSET_FLAG_NOMATCH;
 	switch (pw_set_type(set)) {
 	case PW_SET_HASH_IP:
-		if (nomatch || pw_ip_parse(elem, &c) < 0)
-			return -EINVAL;
-		pw_set_add_ip(set, &c);
-		return 0;
+		if (nomatch || data.tb[IPSET_ATTR_CIDR])
+			return false;
+		pw_set_add_ip(set, &addr);
+		break;
 	case PW_SET_HASH_NET:
-		ret = strchr(elem, '/') ? pw_cidr_parse(elem, &c) : pw_ip_parse(elem, &c);
-		if (ret < 0)
-			return ret;
-		pw_set_add_net(set, &c, nomatch);
-		return 0;
+		if (data.tb[IPSET_ATTR_CIDR])
+			addr.prefix = mnl_attr_get_u8(data.tb[IPSET_ATTR_CIDR]);
+		if (addr.prefix > pw_cidr_max_prefix(&addr))
+			return false;
+		pw_set_add_net(set, &addr, nomatch);
+		break;
 	case PW_SET_HASH_IP_PORT:
-		return nomatch ? -EINVAL : parse_ip_port(set, elem);
+		if (nomatch || !data.tb[IPSET_ATTR_PORT] || !data.tb[IPSET_ATTR_PROTO])
+			return false;
+		proto = proto_name(mnl_attr_get_u8(data.tb[IPSET_ATTR_PROTO]));
+		if (!proto)
+			return false;
+		pw_set_add_ip_port(set, &addr, proto,
+				   ntohs(mnl_attr_get_u16(data.tb[IPSET_ATTR_PORT])));
+		break;
 	}
-	return -EINVAL;
+	/* A member the model dropped or merged could not be written back. */
+	return pw_set_member_count(set) == before + 1;
 }
 
-/* "add NAME MEMBER [nomatch] [comment "..."] ..." */
-static void parse_add(struct list_state *st, char *rest)
+static int read_members(const struct nlattr *elem, void *data)
 {
-	char *name = next_token(&rest), *elem = next_token(&rest), *tok;
-	bool nomatch = false;
-	size_t before;
+	struct list_state *st = data;
 
-	if (!st->cur || st->cur_odd || !name || !elem ||
-	    strcmp(name, pw_set_name(st->cur)) != 0)
-		return;
-	while ((tok = next_token(&rest)))
-		if (strcmp(tok, "nomatch") == 0)
-			nomatch = true;
-	before = pw_set_member_count(st->cur);
-	/* A member the model would drop or rewrite cannot be written back. */
-	if (parse_member(st->cur, elem, nomatch) < 0 ||
-	    pw_set_member_count(st->cur) != before + 1)
+	if (mnl_attr_get_type(elem) == IPSET_ATTR_DATA && !st->cur_odd &&
+	    !read_member(st->cur, elem))
 		mark_odd(st, true);
+	return MNL_CB_OK;
 }
 
-static void parse_save(char *text, struct list_state *st)
+/*
+ * A set's first message carries its header; a big set goes on in more
+ * messages that carry only its name and members.
+ */
+static int read_dump_message(const struct nlmsghdr *nlh, void *data)
 {
-	char *line = text, *next;
+	struct list_state *st = data;
+	struct nested cmd;
+	const char *name;
 
-	for (; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		if (strncmp(line, "create ", 7) == 0)
-			parse_create(st, line + 7);
-		else if (strncmp(line, "add ", 4) == 0)
-			parse_add(st, line + 4);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.max = IPSET_ATTR_CMD_MAX;
+	mnl_attr_parse(nlh, sizeof(struct nfgenmsg), collect_attr, &cmd);
+	if (!cmd.tb[IPSET_ATTR_SETNAME] ||
+	    mnl_attr_validate(cmd.tb[IPSET_ATTR_SETNAME], MNL_TYPE_NUL_STRING) < 0)
+		return MNL_CB_OK;
+	name = mnl_attr_get_str(cmd.tb[IPSET_ATTR_SETNAME]);
+	if (cmd.tb[IPSET_ATTR_TYPENAME] &&
+	    mnl_attr_validate(cmd.tb[IPSET_ATTR_TYPENAME], MNL_TYPE_NUL_STRING) == 0) {
+		finish_set(st);
+		if (has_prefix(name, st->prefix))
+			read_header(st, name, &cmd);
 	}
+	if (!st->cur || strcmp(name, pw_set_name(st->cur)) != 0)
+		return MNL_CB_OK;
+	if (cmd.tb[IPSET_ATTR_ADT])
+		mnl_attr_parse_nested(cmd.tb[IPSET_ATTR_ADT], read_members, st);
+	return MNL_CB_OK;
+}
+
+static int dump_sets(struct list_state *st, struct pw_buf *err)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+	char *buf = pw_xmalloc(DUMP_BUFFER_SIZE);
+	struct nlmsghdr *nlh;
+	struct nfgenmsg *nfg;
+	unsigned portid, seq = (unsigned)time(NULL);
+	ssize_t n;
+	int ret = MNL_CB_OK;
+
+	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		pw_buf_printf(err, "ipset list: netlink: %s", strerror(errno));
+		ret = -errno;
+		goto out;
+	}
+	portid = mnl_socket_get_portid(nl);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = (NFNL_SUBSYS_IPSET << 8) | IPSET_CMD_LIST;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = NFPROTO_UNSPEC;
+	nfg->version = NFNETLINK_V0;
+	nfg->res_id = htons(0);
+	/* The oldest protocol the kernel speaks lists the same way and is known to all. */
+	mnl_attr_put_u8(nlh, IPSET_ATTR_PROTOCOL, IPSET_PROTOCOL_MIN);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		pw_buf_printf(err, "ipset list: netlink send: %s", strerror(errno));
+		ret = -errno;
+		goto out;
+	}
+	while ((n = mnl_socket_recvfrom(nl, buf, DUMP_BUFFER_SIZE)) > 0) {
+		ret = mnl_cb_run(buf, (size_t)n, seq, portid, read_dump_message, st);
+		if (ret <= MNL_CB_STOP)
+			break;
+	}
+	if (n < 0 || ret < 0) {
+		pw_buf_printf(err, "ipset list: %s", strerror(errno));
+		ret = errno ? -errno : -EIO;
+	} else {
+		ret = 0;
+	}
+out:
 	finish_set(st);
+	if (nl)
+		mnl_socket_close(nl);
+	free(buf);
+	return ret;
 }
 
 int pw_ipset_kernel_list(struct pw_ipset_kernel *k, const char *prefix,
 			 struct pw_setlist **out, struct pw_buf *err)
 {
 	struct list_state st;
+	int ret;
 
 	*out = NULL;
 	if (!prefix_ok(prefix)) {
@@ -531,23 +627,14 @@ int pw_ipset_kernel_list(struct pw_ipset_kernel *k, const char *prefix,
 		return -EINVAL;
 	}
 	remember_prefix(k, prefix);
-	/*
-	 * libipset cannot list the sets of one prefix, so every set is saved and
-	 * the others are skipped by name before their members are parsed.
-	 */
-	pw_buf_reset(&k->out);
-	reset_data(k);
-	ipset_session_output(k->session, IPSET_LIST_SAVE);
-	if (ipset_cmd(k->session, IPSET_CMD_LIST, 0) < 0) {
-		pw_buf_free(&k->out);
-		return fail(k, KERNEL_REFUSED, err, "ipset list");
-	}
 	memset(&st, 0, sizeof(st));
 	st.prefix = prefix;
 	st.sets = pw_setlist_new();
-	parse_save(k->out.data, &st);
-	/* A dump of other people's big sets should not stay between syncs. */
-	pw_buf_free(&k->out);
+	ret = dump_sets(&st, err);
+	if (ret < 0) {
+		pw_setlist_free(st.sets);
+		return ret;
+	}
 	*out = st.sets;
 	return 0;
 }

@@ -699,14 +699,17 @@ START_TEST(test_odd_sets_under_prefix)
 	ck_assert_int_eq(pw_test_run("ipset create " PFX "icmp hash:ip,port maxelem 100"), 0);
 	ck_assert_int_eq(pw_test_run("ipset add " PFX "icmp 198.18.0.1,tcp:80"), 0);
 	ck_assert_int_eq(pw_test_run("ipset add " PFX "icmp 198.18.0.1,icmp:echo-request"), 0);
+	ck_assert_int_eq(pw_test_run("ipset create " PFX "nm hash:ip netmask 24"), 0);
+	ck_assert_int_eq(pw_test_run("ipset add " PFX "nm 198.18.0.1"), 0);
 	ck_assert_int_eq(pw_test_run("ipset create " PFX "cmt hash:ip comment"), 0);
 	ck_assert_int_eq(pw_test_run("ipset add " PFX "cmt 198.18.0.1 comment \"a nomatch b\""), 0);
 	ck_assert_int_eq(pw_test_run("iptables-legacy -A INPUT -m set --match-set " PFX "tmo src "
 			    "-j ACCEPT"), 0);
 
 	listed = list_sets(k);
-	ck_assert_uint_eq(pw_setlist_count(listed), 4);
+	ck_assert_uint_eq(pw_setlist_count(listed), 5);
 	assert_listed_empty(listed, PFX "odd", PW_SET_HASH_NET, AF_UNSPEC, 65536);
+	assert_listed_empty(listed, PFX "nm", PW_SET_HASH_IP, AF_INET, 0);
 	assert_listed_empty(listed, PFX "tmo", PW_SET_HASH_IP, AF_INET, 0);
 	assert_listed_empty(listed, PFX "icmp", PW_SET_HASH_IP_PORT, AF_INET, 0);
 	/* A comment is ignored, even one that reads "nomatch". */
@@ -733,8 +736,9 @@ START_TEST(test_odd_sets_under_prefix)
 	listed = list_sets(k);
 	memset(&st, 0, sizeof(st));
 	ck_assert_int_eq(pw_ipset_kernel_destroy_stale(k, listed, desired, &st, &err), 0);
-	ck_assert_uint_eq(st.destroyed, 1);
+	ck_assert_uint_eq(st.destroyed, 2);
 	ck_assert(!kernel_has_set(PFX "cmt"));
+	ck_assert(!kernel_has_set(PFX "nm"));
 	pw_setlist_free(listed);
 
 	/* Read back, the replaced sets are plain ones now. */
