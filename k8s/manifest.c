@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "k8s/compose.h"
 #include "k8s/decode.h"
 #include "k8s/manifest.h"
 #include "k8s/yaml_map.h"
@@ -103,24 +104,76 @@ static void hand_over(struct loader *l, struct pw_object *obj, const char *where
 	pw_buf_free(&what);
 }
 
+/* What decoding one object gave, to be told now or, for an item, later. */
+struct decoded {
+	enum pw_decode_result result;
+	struct pw_object obj;
+	char *where;
+	char *msg;
+};
+
+static void report(struct loader *l, struct decoded *d)
+{
+	switch (d->result) {
+	case PW_DECODE_OK:
+		hand_over(l, &d->obj, d->where);
+		break;
+	case PW_DECODE_SKIPPED:
+		notice_at(l, d->where, d->msg);
+		break;
+	case PW_DECODE_ERROR:
+		error_at(l, d->where, "%s", d->msg);
+		break;
+	}
+}
+
+static void decode_into(yaml_document_t *doc, yaml_node_t *node, const char *where,
+			struct decoded *d)
+{
+	struct pw_buf msg = PW_BUF_INIT;
+
+	memset(d, 0, sizeof(*d));
+	d->result = pw_decode_object(doc, node, "default", &d->obj, &msg);
+	d->where = pw_xstrdup(where);
+	d->msg = pw_buf_steal(&msg);
+}
+
+static void decoded_free(struct decoded *d)
+{
+	if (d->result == PW_DECODE_OK)
+		pw_object_free(&d->obj);
+	free(d->where);
+	free(d->msg);
+}
+
 static void decode_one(struct loader *l, yaml_document_t *doc, yaml_node_t *node,
 		       const char *where)
 {
-	struct pw_buf msg = PW_BUF_INIT;
-	struct pw_object obj;
+	struct decoded d;
 
-	switch (pw_decode_object(doc, node, "default", &obj, &msg)) {
-	case PW_DECODE_OK:
-		hand_over(l, &obj, where);
-		break;
-	case PW_DECODE_SKIPPED:
-		notice_at(l, where, pw_buf_str(&msg));
-		break;
-	case PW_DECODE_ERROR:
-		error_at(l, where, "%s", pw_buf_str(&msg));
-		break;
-	}
-	pw_buf_free(&msg);
+	decode_into(doc, node, where, &d);
+	report(l, &d);
+	d.result = PW_DECODE_SKIPPED;	/* handed over: no longer ours to free */
+	decoded_free(&d);
+}
+
+/*
+ * The items of a document's "items" list, decoded as they were read; told
+ * only once the document has ended and turned out to be a List.
+ */
+struct item_queue {
+	struct decoded *items;
+	size_t count;
+	size_t cap;
+};
+
+static void queue_clear(struct item_queue *q)
+{
+	size_t i;
+
+	for (i = 0; i < q->count; i++)
+		decoded_free(&q->items[i]);
+	q->count = 0;
 }
 
 /* ---------------------------------------------------------- documents */
@@ -147,7 +200,7 @@ static bool scalar_is(const yaml_node_t *n, const char *text)
 
 /* kubectl's "kind: List": each item is an object of its own. */
 static void load_list(struct loader *l, yaml_document_t *doc, yaml_node_t *root,
-		      const char *where)
+		      const char *where, struct item_queue *streamed)
 {
 	yaml_node_t *items = pw_yaml_lookup(doc, root, "items");
 	struct pw_buf item_where = PW_BUF_INIT;
@@ -158,6 +211,11 @@ static void load_list(struct loader *l, yaml_document_t *doc, yaml_node_t *root,
 		error_at(l, where, "List: apiVersion: must be \"v1\"");
 		return;
 	}
+	for (i = 0; i < streamed->count; i++) {
+		report(l, &streamed->items[i]);
+		streamed->items[i].result = PW_DECODE_SKIPPED;	/* handed over */
+	}
+	i = 0;
 	if (!items || is_null_scalar(items))
 		return;
 	if (items->type != YAML_SEQUENCE_NODE) {
@@ -220,7 +278,8 @@ static bool expands_beyond(yaml_document_t *doc, size_t limit)
 	return count > limit;
 }
 
-static void load_document(struct loader *l, yaml_document_t *doc, size_t n)
+static void load_document(struct loader *l, yaml_document_t *doc, size_t n,
+			  struct item_queue *streamed)
 {
 	yaml_node_t *root = yaml_document_get_root_node(doc);
 	size_t nodes = (size_t)(doc->nodes.top - doc->nodes.start);
@@ -235,7 +294,7 @@ static void load_document(struct loader *l, yaml_document_t *doc, size_t n)
 		error_at(l, pw_buf_str(&where), "aliases expand to more than %zu nodes",
 			 limit);
 	else if (scalar_is(pw_yaml_lookup(doc, root, "kind"), "List"))
-		load_list(l, doc, root, pw_buf_str(&where));
+		load_list(l, doc, root, pw_buf_str(&where), streamed);
 	else
 		decode_one(l, doc, root, pw_buf_str(&where));
 	pw_buf_free(&where);
@@ -381,12 +440,39 @@ static size_t depth_bound(const unsigned char *data, size_t len)
 	return block_max + flow_max + 1;
 }
 
+/* An item of document n, decoded now and kept until the document ends. */
+static void queue_item(struct item_queue *q, yaml_document_t *doc, const char *path,
+		       size_t n, size_t index)
+{
+	size_t nodes = (size_t)(doc->nodes.top - doc->nodes.start);
+	size_t limit = MANIFEST_EXPANSION * nodes + MANIFEST_EXPANSION_EXTRA;
+	struct pw_buf where = PW_BUF_INIT;
+	struct decoded *d;
+
+	PW_GROW(q->items, q->cap, q->count + 1);
+	d = &q->items[q->count++];
+	pw_buf_printf(&where, "%s: document %zu: item %zu", path, n, index);
+	if (expands_beyond(doc, limit)) {
+		memset(d, 0, sizeof(*d));
+		d->result = PW_DECODE_ERROR;
+		d->where = pw_buf_steal(&where);
+		d->msg = pw_xasprintf("aliases expand to more than %zu nodes", limit);
+	} else {
+		decode_into(doc, yaml_document_get_root_node(doc), pw_buf_str(&where), d);
+	}
+	pw_buf_free(&where);
+}
+
 static void load_stream(struct loader *l, const unsigned char *data, size_t len)
 {
+	struct item_queue streamed = { NULL, 0, 0 };
+	struct pw_buf err = PW_BUF_INIT;
+	struct pw_composer *composer;
+	enum pw_compose_unit unit;
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	struct too_deep deep;
-	size_t n;
+	size_t n, index;
 
 	if (depth_bound(data, len) > MANIFEST_MAX_DEPTH)
 		find_too_deep(data, len, &deep);
@@ -397,7 +483,8 @@ static void load_stream(struct loader *l, const unsigned char *data, size_t len)
 		return;
 	}
 	yaml_parser_set_input_string(&parser, data, len);
-	for (n = 1;; n++) {
+	composer = pw_composer_new(&parser);
+	for (n = 1;;) {
 		if (n == deep.document) {
 			error_at(l, l->path,
 				 "line %zu column %zu: nested deeper than %d levels",
@@ -405,18 +492,30 @@ static void load_stream(struct loader *l, const unsigned char *data, size_t len)
 				 MANIFEST_MAX_DEPTH);
 			break;
 		}
+		unit = pw_composer_next(composer, &doc, &index, &err);
+		if (unit == PW_COMPOSE_END)
+			break;
 		/* libyaml cannot go on after an error: the rest of the file is lost. */
-		if (!yaml_parser_load(&parser, &doc)) {
-			syntax_error(l, &parser, data, len);
+		if (unit == PW_COMPOSE_ERROR) {
+			if (err.len)
+				error_at(l, l->path, "%s", pw_buf_str(&err));
+			else
+				syntax_error(l, &parser, data, len);
 			break;
 		}
-		if (!yaml_document_get_root_node(&doc)) {
-			yaml_document_delete(&doc);
-			break;
+		if (unit == PW_COMPOSE_ITEM) {
+			queue_item(&streamed, &doc, l->path, n, index);
+		} else {
+			load_document(l, &doc, n, &streamed);
+			queue_clear(&streamed);
+			n++;
 		}
-		load_document(l, &doc, n);
 		yaml_document_delete(&doc);
 	}
+	queue_clear(&streamed);
+	free(streamed.items);
+	pw_composer_free(composer);
+	pw_buf_free(&err);
 	yaml_parser_delete(&parser);
 }
 
