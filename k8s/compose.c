@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <yajl/yajl_parse.h>
+
 #include "k8s/compose.h"
 
 /*
@@ -30,8 +32,35 @@ struct open_node {
 	int key;		/* a mapping's key still waiting for its value */
 };
 
+/*
+ * JSON goes through yajl, several times faster than libyaml on the same
+ * text; its callbacks turn into the events libyaml would give for JSON
+ * read as YAML (strings double-quoted, numbers, true, false and null
+ * plain), queued a chunk of input at a time.
+ */
+#define JSON_CHUNK 16384
+
+struct json_source {
+	yajl_handle yajl;
+	const unsigned char *data;
+	size_t len;
+	size_t fed;		/* bytes handed to yajl so far */
+	size_t chunk_start;	/* where the chunk being parsed began */
+	bool completed;		/* yajl_complete_parse() done */
+	bool ended;		/* STREAM_END queued */
+	size_t depth;
+	size_t max_depth;
+	bool too_deep;
+	yaml_event_t *queue;
+	size_t head;
+	size_t count;
+	size_t cap;
+	struct pw_buf error;
+};
+
 struct pw_composer {
-	yaml_parser_t *parser;
+	yaml_parser_t *parser;		/* YAML, or */
+	struct json_source *json;	/* JSON */
 	yaml_document_t root;
 	bool in_document;
 	struct anchors root_anchors;
@@ -63,10 +92,13 @@ static void anchors_clear(struct anchors *a)
 	a->count = 0;
 }
 
+static void json_free(struct json_source *j);
+
 void pw_composer_free(struct pw_composer *c)
 {
 	if (!c)
 		return;
+	json_free(c->json);
 	if (c->in_document)
 		yaml_document_delete(&c->root);
 	if (c->in_item)
@@ -257,6 +289,246 @@ static enum pw_compose_unit fail(struct pw_composer *c, struct pw_buf *err,
 	return PW_COMPOSE_ERROR;
 }
 
+/* ------------------------------------------------------------ JSON */
+
+static yaml_event_t *json_push(struct json_source *j, yaml_event_type_t type)
+{
+	yaml_event_t *ev;
+
+	PW_GROW(j->queue, j->cap, j->count + 1);
+	ev = &j->queue[j->count++];
+	memset(ev, 0, sizeof(*ev));
+	ev->type = type;
+	return ev;
+}
+
+/* A value at the top starts a document of its own. */
+static void json_value_starts(struct json_source *j)
+{
+	if (j->depth == 0)
+		json_push(j, YAML_DOCUMENT_START_EVENT)->data.document_start.implicit = 1;
+}
+
+static void json_value_ends(struct json_source *j)
+{
+	if (j->depth == 0)
+		json_push(j, YAML_DOCUMENT_END_EVENT)->data.document_end.implicit = 1;
+}
+
+static int json_scalar(struct json_source *j, const void *text, size_t len,
+		       yaml_scalar_style_t style)
+{
+	yaml_event_t *ev;
+	yaml_char_t *value = pw_xmalloc(len + 1);
+
+	memcpy(value, text, len);
+	value[len] = '\0';
+	json_value_starts(j);
+	ev = json_push(j, YAML_SCALAR_EVENT);
+	ev->data.scalar.value = value;
+	ev->data.scalar.length = len;
+	ev->data.scalar.style = style;
+	ev->data.scalar.plain_implicit = style == YAML_PLAIN_SCALAR_STYLE;
+	ev->data.scalar.quoted_implicit = style != YAML_PLAIN_SCALAR_STYLE;
+	json_value_ends(j);
+	return 1;
+}
+
+static int on_null(void *ctx)
+{
+	return json_scalar(ctx, "null", 4, YAML_PLAIN_SCALAR_STYLE);
+}
+
+static int on_boolean(void *ctx, int value)
+{
+	return json_scalar(ctx, value ? "true" : "false", value ? 4 : 5,
+			   YAML_PLAIN_SCALAR_STYLE);
+}
+
+static int on_number(void *ctx, const char *text, size_t len)
+{
+	return json_scalar(ctx, text, len, YAML_PLAIN_SCALAR_STYLE);
+}
+
+static int on_string(void *ctx, const unsigned char *text, size_t len)
+{
+	return json_scalar(ctx, text, len, YAML_DOUBLE_QUOTED_SCALAR_STYLE);
+}
+
+static int json_open(struct json_source *j, yaml_event_type_t type)
+{
+	yaml_event_t *ev;
+
+	if (j->depth >= j->max_depth) {
+		j->too_deep = true;
+		return 0;
+	}
+	json_value_starts(j);
+	ev = json_push(j, type);
+	if (type == YAML_MAPPING_START_EVENT) {
+		ev->data.mapping_start.implicit = 1;
+		ev->data.mapping_start.style = YAML_FLOW_MAPPING_STYLE;
+	} else {
+		ev->data.sequence_start.implicit = 1;
+		ev->data.sequence_start.style = YAML_FLOW_SEQUENCE_STYLE;
+	}
+	j->depth++;
+	return 1;
+}
+
+static int json_close(struct json_source *j, yaml_event_type_t type)
+{
+	json_push(j, type);
+	j->depth--;
+	json_value_ends(j);
+	return 1;
+}
+
+static int on_start_map(void *ctx)
+{
+	return json_open(ctx, YAML_MAPPING_START_EVENT);
+}
+
+static int on_end_map(void *ctx)
+{
+	return json_close(ctx, YAML_MAPPING_END_EVENT);
+}
+
+static int on_start_array(void *ctx)
+{
+	return json_open(ctx, YAML_SEQUENCE_START_EVENT);
+}
+
+static int on_end_array(void *ctx)
+{
+	return json_close(ctx, YAML_SEQUENCE_END_EVENT);
+}
+
+static int on_key(void *ctx, const unsigned char *text, size_t len)
+{
+	struct json_source *j = ctx;
+	yaml_event_t *ev;
+	yaml_char_t *value = pw_xmalloc(len + 1);
+
+	memcpy(value, text, len);
+	value[len] = '\0';
+	ev = json_push(j, YAML_SCALAR_EVENT);
+	ev->data.scalar.value = value;
+	ev->data.scalar.length = len;
+	ev->data.scalar.style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+	ev->data.scalar.quoted_implicit = 1;
+	return 1;
+}
+
+static const yajl_callbacks json_callbacks = {
+	on_null, on_boolean, NULL, NULL, on_number, on_string,
+	on_start_map, on_key, on_end_map, on_start_array, on_end_array,
+};
+
+/* Line and column (from 1) of byte offset in data. */
+static void json_where(const struct json_source *j, size_t offset, size_t *line,
+		       size_t *column)
+{
+	size_t i, start = 0;
+
+	*line = 1;
+	for (i = 0; i < offset && i < j->len; i++) {
+		if (j->data[i] == '\n') {
+			(*line)++;
+			start = i + 1;
+		}
+	}
+	*column = i - start + 1;
+}
+
+static int json_fail(struct json_source *j)
+{
+	size_t offset = j->chunk_start + yajl_get_bytes_consumed(j->yajl), line, column;
+	unsigned char *text;
+	size_t len;
+
+	json_where(j, offset ? offset - 1 : 0, &line, &column);
+	pw_buf_printf(&j->error, "line %zu column %zu: ", line, column);
+	if (j->too_deep) {
+		pw_buf_printf(&j->error, "nested deeper than %zu levels", j->max_depth);
+		return 0;
+	}
+	text = yajl_get_error(j->yajl, 0, j->data, j->len);
+	len = strlen((const char *)text);
+	/* yajl ends its message with a period and a newline. */
+	while (len && (text[len - 1] == '\n' || text[len - 1] == '.' || text[len - 1] == ' '))
+		len--;
+	pw_buf_add(&j->error, text, len);
+	yajl_free_error(j->yajl, text);
+	return 0;
+}
+
+/* The next event, parsing another chunk when the queue has run dry. */
+static int json_next_event(struct json_source *j, yaml_event_t *ev)
+{
+	while (j->head == j->count) {
+		yajl_status st;
+
+		j->head = j->count = 0;
+		if (j->ended)
+			return 0;
+		if (j->completed) {
+			json_push(j, YAML_STREAM_END_EVENT);
+			j->ended = true;
+			break;
+		}
+		if (j->fed < j->len) {
+			size_t n = j->len - j->fed < JSON_CHUNK ? j->len - j->fed : JSON_CHUNK;
+
+			j->chunk_start = j->fed;
+			st = yajl_parse(j->yajl, j->data + j->fed, n);
+			j->fed += n;
+		} else {
+			j->chunk_start = j->len;
+			st = yajl_complete_parse(j->yajl);
+			j->completed = true;
+		}
+		if (st != yajl_status_ok)
+			return json_fail(j);
+	}
+	*ev = j->queue[j->head++];
+	return 1;
+}
+
+static void json_free(struct json_source *j)
+{
+	size_t i;
+
+	if (!j)
+		return;
+	for (i = j->head; i < j->count; i++)
+		yaml_event_delete(&j->queue[i]);
+	free(j->queue);
+	if (j->yajl)
+		yajl_free(j->yajl);
+	pw_buf_free(&j->error);
+	free(j);
+}
+
+struct pw_composer *pw_composer_new_json(const unsigned char *data, size_t len,
+					 size_t max_depth)
+{
+	struct pw_composer *c = pw_xcalloc(1, sizeof(*c));
+	struct json_source *j = pw_xcalloc(1, sizeof(*j));
+
+	j->data = data;
+	j->len = len;
+	j->max_depth = max_depth;
+	pw_buf_init(&j->error);
+	j->yajl = yajl_alloc(&json_callbacks, NULL, j);
+	if (!j->yajl)
+		abort();
+	/* Several objects one after the other, as YAML's "---" would separate them. */
+	yajl_config(j->yajl, yajl_allow_multiple_values, 1);
+	c->json = j;
+	return c;
+}
+
 enum pw_compose_unit pw_composer_next(struct pw_composer *c, yaml_document_t *doc,
 				      size_t *items, struct pw_buf *err)
 {
@@ -270,7 +542,9 @@ enum pw_compose_unit pw_composer_next(struct pw_composer *c, yaml_document_t *do
 	if (c->failed)
 		return PW_COMPOSE_ERROR;
 	for (;;) {
-		if (!yaml_parser_parse(c->parser, &ev)) {
+		if (c->json ? !json_next_event(c->json, &ev) : !yaml_parser_parse(c->parser, &ev)) {
+			if (c->json)
+				pw_buf_puts(err, pw_buf_str(&c->json->error));
 			c->failed = true;
 			return PW_COMPOSE_ERROR;
 		}

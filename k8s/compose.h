@@ -29,6 +29,14 @@ struct pw_composer;
 
 /* Reads from parser, which must outlive the composer. */
 struct pw_composer *pw_composer_new(yaml_parser_t *parser);
+/*
+ * Reads JSON (one value, or several one after the other) from data,
+ * which must outlive the composer, into the documents libyaml would make
+ * of it; nesting beyond max_depth is an error. Errors name the line and
+ * column.
+ */
+struct pw_composer *pw_composer_new_json(const unsigned char *data, size_t len,
+					 size_t max_depth);
 void pw_composer_free(struct pw_composer *c);
 
 /*

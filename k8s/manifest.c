@@ -473,17 +473,19 @@ static void load_stream(struct loader *l, const unsigned char *data, size_t len)
 	yaml_document_t doc;
 	struct too_deep deep;
 	size_t n, index;
+	/* JSON is read by yajl, which also bounds the depth as it goes. */
+	bool json = l->path && pw_str_has_suffix(l->path, ".json");
 
-	if (depth_bound(data, len) > MANIFEST_MAX_DEPTH)
+	memset(&deep, 0, sizeof(deep));
+	if (!json && depth_bound(data, len) > MANIFEST_MAX_DEPTH)
 		find_too_deep(data, len, &deep);
-	else
-		memset(&deep, 0, sizeof(deep));
 	if (!yaml_parser_initialize(&parser)) {
 		error_at(l, l->path, "cannot initialise the YAML parser");
 		return;
 	}
 	yaml_parser_set_input_string(&parser, data, len);
-	composer = pw_composer_new(&parser);
+	composer = json ? pw_composer_new_json(data, len, MANIFEST_MAX_DEPTH) :
+			  pw_composer_new(&parser);
 	for (n = 1;;) {
 		if (n == deep.document) {
 			error_at(l, l->path,

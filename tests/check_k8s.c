@@ -837,6 +837,48 @@ START_TEST(test_json_file)
 }
 END_TEST
 
+/*
+ * JSON is read by yajl: several objects may follow one another, a List's
+ * items come one by one, and a syntax error or too deep a nesting is told
+ * with its line and column, nothing of the file taken.
+ */
+START_TEST(test_json_stream_and_errors)
+{
+	struct pw_buf deep = PW_BUF_INIT;
+	struct result r;
+	size_t i;
+
+	load_named(&r, "two.json",
+		   "{\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"a\"}}\n"
+		   "{\"apiVersion\": \"v1\", \"items\": [\n"
+		   " {\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"b\"}},\n"
+		   " {\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": 7}}],\n"
+		   " \"kind\": \"List\"}\n");
+	ck_assert_int_eq(r.n, 2);
+	ck_assert_contains(r.wheres[1], "two.json: document 2: item 0");
+	ck_assert_int_eq(r.nerrors, 1);
+	ck_assert_contains(pw_buf_str(&r.errors), "two.json: document 2: item 1: ");
+	ck_assert_contains(pw_buf_str(&r.errors), "metadata.name: ");
+	result_free(&r);
+
+	load_named(&r, "bad.json", "{\"apiVersion\": \"v1\",\n \"kind\": Namespace}\n");
+	ck_assert_int_eq(r.n, 0);
+	ck_assert_int_eq(r.nerrors, 1);
+	ck_assert_contains(pw_buf_str(&r.errors), "bad.json: line 2 column ");
+	ck_assert_contains(pw_buf_str(&r.errors), "invalid");
+	result_free(&r);
+
+	for (i = 0; i < 1001; i++)
+		pw_buf_putc(&deep, '[');
+	load_named(&r, "deep.json", pw_buf_str(&deep));
+	ck_assert_int_eq(r.nerrors, 1);
+	ck_assert_contains(pw_buf_str(&r.errors), "deep.json: line 1 column 1001: "
+			   "nested deeper than 1000 levels");
+	result_free(&r);
+	pw_buf_free(&deep);
+}
+END_TEST
+
 /* ---------------------------------------------------------- streams */
 
 START_TEST(test_multi_document)
@@ -1878,6 +1920,7 @@ static Suite *k8s_suite(void)
 	tc = tcase_create("manifest");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_json_file);
+	tcase_add_test(tc, test_json_stream_and_errors);
 	tcase_add_test(tc, test_multi_document);
 	tcase_add_test(tc, test_errors_do_not_stop_loading);
 	tcase_add_test(tc, test_list);
