@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -463,9 +464,15 @@ static void queue_item(struct item_queue *q, yaml_document_t *doc, const char *p
 	pw_buf_free(&where);
 }
 
-static void load_stream(struct loader *l, const unsigned char *data, size_t len)
+/*
+ * Reads data as a stream of documents; *documents is how many there were.
+ * False when it stopped early, as libyaml does at a syntax error.
+ */
+static bool read_stream(struct loader *l, const unsigned char *data, size_t len,
+			size_t *documents)
 {
 	struct item_queue streamed = { NULL, 0, 0 };
+	bool complete = false;
 	struct pw_buf err = PW_BUF_INIT;
 	struct pw_composer *composer;
 	enum pw_compose_unit unit;
@@ -479,9 +486,10 @@ static void load_stream(struct loader *l, const unsigned char *data, size_t len)
 	memset(&deep, 0, sizeof(deep));
 	if (!json && depth_bound(data, len) > MANIFEST_MAX_DEPTH)
 		find_too_deep(data, len, &deep);
+	*documents = 0;
 	if (!yaml_parser_initialize(&parser)) {
 		error_at(l, l->path, "cannot initialise the YAML parser");
-		return;
+		return false;
 	}
 	yaml_parser_set_input_string(&parser, data, len);
 	composer = json ? pw_composer_new_json(data, len, MANIFEST_MAX_DEPTH) :
@@ -495,8 +503,10 @@ static void load_stream(struct loader *l, const unsigned char *data, size_t len)
 			break;
 		}
 		unit = pw_composer_next(composer, &doc, &index, &err);
-		if (unit == PW_COMPOSE_END)
+		if (unit == PW_COMPOSE_END) {
+			complete = true;
 			break;
+		}
 		/* libyaml cannot go on after an error: the rest of the file is lost. */
 		if (unit == PW_COMPOSE_ERROR) {
 			if (err.len)
@@ -519,6 +529,183 @@ static void load_stream(struct loader *l, const unsigned char *data, size_t len)
 	pw_composer_free(composer);
 	pw_buf_free(&err);
 	yaml_parser_delete(&parser);
+	*documents = n - 1;
+	return complete;
+}
+
+/*
+ * libyaml reads some 15 MB/s on one core. A large stream of documents is
+ * cut in two at a document start near its middle, and a thread reads the
+ * second half while this one reads the first; what the second half gives
+ * is held and told afterwards, its document and line numbers moved on by
+ * the first half's, and dropped if the first half stopped at an error (as
+ * one reader would have stopped there).
+ */
+#define SPLIT_MIN_BYTES (256 * 1024)
+
+struct held_object {
+	struct pw_object obj;
+	char *where;
+};
+
+struct half {
+	struct loader l;
+	const unsigned char *data;
+	size_t len;
+	struct pw_buf errors;
+	struct pw_buf notices;
+	struct held_object *objs;
+	size_t nobjs;
+	size_t cap;
+	size_t documents;
+	bool complete;
+};
+
+static int hold_object(struct pw_object *obj, const char *where, void *ctx)
+{
+	struct half *h = ctx;
+
+	PW_GROW(h->objs, h->cap, h->nobjs + 1);
+	h->objs[h->nobjs].obj = *obj;
+	h->objs[h->nobjs].where = pw_xstrdup(where);
+	h->nobjs++;
+	return 0;
+}
+
+static void *read_half(void *arg)
+{
+	struct half *h = arg;
+
+	h->complete = read_stream(&h->l, h->data, h->len, &h->documents);
+	return NULL;
+}
+
+/* A line break libyaml counts that '\n' does not (CR alone, NEL, LS, PS). */
+static bool odd_line_break(const unsigned char *s, size_t i, size_t len)
+{
+	if (s[i] == '\r')
+		return i + 1 >= len || s[i + 1] != '\n';
+	if (s[i] == 0xc2)
+		return i + 1 < len && s[i + 1] == 0x85;
+	if (s[i] == 0xe2)
+		return i + 2 < len && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9);
+	return false;
+}
+
+/*
+ * Where the second half starts ("---" at the start of a line, the one
+ * nearest past the middle), or 0 when the data is better read whole: small,
+ * UTF-16, with directives (which belong to the document after them) or
+ * with line breaks that would make line numbers hard to move on.
+ */
+static size_t split_point(const unsigned char *data, size_t len)
+{
+	size_t i, at = 0;
+
+	if (len < SPLIT_MIN_BYTES || data[0] == 0xfe || data[0] == 0xff || data[0] == 0)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if ((data[i] == '%' && (i == 0 || data[i - 1] == '\n')) ||
+		    odd_line_break(data, i, len))
+			return 0;
+		if (!at && i > len / 2 && data[i - 1] == '\n' && i + 3 <= len &&
+		    memcmp(data + i, "---", 3) == 0 &&
+		    (i + 3 == len || data[i + 3] == ' ' || data[i + 3] == '\t' ||
+		     data[i + 3] == '\n' || data[i + 3] == '\r'))
+			at = i;
+	}
+	return at;
+}
+
+/* A "<path>: document N" or "<path>: line L" of the second half, moved on. */
+static void move_on(struct pw_buf *out, const char *path, const char *text,
+		    size_t documents, size_t lines)
+{
+	size_t plen = strlen(path);
+	const char *p = text + plen;
+	bool line;
+	char *end;
+
+	if (strncmp(text, path, plen) != 0 ||
+	    (strncmp(p, ": document ", 11) != 0 && strncmp(p, ": line ", 7) != 0)) {
+		pw_buf_puts(out, text);
+		return;
+	}
+	line = p[2] == 'l';
+	p += line ? 7 : 11;
+	pw_buf_add(out, text, (size_t)(p - text));
+	pw_buf_printf(out, "%llu", strtoull(p, &end, 10) + (line ? lines : documents));
+	/* libyaml's context: "(while parsing ... at line L column C)". */
+	while (line && (p = strstr(end, " at line ")) != NULL) {
+		p += 9;
+		pw_buf_add(out, end, (size_t)(p - end));
+		pw_buf_printf(out, "%llu", strtoull(p, &end, 10) + lines);
+	}
+	pw_buf_puts(out, end);
+}
+
+static void move_on_lines(struct pw_buf *out, const char *path, char *text,
+			  size_t documents, size_t lines)
+{
+	char *line, *next;
+
+	for (line = text; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		move_on(out, path, line, documents, lines);
+		pw_buf_putc(out, '\n');
+	}
+}
+
+static void load_stream(struct loader *l, const unsigned char *data, size_t len)
+{
+	size_t at = l->path && !pw_str_has_suffix(l->path, ".json") &&
+		    sysconf(_SC_NPROCESSORS_ONLN) > 1 ? split_point(data, len) : 0;
+	struct pw_buf where = PW_BUF_INIT;
+	struct half h;
+	pthread_t thread;
+	bool threaded, complete;
+	size_t documents, lines, i;
+
+	if (!at || depth_bound(data, len) > MANIFEST_MAX_DEPTH) {
+		read_stream(l, data, len, &documents);
+		return;
+	}
+	memset(&h, 0, sizeof(h));
+	h.l.fn = hold_object;
+	h.l.ctx = &h;
+	h.l.errors = &h.errors;
+	h.l.notices = &h.notices;
+	h.l.path = l->path;
+	h.data = data + at;
+	h.len = len - at;
+	threaded = pthread_create(&thread, NULL, read_half, &h) == 0;
+	complete = read_stream(l, data, at, &documents);
+	if (threaded)
+		pthread_join(thread, NULL);
+	else
+		read_half(&h);
+	for (lines = 0, i = 0; i < at; i++)
+		lines += data[i] == '\n';
+	for (i = 0; i < h.nobjs; i++) {
+		pw_buf_reset(&where);
+		move_on(&where, l->path, h.objs[i].where, documents, lines);
+		if (complete)
+			hand_over(l, &h.objs[i].obj, pw_buf_str(&where));
+		else
+			pw_object_free(&h.objs[i].obj);
+		free(h.objs[i].where);
+	}
+	if (complete) {
+		move_on_lines(l->errors, l->path, h.errors.data, documents, lines);
+		move_on_lines(l->notices, l->path, h.notices.data, documents, lines);
+		l->nerrors += h.l.nerrors;
+	}
+	free(h.objs);
+	pw_buf_free(&h.errors);
+	pw_buf_free(&h.notices);
+	pw_buf_free(&where);
 }
 
 /* ------------------------------------------------------------- files */

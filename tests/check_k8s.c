@@ -879,6 +879,68 @@ START_TEST(test_json_stream_and_errors)
 }
 END_TEST
 
+/*
+ * A large stream is read in two halves at once: what the second half
+ * gives must come out as one reader would give it, in order, with its
+ * document and line numbers (libyaml's context line included), and
+ * nothing after a syntax error.
+ */
+struct counted {
+	size_t n;
+	char *where_4000;	/* of the 4000th object */
+};
+
+static int count_object(struct pw_object *obj, const char *where, void *ctx)
+{
+	struct counted *c = ctx;
+
+	if (++c->n == 4000)
+		c->where_4000 = pw_xstrdup(where);
+	pw_object_free(obj);
+	return 0;
+}
+
+START_TEST(test_large_stream_in_halves)
+{
+	struct pw_buf text = PW_BUF_INIT, errors = PW_BUF_INIT, notices = PW_BUF_INIT;
+	struct counted c = { 0, NULL };
+	char *path;
+	int i, nerrors;
+
+	for (i = 1; i <= 5000; i++) {
+		if (i == 3500)
+			pw_buf_puts(&text, "---\napiVersion: apps/v1\nkind: Deployment\n"
+				    "metadata: {name: d, namespace: x}\n");
+		else if (i == 4500)
+			pw_buf_puts(&text, "---\napiVersion: v1\nkind: Namespace\n"
+				    "metadata: {name: [}\n");
+		else
+			pw_buf_printf(&text, "---\napiVersion: v1\nkind: Namespace\n"
+				      "metadata: {name: %s%d}\n",
+				      i == 10 || i == 4000 ? "Bad_Name_" : "ns-", i);
+	}
+	ck_assert_uint_gt(text.len, 256 * 1024);
+	path = write_file("big.yaml", text.data, text.len);
+	nerrors = pw_manifest_load(path, count_object, &c, &errors, &notices);
+	unlink(path);
+	free(path);
+	/* Documents 1-4499 but the two bad ones and the Deployment. */
+	ck_assert_uint_eq(c.n, 4499 - 3);
+	ck_assert_contains(c.where_4000, "big.yaml: document 4003");
+	ck_assert_int_eq(nerrors, 3);
+	ck_assert_contains(pw_buf_str(&errors), "big.yaml: document 10: Namespace Bad_Name_10: ");
+	ck_assert_contains(pw_buf_str(&errors),
+			   "big.yaml: document 4000: Namespace Bad_Name_4000: ");
+	ck_assert_contains(pw_buf_str(&errors), "big.yaml: line 18000 column ");
+	ck_assert_contains(pw_buf_str(&errors), " at line 18000 column ");
+	ck_assert_contains(pw_buf_str(&notices), "big.yaml: document 3500: skipping Deployment");
+	free(c.where_4000);
+	pw_buf_free(&errors);
+	pw_buf_free(&notices);
+	pw_buf_free(&text);
+}
+END_TEST
+
 /* ---------------------------------------------------------- streams */
 
 START_TEST(test_multi_document)
@@ -1921,6 +1983,7 @@ static Suite *k8s_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_json_file);
 	tcase_add_test(tc, test_json_stream_and_errors);
+	tcase_add_test(tc, test_large_stream_in_halves);
 	tcase_add_test(tc, test_multi_document);
 	tcase_add_test(tc, test_errors_do_not_stop_loading);
 	tcase_add_test(tc, test_list);
