@@ -567,7 +567,8 @@ static int read_dump_message(const struct nlmsghdr *nlh, void *data)
 static int dump_sets(struct list_state *st, struct pw_buf *err)
 {
 	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
-	char *buf = pw_xmalloc(DUMP_BUFFER_SIZE);
+	/* Zeroed: libmnl (1.0.4 at least) sends an attribute's padding as it finds it. */
+	char *buf = pw_xcalloc(1, DUMP_BUFFER_SIZE);
 	struct nlmsghdr *nlh;
 	struct nfgenmsg *nfg;
 	unsigned portid, seq = (unsigned)time(NULL);
