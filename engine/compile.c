@@ -17,6 +17,13 @@
  * chain. An interface chain that allows returns to <p>FORWARD, so traffic
  * between two local pods must pass the sender's egress and the receiver's
  * ingress before it is accepted.
+ *
+ * Allowing is an act, never the absence of one: <p>INPUT and <p>FORWARD
+ * clear the accept mark before each dispatch and drop what comes back
+ * without it, and an interface chain no policy isolates sets the mark as
+ * its last rule. So a chain someone flushed, a dispatch chain emptied or a
+ * rule deleted from either (a return through -g lands in <p>FORWARD, whose
+ * ACCEPT would otherwise take it) drops the packet instead of opening the pod.
  */
 #include "config.h"
 
@@ -729,13 +736,17 @@ static void emit_endpoint_chain(struct compiler *cc, const struct endpoint *ep,
 		pw_buf_free(&comment);
 		free(policy_chain);
 	}
+	r = pw_rule_new();
 	if (isolated) {
-		r = pw_rule_new();
+		/* What gets past this comes back with the mark a policy set. */
 		pw_rule_add_comment(r, "no policy allowed the packet");
 		pw_rule_add_mark(r, 0, mark, false);
 		pw_rule_set_verdict(r, PW_TARGET_DROP);
-		pw_chain_append(c, r);
+	} else {
+		pw_rule_add_comment(r, "no policy isolates the pod");
+		pw_rule_set_mark_target(r, mark, mark);
 	}
+	pw_chain_append(c, r);
 }
 
 /* ----------------------------------------------------- dispatch chains */
@@ -816,6 +827,41 @@ static void emit_dispatch(struct compiler *cc, const struct endpoint *eps, size_
 
 /* ------------------------------------------------------------ top level */
 
+static void match_iface(struct pw_rule *r, enum direction dir, const char *iface_match)
+{
+	if (dir == INGRESS)
+		pw_rule_set_out_iface(r, iface_match, false);
+	else
+		pw_rule_set_in_iface(r, iface_match, false);
+}
+
+/*
+ * The dispatch for one direction, between a cleared mark and a drop of what
+ * returns without it: only an interface chain that ran to its allowing end
+ * lets the packet on (see the header).
+ */
+static void append_guarded_dispatch(struct compiler *cc, struct pw_chain *c,
+				    enum direction dir, const char *iface_match)
+{
+	uint32_t mark = cc->cfg->accept_mark;
+	struct pw_rule *r;
+
+	r = pw_rule_new();
+	match_iface(r, dir, iface_match);
+	pw_rule_set_mark_target(r, 0, mark);
+	pw_chain_append(c, r);
+	r = pw_rule_new();
+	match_iface(r, dir, iface_match);
+	pw_rule_set_jump(r, chain_name(cc, dir == INGRESS ? "to-wl-dispatch" : "from-wl-dispatch"));
+	pw_chain_append(c, r);
+	r = pw_rule_new();
+	match_iface(r, dir, iface_match);
+	pw_rule_add_comment(r, "no interface chain allowed the packet");
+	pw_rule_add_mark(r, 0, mark, false);
+	pw_rule_set_verdict(r, PW_TARGET_DROP);
+	pw_chain_append(c, r);
+}
+
 static void emit_hooks(struct compiler *cc)
 {
 	static const char *const hooks[] = { "INPUT", "FORWARD", "OUTPUT" };
@@ -834,20 +880,11 @@ static void emit_hooks(struct compiler *cc)
 
 	/* Pod to node: the pod's egress policy applies, then the node's firewall. */
 	c = chain(cc, chain_name(cc, "INPUT"));
-	r = pw_rule_new();
-	pw_rule_set_in_iface(r, any_iface.data, false);
-	pw_rule_set_jump(r, chain_name(cc, "from-wl-dispatch"));
-	pw_chain_append(c, r);
+	append_guarded_dispatch(cc, c, EGRESS, any_iface.data);
 
 	c = chain(cc, chain_name(cc, "FORWARD"));
-	r = pw_rule_new();
-	pw_rule_set_in_iface(r, any_iface.data, false);
-	pw_rule_set_jump(r, chain_name(cc, "from-wl-dispatch"));
-	pw_chain_append(c, r);
-	r = pw_rule_new();
-	pw_rule_set_out_iface(r, any_iface.data, false);
-	pw_rule_set_jump(r, chain_name(cc, "to-wl-dispatch"));
-	pw_chain_append(c, r);
+	append_guarded_dispatch(cc, c, EGRESS, any_iface.data);
+	append_guarded_dispatch(cc, c, INGRESS, any_iface.data);
 	r = pw_rule_new();
 	pw_rule_set_in_iface(r, any_iface.data, false);
 	pw_rule_add_comment(r, "allowed by policy");

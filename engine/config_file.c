@@ -35,6 +35,7 @@ static const struct key keys[] = {
 	{ "lockWait", VALUE_SECONDS, OPT(lock_wait_ms), 3600 },
 	{ "logLevel", VALUE_LEVEL, OPT(log_level), 0 },
 	{ "resyncInterval", VALUE_UINT, OPT(resync_interval_s), 86400 },
+	{ "driftCheckInterval", VALUE_SECONDS, OPT(drift_check_ms), 3600 },
 	{ "batchWindow", VALUE_SECONDS, OPT(batch_window_ms), 10 },
 	{ "watchStallTimeout", VALUE_UINT, OPT(watch_stall_s), 86400 },
 };

@@ -16,6 +16,7 @@
 #include "engine/compile.h"
 #include "engine/config_file.h"
 #include "engine/daemon.h"
+#include "engine/drift.h"
 #include "engine/links.h"
 #include "k8s/client.h"
 #include "k8s/kubeconfig.h"
@@ -41,6 +42,8 @@ struct daemon {
 	struct pw_reflector *reflectors[3];	/* by enum pw_kind */
 	struct pw_applier *applier;
 	struct pw_links *links;
+	struct pw_drift *drift;	/* NULL: only the resync timer finds drift */
+	uint64_t drift_at;	/* next look for someone else's change to the table */
 	int signal_fd;
 	bool stopping;
 
@@ -310,6 +313,39 @@ static int apply_member_changes(struct daemon *d)
 	return ret;
 }
 
+/*
+ * What podwall committed or compared becomes the table's known state; a
+ * change to it by anyone else is what table_drifted() looks for.
+ */
+static void remember_table(struct daemon *d)
+{
+	struct pw_buf err = PW_BUF_INIT;
+
+	if (d->drift && pw_drift_remember(d->drift, &err) < 0)
+		pw_info("drift check: %s: comparing again at the next check", pw_buf_str(&err));
+	pw_buf_free(&err);
+}
+
+/* A cheap look every drift interval; a change means a full comparison now. */
+static bool table_drifted(struct daemon *d, uint64_t now)
+{
+	struct pw_buf err = PW_BUF_INIT;
+	int ret;
+
+	if (!d->drift || !d->ready || !d->opt->drift_check_ms || now < d->drift_at)
+		return false;
+	d->drift_at = now + d->opt->drift_check_ms;
+	ret = pw_drift_check(d->drift, &err);
+	if (ret < 0) {
+		pw_warn("drift check: %s: trying again after the next resync", pw_buf_str(&err));
+		d->drift_at = d->resync_at + d->opt->drift_check_ms;
+	} else if (ret > 0) {
+		pw_info("the filter table changed since podwall's last look: comparing it now");
+	}
+	pw_buf_free(&err);
+	return ret > 0;
+}
+
 static void apply(struct daemon *d, bool full)
 {
 	uint64_t start;
@@ -338,6 +374,8 @@ static void apply(struct daemon *d, bool full)
 	} else {
 		if (stats.rules.committed)
 			d->commits++;
+		if (full || stats.rules.committed)
+			remember_table(d);
 		pw_buf_reset(&err);
 		pw_apply_stats_format(&stats, &err);
 		pw_info("%s in %llu ms (compile %llu ms): %s", full ? "resync" : "apply",
@@ -484,6 +522,9 @@ static int next_timeout(struct daemon *d, uint64_t now)
 		t = timeout_until(now, d->apply_at);
 	if (d->ready && timeout_until(now, d->resync_at) < t)
 		t = timeout_until(now, d->resync_at);
+	if (d->drift && d->ready && d->opt->drift_check_ms &&
+	    timeout_until(now, d->drift_at) < t)
+		t = timeout_until(now, d->drift_at);
 	if (!d->client && timeout_until(now, d->api_retry_at) < t)
 		t = timeout_until(now, d->api_retry_at);
 	if (d->watchdog_ms && timeout_until(now, d->watchdog_at) < t)
@@ -506,6 +547,8 @@ static void run_due(struct daemon *d, uint64_t now)
 		apply(d, true);
 	else if (d->dirty && now >= d->apply_at)
 		apply(d, !d->ready);
+	else if (table_drifted(d, now))
+		apply(d, true);
 }
 
 /* Without a client (a bad kubeconfig after a reload) only our fds count. */
@@ -584,6 +627,11 @@ int pw_daemon_run(struct pw_options *opt)
 		pw_err("signals: %s", strerror(-ret));
 		goto out;
 	}
+	if (opt->dry_run == PW_DRY_RUN_OFF &&
+	    !(d.drift = pw_drift_open("filter", opt->prefix, &err))) {
+		pw_warn("drift checks off, the resync timer alone repairs: %s", pw_buf_str(&err));
+		pw_buf_reset(&err);
+	}
 	d.links = pw_links_open(opt->iface_prefix, &err);
 	if (!d.links)
 		pw_warn("interfaces will not be followed: %s", pw_buf_str(&err));
@@ -596,6 +644,7 @@ int pw_daemon_run(struct pw_options *opt)
 out:
 	stop_api(&d);
 	pw_links_close(d.links);
+	pw_drift_close(d.drift);
 	pw_applier_free(d.applier);
 	pw_cluster_free(d.cluster);
 	pw_strmap_free(d.changed_namespaces);

@@ -35,6 +35,7 @@ enum {
 	OPT_CLEANUP,
 	OPT_CONFIG,
 	OPT_RESYNC,
+	OPT_DRIFT_CHECK,
 	OPT_BATCH,
 	OPT_STALL,
 	OPT_VERSION,
@@ -54,6 +55,7 @@ static const struct option long_options[] = {
 	{ "cleanup", no_argument, NULL, OPT_CLEANUP },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "resync-interval", required_argument, NULL, OPT_RESYNC },
+	{ "drift-check-interval", required_argument, NULL, OPT_DRIFT_CHECK },
 	{ "batch-window", required_argument, NULL, OPT_BATCH },
 	{ "watch-stall-timeout", required_argument, NULL, OPT_STALL },
 	{ "help", no_argument, NULL, 'h' },
@@ -91,6 +93,8 @@ static void usage(FILE *out)
 	      "      --config=FILE       options in YAML (default /etc/podwall/podwall.yaml;\n"
 	      "                          flags win over the file; SIGHUP reads it again)\n"
 	      "      --resync-interval=SECONDS  compare with the kernel and repair (60)\n"
+	      "      --drift-check-interval=SECONDS  look this often for others' changes\n"
+	      "                          to the filter table and repair at once (1; 0: never)\n"
 	      "      --batch-window=SECONDS     coalesce changes this close together (0.005)\n"
 	      "      --watch-stall-timeout=SECONDS  reopen a watch silent this long (180)\n"
 	      "      --dry-run           print each new state instead of programming it\n"
@@ -196,6 +200,7 @@ static int parse_args(int argc, char **argv, struct pw_options *cfg)
 		case OPT_CONFIG:
 			break;	/* read before the other flags, in load_config_file */
 		case OPT_RESYNC:
+		case OPT_DRIFT_CHECK:
 		case OPT_BATCH:
 		case OPT_STALL:
 			if (parse_seconds(optarg, &ms) < 0) {
@@ -204,6 +209,8 @@ static int parse_args(int argc, char **argv, struct pw_options *cfg)
 			}
 			if (c == OPT_BATCH)
 				cfg->batch_window_ms = ms;
+			else if (c == OPT_DRIFT_CHECK)
+				cfg->drift_check_ms = ms;
 			else if (c == OPT_RESYNC)
 				cfg->resync_interval_s = ms / 1000 ? ms / 1000 : 1;
 			else

@@ -26,6 +26,7 @@ void pw_options_init(struct pw_options *cfg)
 	cfg->lock_wait_ms = PW_DEFAULT_LOCK_WAIT_MS;
 	cfg->log_level = PW_LOG_NOTICE;
 	cfg->resync_interval_s = PW_DEFAULT_RESYNC_S;
+	cfg->drift_check_ms = PW_DEFAULT_DRIFT_CHECK_MS;
 	cfg->batch_window_ms = PW_DEFAULT_BATCH_MS;
 	cfg->watch_stall_s = PW_DEFAULT_WATCH_STALL_S;
 }

@@ -29,6 +29,7 @@ struct pw_options {
 	char *config_path;	/* --config: the YAML configuration file */
 	enum pw_log_level log_level;
 	unsigned resync_interval_s;	/* full comparison with the kernel */
+	unsigned drift_check_ms;	/* cheap look for others' changes; 0: none */
 	unsigned batch_window_ms;	/* events this close together: one apply */
 	unsigned watch_stall_s;	/* a watch silent this long is reopened */
 };
@@ -54,6 +55,7 @@ int pw_options_validate(const struct pw_options *cfg, struct pw_buf *err);
 #define PW_DEFAULT_LOCK_WAIT_MS 10000u
 #define PW_DEFAULT_CONFIG_PATH "/etc/podwall/podwall.yaml"
 #define PW_DEFAULT_RESYNC_S 60u
+#define PW_DEFAULT_DRIFT_CHECK_MS 1000u
 #define PW_DEFAULT_BATCH_MS 5u
 /* Bookmarks come about every minute: three missed ones mean a dead stream. */
 #define PW_DEFAULT_WATCH_STALL_S 180u

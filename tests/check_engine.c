@@ -212,9 +212,10 @@ START_TEST(test_default_deny_ingress_isolates)
 	/*
 	 * Both x pods isolated for ingress, not for egress; y/a untouched: an
 	 * INVALID drop in each of the 6 interface chains, 2 for unknown
-	 * interfaces, 2 for x/a and x/b.
+	 * interfaces, 2 for x/a and x/b, 3 after the dispatches of pw-INPUT
+	 * and pw-FORWARD for what no interface chain allowed.
 	 */
-	ck_assert_uint_eq(count(r.rules, "-j DROP\n"), 6 + 2 + 2);
+	ck_assert_uint_eq(count(r.rules, "-j DROP\n"), 6 + 2 + 2 + 3);
 	assert_has(r.rules, "-A pw-tw-cali456b416f2bf -j MARK --set-xmark 0x0/0x10000\n");
 	assert_has(r.rules, "-A pw-tw-cali456b416f2bf -m comment --comment \"x/deny\" "
 		   "-m mark --mark 0x0/0x10000 -j pw-pi-");
@@ -756,7 +757,8 @@ START_TEST(test_config_file_sets_options)
 		"# every key\n"
 		"nodeName: edge-7\nkubeconfig: /etc/podwall/kubeconfig\nprefix: pwx-\n"
 		"ifacePrefix: tap\nacceptMark: 0x20000\nlockWait: 2.5\nlogLevel: debug\n"
-		"resyncInterval: 30\nbatchWindow: 0.02\nwatchStallTimeout: 90\n",
+		"resyncInterval: 30\nbatchWindow: 0.02\nwatchStallTimeout: 90\n"
+		"driftCheckInterval: 0.5\n",
 		&opt, &err), 0);
 	ck_assert_str_eq(opt.node_name, "edge-7");
 	ck_assert_str_eq(opt.kubeconfig, "/etc/podwall/kubeconfig");
@@ -768,6 +770,7 @@ START_TEST(test_config_file_sets_options)
 	ck_assert_uint_eq(opt.resync_interval_s, 30);
 	ck_assert_uint_eq(opt.batch_window_ms, 20);
 	ck_assert_uint_eq(opt.watch_stall_s, 90);
+	ck_assert_uint_eq(opt.drift_check_ms, 500);
 	pw_options_free(&opt);
 	pw_buf_free(&err);
 }
@@ -784,6 +787,7 @@ START_TEST(test_config_file_refuses_bad_input)
 		"- a list\n",
 		"nodeName: [unclosed\n",
 		"lockWait: 99999\n",
+		"driftCheckInterval: 7200\n",
 	};
 	struct pw_buf err = PW_BUF_INIT;
 	struct pw_options opt;

@@ -20,6 +20,21 @@
  *			 conntrack entry of an earlier run (one that a policy
  *			 allowed then would still pass as ESTABLISHED)
  *
+ *   pwprobe probe-loop [OPTION]... (--duration-ms N | --stop-file F) TARGET...
+ *	probes the targets again and again (every --interval-ms, default 100,
+ *	each round with the next source ports and echo ids after --sport-base,
+ *	wrapping after 10000) and prints each result
+ *	as "EPOCH-MS TARGET VERDICT", EPOCH-MS being when its round started.
+ *
+ *   pwprobe stream [--source IP] [--interval-ms N] [--stall-ms N]
+ *		    (--duration-ms N | --stop-file F) tcp:IP:PORT
+ *	one TCP connection to a --tcp-echo server, exchanging 8 bytes every
+ *	--interval-ms (default 50): prints "connected" once it is up, then at
+ *	the end "exchanges N max-rtt-ms R"; exits 1 when the connection failed
+ *	or an answer took longer than --stall-ms (default 5000).
+ *
+ * serve --tcp-echo PORT: each connection is echoed until the client closes.
+ *
  * Exit status: 0 when every probe ran (whatever its verdict), 1 on a system
  * error, 2 on a usage error.
  */
@@ -44,6 +59,7 @@
 
 #define MAX_TARGETS 4096
 #define MAX_SERVE 64
+#define SERVE_TCP_ECHO 2	/* is_tcp: a listener whose connections echo */
 
 enum proto { P_TCP, P_UDP, P_ICMP };
 enum state { S_RUNNING, S_OK, S_BLOCKED, S_REFUSED, S_ERROR };
@@ -60,15 +76,22 @@ struct target {
 };
 
 static const char *progname = "pwprobe";
+/* probe-loop: when the round began, printed before each result. */
+static long long round_stamp_ms = -1;
 
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: %s serve [--background] [--bind IP] [--tcp PORT]... [--udp PORT]...\n"
+		"usage: %s serve [--background] [--bind IP] [--tcp PORT]... [--tcp-echo PORT]...\n"
+		"                [--udp PORT]...\n"
 		"       %s probe [--timeout-ms N] [--source IP] [--sport-base N] TARGET...\n"
 		"       %s probe-file [--timeout-ms N] [--source IP] [--sport-base N] FILE\n"
+		"       %s probe-loop [--interval-ms N] [--timeout-ms N] [--source IP]\n"
+		"                 (--duration-ms N | --stop-file F) TARGET...\n"
+		"       %s stream [--interval-ms N] [--stall-ms N] [--source IP]\n"
+		"                 (--duration-ms N | --stop-file F) tcp:IP:PORT\n"
 		"TARGET: tcp:IP:PORT, udp:IP:PORT or icmp:IP\n",
-		progname, progname, progname);
+		progname, progname, progname, progname, progname);
 	exit(2);
 }
 
@@ -128,6 +151,25 @@ static int bind_any(int type, int port)
 	return fd;
 }
 
+/* A child per connection, so that a stalled client never blocks the others. */
+static void echo_in_child(int c)
+{
+	char buf[512];
+	ssize_t r;
+
+	if (fork() == 0) {
+		int fl = fcntl(c, F_GETFL);
+
+		if (fl >= 0)
+			fcntl(c, F_SETFL, fl & ~O_NONBLOCK);
+		while ((r = read(c, buf, sizeof(buf))) > 0)
+			if (write(c, buf, (size_t)r) != r)
+				break;
+		_exit(0);
+	}
+	close(c);
+}
+
 static void serve_loop(struct pollfd *pfd, const int *is_tcp, int n)
 {
 	char buf[2048];
@@ -152,6 +194,10 @@ static void serve_loop(struct pollfd *pfd, const int *is_tcp, int n)
 
 					if (c < 0)
 						break;
+					if (is_tcp[i] == SERVE_TCP_ECHO) {
+						echo_in_child(c);
+						continue;
+					}
 					if (write(c, "x", 1) < 0) {
 						/* the client went away: nothing to do */
 					}
@@ -194,6 +240,8 @@ static int cmd_serve(int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "--tcp"))
 			tcp = 1;
+		else if (!strcmp(argv[i], "--tcp-echo"))
+			tcp = SERVE_TCP_ECHO;
 		else if (!strcmp(argv[i], "--udp"))
 			tcp = 0;
 		else
@@ -209,6 +257,7 @@ static int cmd_serve(int argc, char **argv)
 		n++;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, SIG_IGN);	/* echo children reap themselves */
 	if (background) {
 		pid_t pid;
 		int null;
@@ -564,6 +613,8 @@ static int run_probes(struct target *tg, int n, int timeout_ms, const struct in_
 
 		if (tg[i].state == S_ERROR)
 			rc = 1;
+		if (round_stamp_ms >= 0)
+			printf("%lld ", round_stamp_ms);
 		printf("%s %s\n", tg[i].text, word[tg[i].state]);
 		if (tg[i].fd >= 0)
 			close(tg[i].fd);
@@ -638,6 +689,167 @@ static int cmd_probe(int argc, char **argv, int from_file)
 	return run_probes(tg, n, timeout_ms, &src, sport_base);
 }
 
+/* ---- probe-loop and stream: traffic across a change ---- */
+
+static long long epoch_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (ms > 0 && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Until --duration-ms has passed or --stop-file exists. */
+struct run_limit {
+	int64_t deadline;	/* 0: none */
+	const char *stop_file;
+};
+
+static int parse_limit(const char *opt, const char *val, struct run_limit *l)
+{
+	if (!strcmp(opt, "--duration-ms"))
+		l->deadline = now_ms() + parse_num(val, 1, 3600000);
+	else if (!strcmp(opt, "--stop-file"))
+		l->stop_file = val;
+	else
+		return 0;
+	return 1;
+}
+
+static int limit_reached(const struct run_limit *l)
+{
+	if (l->deadline && now_ms() >= l->deadline)
+		return 1;
+	return l->stop_file && access(l->stop_file, F_OK) == 0;
+}
+
+static int cmd_probe_loop(int argc, char **argv)
+{
+	static struct target tg[MAX_TARGETS];
+	struct run_limit limit = { 0, NULL };
+	struct in_addr src;
+	int timeout_ms = 300, interval_ms = 100, sport_base = 20000, n = 0, round, i, k;
+
+	src.s_addr = htonl(INADDR_ANY);
+	for (i = 0; i + 1 < argc && !strncmp(argv[i], "--", 2); i += 2) {
+		if (parse_limit(argv[i], argv[i + 1], &limit))
+			continue;
+		if (!strcmp(argv[i], "--timeout-ms"))
+			timeout_ms = (int)parse_num(argv[i + 1], 1, 600000);
+		else if (!strcmp(argv[i], "--interval-ms"))
+			interval_ms = (int)parse_num(argv[i + 1], 0, 600000);
+		else if (!strcmp(argv[i], "--sport-base"))
+			sport_base = (int)parse_num(argv[i + 1], 1024, 55000);
+		else if (!strcmp(argv[i], "--source") && inet_pton(AF_INET, argv[i + 1], &src) == 1)
+			;
+		else
+			usage();
+	}
+	n = argc - i;
+	if (n <= 0 || n > 64 || (!limit.deadline && !limit.stop_file))
+		usage();
+	for (round = 0; !limit_reached(&limit); round++) {
+		int64_t started = now_ms();
+
+		for (k = 0; k < n; k++)
+			if (parse_target(argv[i + k], &tg[k]) < 0)
+				usage();
+		round_stamp_ms = epoch_ms();
+		/* A fresh source port every round: no conntrack entry carries over. */
+		if (run_probes(tg, n, timeout_ms, &src, sport_base + (round * n) % 10000) != 0)
+			return 1;
+		if (now_ms() - started < interval_ms)
+			sleep_ms((long)(interval_ms - (now_ms() - started)));
+	}
+	return 0;
+}
+
+static int read_full(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t r = read(fd, buf + got, len - got);
+
+		if (r > 0)
+			got += (size_t)r;
+		else if (r < 0 && errno == EINTR)
+			continue;
+		else
+			return -1;	/* closed, reset, or SO_RCVTIMEO passed */
+	}
+	return 0;
+}
+
+static int cmd_stream(int argc, char **argv)
+{
+	struct run_limit limit = { 0, NULL };
+	struct in_addr src;
+	struct target t;
+	struct timeval tv;
+	int interval_ms = 50, stall_ms = 5000, fd, i;
+	long long exchanges = 0, max_rtt = 0;
+
+	src.s_addr = htonl(INADDR_ANY);
+	for (i = 0; i + 1 < argc && !strncmp(argv[i], "--", 2); i += 2) {
+		if (parse_limit(argv[i], argv[i + 1], &limit))
+			continue;
+		if (!strcmp(argv[i], "--interval-ms"))
+			interval_ms = (int)parse_num(argv[i + 1], 0, 600000);
+		else if (!strcmp(argv[i], "--stall-ms"))
+			stall_ms = (int)parse_num(argv[i + 1], 1, 600000);
+		else if (!strcmp(argv[i], "--source") && inet_pton(AF_INET, argv[i + 1], &src) == 1)
+			;
+		else
+			usage();
+	}
+	if (i != argc - 1 || parse_target(argv[i], &t) < 0 || t.proto != P_TCP ||
+	    (!limit.deadline && !limit.stop_file))
+		usage();
+	signal(SIGPIPE, SIG_IGN);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	tv.tv_sec = stall_ms / 1000;
+	tv.tv_usec = (stall_ms % 1000) * 1000;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    (src.s_addr != htonl(INADDR_ANY) && bind_source(fd, &src, 0) < 0) ||
+	    connect(fd, (struct sockaddr *)&t.addr, sizeof(t.addr)) < 0) {
+		fprintf(stderr, "%s: stream %s: %s\n", progname, t.text, strerror(errno));
+		return 1;
+	}
+	printf("connected\n");
+	fflush(stdout);
+	while (!limit_reached(&limit)) {
+		char out[9], in[9];
+		int64_t sent = now_ms();
+
+		snprintf(out, sizeof(out), "%08lld", exchanges % 100000000);
+		errno = 0;
+		if (write(fd, out, 8) != 8 || read_full(fd, in, 8) < 0 || memcmp(in, out, 8)) {
+			fprintf(stderr, "%s: stream %s: exchange %lld failed after %lld ms: %s\n",
+				progname, t.text, exchanges, (long long)(now_ms() - sent),
+				errno ? strerror(errno) : "wrong data");
+			printf("exchanges %lld max-rtt-ms %lld broken\n", exchanges, max_rtt);
+			return 1;
+		}
+		exchanges++;
+		if (now_ms() - sent > max_rtt)
+			max_rtt = now_ms() - sent;
+		sleep_ms(interval_ms);
+	}
+	close(fd);
+	printf("exchanges %lld max-rtt-ms %lld\n", exchanges, max_rtt);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -648,6 +860,10 @@ int main(int argc, char **argv)
 		return cmd_probe(argc - 2, argv + 2, 0);
 	if (!strcmp(argv[1], "probe-file"))
 		return cmd_probe(argc - 2, argv + 2, 1);
+	if (!strcmp(argv[1], "probe-loop"))
+		return cmd_probe_loop(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "stream"))
+		return cmd_stream(argc - 2, argv + 2);
 	usage();
 	return 2;
 }

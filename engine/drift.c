@@ -1,0 +1,312 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+/* Before the netfilter headers, which otherwise clash with linux/if.h on some kernels. */
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter_ipv4/ip_tables.h>
+
+#include "engine/drift.h"
+
+struct pw_drift {
+	int fd;
+	char table[XT_TABLE_MAXNAMELEN];
+	char *prefix;
+	bool known;
+	uint64_t remembered;
+	struct ipt_get_entries *entries;	/* kept: a table is read every second */
+	size_t capacity;			/* bytes of entries->entrytable */
+};
+
+struct pw_drift *pw_drift_open(const char *table, const char *prefix, struct pw_buf *err)
+{
+	struct pw_drift *d;
+
+	if (strlen(table) >= XT_TABLE_MAXNAMELEN) {
+		pw_buf_printf(err, "table name \"%s\" too long", table);
+		return NULL;
+	}
+	d = pw_xcalloc(1, sizeof(*d));
+	strcpy(d->table, table);
+	d->prefix = pw_xstrdup(prefix);
+	d->fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (d->fd < 0) {
+		pw_buf_printf(err, "raw socket for reading table %s: %s", table, strerror(errno));
+		free(d->prefix);
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void pw_drift_close(struct pw_drift *d)
+{
+	if (!d)
+		return;
+	close(d->fd);
+	free(d->entries);
+	free(d->prefix);
+	free(d);
+}
+
+/* ------------------------------------------------------------ digest */
+
+static uint64_t mix(uint64_t h, uint64_t word)
+{
+	h = (h ^ word) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 31);
+}
+
+static uint64_t mix_bytes(uint64_t h, const unsigned char *p, size_t len)
+{
+	uint64_t word;
+	size_t i;
+
+	for (i = 0; i + sizeof(word) <= len; i += sizeof(word)) {
+		memcpy(&word, p + i, sizeof(word));
+		h = mix(h, word);
+	}
+	if (i < len) {
+		word = 0;
+		memcpy(&word, p + i, len - i);
+		h = mix(h, word);
+	}
+	return mix(h, len);
+}
+
+static uint64_t mix_name(uint64_t h, const char *name)
+{
+	return mix_bytes(h, (const unsigned char *)name, strlen(name));
+}
+
+/* Where a chain's first rule is, and its name. */
+struct chain_start {
+	unsigned offset;
+	const char *name;
+	bool builtin;
+};
+
+struct table_walk {
+	unsigned char *base;
+	unsigned size;
+	struct chain_start *starts;	/* by offset */
+	size_t nstarts;
+	size_t cap;
+};
+
+static struct ipt_entry *entry_at(const struct table_walk *w, unsigned off)
+{
+	struct ipt_entry *e;
+
+	if (off > w->size || w->size - off < sizeof(*e))
+		return NULL;
+	e = (struct ipt_entry *)(w->base + off);
+	if (e->next_offset < sizeof(*e) || e->next_offset > w->size - off ||
+	    e->target_offset < sizeof(*e) ||
+	    e->target_offset + sizeof(struct xt_entry_target) > e->next_offset)
+		return NULL;
+	return e;
+}
+
+static struct xt_entry_target *target_of(struct ipt_entry *e)
+{
+	return (struct xt_entry_target *)((unsigned char *)e + e->target_offset);
+}
+
+static bool is_target(const struct ipt_entry *e, const struct xt_entry_target *t,
+		      const char *name, size_t size)
+{
+	return t->u.target_size >= size && e->target_offset + size <= e->next_offset &&
+	       strncmp(t->u.user.name, name, sizeof(t->u.user.name)) == 0;
+}
+
+static void add_start(struct table_walk *w, unsigned offset, const char *name, bool builtin)
+{
+	PW_GROW(w->starts, w->cap, w->nstarts + 1);
+	w->starts[w->nstarts].offset = offset;
+	w->starts[w->nstarts].name = name;
+	w->starts[w->nstarts].builtin = builtin;
+	w->nstarts++;
+}
+
+static int cmp_start(const void *a, const void *b)
+{
+	unsigned x = ((const struct chain_start *)a)->offset;
+	unsigned y = ((const struct chain_start *)b)->offset;
+
+	return x < y ? -1 : x > y;
+}
+
+static const struct chain_start *chain_starting_at(const struct table_walk *w, unsigned off)
+{
+	struct chain_start key = { off, NULL, false };
+
+	return bsearch(&key, w->starts, w->nstarts, sizeof(key), cmp_start);
+}
+
+static const char *const hook_names[NF_INET_NUMHOOKS] = {
+	"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING",
+};
+
+/*
+ * Built-in chains start at their hook offsets; a user chain's first rule
+ * follows the ERROR entry that carries its name. Returns false for a table
+ * that does not parse (never from a sane kernel).
+ */
+static bool find_chains(struct table_walk *w, const struct ipt_getinfo *info)
+{
+	unsigned off = 0, h;
+
+	for (h = 0; h < NF_INET_NUMHOOKS; h++)
+		if (info->valid_hooks & (1u << h))
+			add_start(w, info->hook_entry[h], hook_names[h], true);
+	while (off < w->size) {
+		struct ipt_entry *e = entry_at(w, off);
+		struct xt_error_target *err;
+
+		if (!e)
+			return false;
+		err = (struct xt_error_target *)target_of(e);
+		if (is_target(e, &err->target, XT_ERROR_TARGET, sizeof(*err))) {
+			err->errorname[sizeof(err->errorname) - 1] = '\0';
+			add_start(w, off + e->next_offset, err->errorname, false);
+		}
+		off += e->next_offset;
+	}
+	qsort(w->starts, w->nstarts, sizeof(*w->starts), cmp_start);
+	return true;
+}
+
+/*
+ * One rule, independent of where it sits: counters (they move with every
+ * packet) and comefrom (the kernel's own) zeroed, and a jump's absolute
+ * offset, which shifts whenever another chain before it grows, replaced by
+ * the name of the chain it reaches (or the distance, for a fall-through).
+ */
+static uint64_t mix_entry(uint64_t h, const struct table_walk *w, unsigned off,
+			  struct ipt_entry *e)
+{
+	struct xt_standard_target *std = (struct xt_standard_target *)target_of(e);
+
+	memset(&e->counters, 0, sizeof(e->counters));
+	e->comefrom = 0;
+	if (is_target(e, &std->target, XT_STANDARD_TARGET, sizeof(*std)) && std->verdict >= 0) {
+		const struct chain_start *to = chain_starting_at(w, (unsigned)std->verdict);
+
+		h = to ? mix_name(h, to->name) : mix(h, (uint64_t)std->verdict - off);
+		std->verdict = 0;
+	}
+	return mix_bytes(h, (const unsigned char *)e, e->next_offset);
+}
+
+/*
+ * What podwall owns in the table: every rule of its chains, and the first
+ * rule of each built-in chain (its jump, or whatever someone put above
+ * it). Nothing else: kube-proxy rewriting its own chains is not drift.
+ */
+static uint64_t digest_owned(struct pw_drift *d, const struct ipt_getinfo *info)
+{
+	struct table_walk w = { (unsigned char *)d->entries->entrytable, info->size, NULL, 0, 0 };
+	size_t plen = strlen(d->prefix), i;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	if (!find_chains(&w, info)) {
+		free(w.starts);
+		return mix_bytes(h, w.base, w.size);
+	}
+	for (i = 0; i < w.nstarts; i++) {
+		const struct chain_start *c = &w.starts[i];
+		unsigned end = i + 1 < w.nstarts ? w.starts[i + 1].offset : w.size;
+		unsigned off = c->offset;
+		struct ipt_entry *e;
+
+		if (!c->builtin && strncmp(c->name, d->prefix, plen) != 0)
+			continue;
+		h = mix_name(h, c->name);
+		while (off < end && (e = entry_at(&w, off))) {
+			unsigned next = off + e->next_offset;
+
+			/* The next chain's ERROR head is not a rule of this one. */
+			if (!is_target(e, target_of(e), XT_ERROR_TARGET,
+				       sizeof(struct xt_error_target)))
+				h = mix_entry(h, &w, off, e);
+			if (c->builtin)
+				break;
+			off = next;
+		}
+	}
+	free(w.starts);
+	return h;
+}
+
+/* ------------------------------------------------------------ reading */
+
+static int read_digest(struct pw_drift *d, uint64_t *digest, struct pw_buf *err)
+{
+	struct ipt_getinfo info;
+	socklen_t len = sizeof(info);
+	size_t size;
+	int saved;
+
+	memset(&info, 0, sizeof(info));
+	strcpy(info.name, d->table);
+	if (getsockopt(d->fd, IPPROTO_IP, IPT_SO_GET_INFO, &info, &len) < 0) {
+		saved = errno;
+		pw_buf_printf(err, "table %s: reading its header: %s", d->table, strerror(saved));
+		return -saved;
+	}
+	size = info.size;
+	if (!d->entries || d->capacity < size) {
+		free(d->entries);
+		d->entries = pw_xcalloc(1, sizeof(*d->entries) + size);
+		d->capacity = size;
+	}
+	/* The kernel writes a name only up to its NUL: the rest must be zeros. */
+	memset(d->entries, 0, sizeof(*d->entries) + size);
+	strcpy(d->entries->name, d->table);
+	d->entries->size = (unsigned)size;
+	len = (socklen_t)(sizeof(*d->entries) + size);
+	if (getsockopt(d->fd, IPPROTO_IP, IPT_SO_GET_ENTRIES, d->entries, &len) < 0) {
+		saved = errno;
+		/* EAGAIN: the size changed between the two reads, someone is writing. */
+		if (saved != EAGAIN)
+			pw_buf_printf(err, "table %s: reading its rules: %s", d->table,
+				      strerror(saved));
+		return -saved;
+	}
+	*digest = digest_owned(d, &info);
+	return 0;
+}
+
+int pw_drift_remember(struct pw_drift *d, struct pw_buf *err)
+{
+	int ret = read_digest(d, &d->remembered, err);
+
+	d->known = ret == 0;
+	if (ret == -EAGAIN)
+		pw_buf_printf(err, "table %s: changing while it was read", d->table);
+	return ret;
+}
+
+int pw_drift_check(struct pw_drift *d, struct pw_buf *err)
+{
+	uint64_t now;
+	int ret;
+
+	if (!d->known)
+		return 1;
+	ret = read_digest(d, &now, err);
+	if (ret == -EAGAIN)
+		return 1;
+	if (ret < 0)
+		return ret;
+	return now == d->remembered ? 0 : 1;
+}

@@ -1,0 +1,172 @@
+# The daemon against the fake API server, for the packet tests that drive
+# it. Source it after tests/lib.sh and tests/netns.sh, once node_up has run.
+#
+#   apiserver_up                the fake server in the node namespace, a
+#                               kubeconfig for it, an empty podwall.yaml
+#   namespace / pod / policy    an object to the server and to the -f mirror
+#   del KIND NS NAME            an object deleted from both
+#   want_state                  what --dry-run says of the mirror, once
+#   converge NAME [TENTHS]      waits until the kernel holds want_state
+#   start_daemon [ARG]...       podwall following the server (DAEMON, LOG)
+#   stop_daemon / kill_daemon   SIGTERM and wait, or SIGKILL
+#
+# The xtables lock is a file of the test's own, so that the machine's
+# iptables never waits on it.
+
+M="$PW_TMP/objects"		# the server's objects, as podwall -f reads them
+LOG="$PW_TMP/podwall.log"
+XTABLES_LOCKFILE="$PW_TMP/xtables.lock"
+export XTABLES_LOCKFILE
+
+apiserver_requirements() {
+	for tool in python3 openssl curl; do
+		command -v $tool >/dev/null 2>&1 || { echo "SKIP: $1: $tool not installed"; exit 77; }
+	done
+}
+
+apiserver_up() {
+	mkdir -p "$M" "$PW_TMP/certs" || return 1
+	python3 "$srcdir/tests/fake-apiserver.py" make-certs "$PW_TMP/certs" >/dev/null 2>&1 || {
+		echo "fake-apiserver.py make-certs failed" >&2
+		return 1
+	}
+	echo secret-1 >"$PW_TMP/token"
+	nx python3 "$srcdir/tests/fake-apiserver.py" --port 0 --control-port 0 \
+		--tls-dir "$PW_TMP/certs" --token secret-1 --seed 7 \
+		--bookmark-interval 2 --max-lifetime 600 >"$PW_TMP/fake.out" 2>"$PW_TMP/fake.err" &
+	bg_track $!
+	_au_i=0
+	while ! grep -q '^READY' "$PW_TMP/fake.out" 2>/dev/null && [ $_au_i -lt 100 ]; do
+		sleep 0.1; _au_i=$((_au_i + 1))
+	done
+	read -r _ API CTL <"$PW_TMP/fake.out" || {
+		echo "the fake API server did not start: $(cat "$PW_TMP/fake.err")" >&2
+		return 1
+	}
+	cat >"$PW_TMP/kubeconfig" <<EOT
+apiVersion: v1
+kind: Config
+current-context: test
+clusters:
+- name: fake
+  cluster:
+    server: https://127.0.0.1:$API
+    certificate-authority: certs/ca.crt
+contexts:
+- name: test
+  context: {cluster: fake, user: node}
+users:
+- name: node
+  user:
+    tokenFile: token
+EOT
+	: >"$PW_TMP/podwall.yaml"
+}
+
+ctl() {
+	_c_method=$1 _c_path=$2
+	shift 2
+	nx curl -s -f -X "$_c_method" "$@" "http://127.0.0.1:$CTL$_c_path" >/dev/null
+}
+
+# put FILE.json: the object goes to the server and to the -f mirror.
+put() {
+	cp "$1" "$M/" && ctl POST /objects --data-binary @"$1" || fail "POST $(basename "$1")"
+}
+
+# del KIND NS NAME (NS "-" for a Namespace)
+del() {
+	rm -f "$M/$1-$2-$3.json"
+	ctl DELETE "/objects/$1/$2/$3" || fail "DELETE $1/$2/$3"
+}
+
+namespace() {	# namespace NAME LABELS-JSON
+	printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"%s","labels":%s}}\n' \
+		"$1" "$2" >"$PW_TMP/Namespace--$1.json"
+	put "$PW_TMP/Namespace--$1.json"
+}
+
+pod() {		# pod NS NAME IP LABELS-JSON: a running pod on edge-1
+	cat >"$PW_TMP/Pod-$1-$2.json" <<EOT
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"$2","namespace":"$1","labels":$4},
+ "spec":{"nodeName":"edge-1","containers":[{"name":"c","image":"registry.example/agnhost:1",
+  "ports":[{"name":"serve-80-tcp","containerPort":80,"protocol":"TCP"},
+           {"name":"serve-80-udp","containerPort":80,"protocol":"UDP"}]}]},
+ "status":{"phase":"Running","podIP":"$3","podIPs":[{"ip":"$3"}]}}
+EOT
+	put "$PW_TMP/Pod-$1-$2.json"
+}
+
+policy() {	# policy NS NAME SPEC-JSON
+	printf '{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"%s","namespace":"%s"},"spec":%s}\n' \
+		"$2" "$1" "$3" >"$PW_TMP/NetworkPolicy-$1-$2.json"
+	put "$PW_TMP/NetworkPolicy-$1-$2.json"
+}
+
+# What --dry-run says of the mirror: want.rules and want.sets.
+want_state() {
+	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 -f "$M" |
+		normalise_save >"$PW_TMP/want.rules"
+	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 -f "$M" |
+		grep '^add ' | sort >"$PW_TMP/want.sets"
+}
+
+# True when the kernel holds want.rules and want.sets.
+kernel_is_wanted() {
+	nx iptables-legacy-save -t filter | normalise_save >"$PW_TMP/have.rules"
+	nx ipset save | grep '^add pw-' | sort >"$PW_TMP/have.sets"
+	cmp -s "$PW_TMP/want.rules" "$PW_TMP/have.rules" &&
+		cmp -s "$PW_TMP/want.sets" "$PW_TMP/have.sets"
+}
+
+# converge NAME [TENTHS]: waits (default 15 s) until the kernel holds what
+# --dry-run says of the server's objects.
+converge() {
+	_cv_name=$1 _cv_max=${2:-150} _cv_i=0
+	want_state
+	while [ $_cv_i -lt "$_cv_max" ]; do
+		if kernel_is_wanted; then
+			pass "$_cv_name: converged in $((_cv_i / 10)).$((_cv_i % 10)) s"
+			return 0
+		fi
+		sleep 0.1
+		_cv_i=$((_cv_i + 1))
+	done
+	fail "$_cv_name: the kernel did not converge to --dry-run in $((_cv_max / 10)) s"
+	diff -u "$PW_TMP/want.rules" "$PW_TMP/have.rules" | head -n 30 >&2
+	diff -u "$PW_TMP/want.sets" "$PW_TMP/have.sets" | head -n 10 >&2
+	tail -n 20 "$LOG" >&2
+	return 1
+}
+
+# start_daemon [ARG]...: the daemon in the node namespace, logging at info.
+start_daemon() {
+	(cd "$PW_TMP" && exec ip netns exec "$PW_NODE" "$PODWALL" --config "$PW_TMP/podwall.yaml" \
+		--kubeconfig "$PW_TMP/kubeconfig" --node-name edge-1 --log-level info \
+		--watch-stall-timeout 5 "$@" >>"$LOG" 2>&1) &
+	DAEMON=$!
+	bg_track $DAEMON
+}
+
+stop_daemon() {
+	kill -TERM "$DAEMON" 2>/dev/null
+	_sd_i=0
+	while kill -0 "$DAEMON" 2>/dev/null && [ $_sd_i -lt 50 ]; do
+		sleep 0.1; _sd_i=$((_sd_i + 1))
+	done
+	if kill -0 "$DAEMON" 2>/dev/null; then
+		fail "the daemon did not stop within 5 s of SIGTERM"
+		kill -9 "$DAEMON"
+	fi
+	wait "$DAEMON" 2>/dev/null
+}
+
+kill_daemon() {
+	kill -9 "$DAEMON" 2>/dev/null
+	wait "$DAEMON" 2>/dev/null
+}
+
+# Milliseconds since the epoch, as pwprobe probe-loop stamps its lines.
+now_ms() {
+	date +%s%3N
+}
