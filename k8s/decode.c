@@ -1645,3 +1645,62 @@ out:
 	pw_buf_free(&d.path);
 	return ret;
 }
+
+/*
+ * The egress list decides Egress when policyTypes does not: a non-empty
+ * one, or anything else that is there and not a list, counts.
+ */
+static bool has_egress(struct decoder *d, const yaml_node_t *spec)
+{
+	yaml_node_t *egress = field(d, spec, "egress");
+
+	return egress && (egress->type != YAML_SEQUENCE_NODE ||
+			  egress->data.sequence.items.top > egress->data.sequence.items.start);
+}
+
+int pw_decode_policy_isolation(yaml_document_t *doc, yaml_node_t *node,
+			       struct pw_object *out)
+{
+	struct pw_buf err = PW_BUF_INIT;
+	struct decoder d = { doc, &err, PW_BUF_INIT, "NetworkPolicy", NULL, NULL, 0 };
+	yaml_node_t *md, *spec;
+	struct pw_policy *p;
+	struct meta m;
+	int ret = -EINVAL;
+
+	memset(&m, 0, sizeof(m));
+	d.budget = BUDGET_PER_NODE * document_size(doc) + BUDGET_EXTRA;
+	if (!node || node->type != YAML_MAPPING_NODE || want_mapping(&d, node) < 0)
+		goto out;
+	md = field(&d, node, "metadata");
+	if (!md || want_mapping(&d, md) < 0 || decode_meta_names(&d, md, true, NULL, &m) < 0)
+		goto out;
+	p = pw_xcalloc(1, sizeof(*p));
+	p->name = m.name;
+	p->namespace = m.ns;
+	/* Opaque strings: a malformed one is only left out. */
+	if (get_string_dup(&d, md, "uid", &p->uid) < 0)
+		p->uid = NULL;
+	if (get_string_dup(&d, md, "resourceVersion", &p->resource_version) < 0)
+		p->resource_version = NULL;
+	spec = field(&d, node, "spec");
+	if (spec && want_mapping(&d, spec) < 0)
+		spec = NULL;
+	/* Unreadable, it could select any pod of the namespace: it selects all. */
+	if (!spec || get_selector(&d, spec, "podSelector", &p->pod_selector) < 0) {
+		pw_selector_free(p->pod_selector);
+		p->pod_selector = pw_selector_new();
+	}
+	/* Unreadable, the types are both: isolated both ways. */
+	if (!spec || decode_policy_types(&d, spec, &p->types) < 0)
+		p->types = PW_POLICY_INGRESS | PW_POLICY_EGRESS;
+	else if (!p->types)
+		p->types = PW_POLICY_INGRESS | (has_egress(&d, spec) ? PW_POLICY_EGRESS : 0);
+	out->kind = PW_KIND_POLICY;
+	out->u.policy = p;
+	ret = 0;
+out:
+	pw_buf_free(&d.path);
+	pw_buf_free(&err);
+	return ret;
+}

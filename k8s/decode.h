@@ -41,4 +41,15 @@ enum pw_decode_result pw_decode_object(yaml_document_t *doc, yaml_node_t *node,
 int pw_decode_typed_object(yaml_document_t *doc, yaml_node_t *node, enum pw_kind kind,
 			   struct pw_object *out, struct pw_buf *err);
 
+/*
+ * What a NetworkPolicy at node still says for sure when it does not decode:
+ * the pods it selects are isolated in its directions. Returns 0 with *out
+ * a policy that selects them and allows nothing: its podSelector, or every
+ * pod of its namespace when that does not decode either; its policyTypes
+ * (defaulted as the API server does), or both when they do not decode.
+ * -EINVAL when not even its name and namespace can be read.
+ */
+int pw_decode_policy_isolation(yaml_document_t *doc, yaml_node_t *node,
+			       struct pw_object *out);
+
 #endif

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -391,30 +392,51 @@ static void find_too_deep(const unsigned char *data, size_t len, struct too_deep
 	yaml_parser_delete(&parser);
 }
 
+/* The length of the line break libyaml sees at s (n bytes), or 0. */
+static size_t line_break(const unsigned char *s, size_t n)
+{
+	if (s[0] == '\n' || s[0] == '\r')
+		return 1;
+	if (s[0] == 0xc2 && n >= 2 && s[1] == 0x85)		/* NEL */
+		return 2;
+	if (s[0] == 0xe2 && n >= 3 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9))
+		return 3;					/* LS, PS */
+	return 0;
+}
+
 /*
  * An upper bound on how deep data can nest, from its bytes alone. Block
  * nesting needs more indentation or another "- " or ": " on the line, flow
  * nesting a bracket; so indentation plus indicators, plus open brackets,
- * bounds the depth. Quoted text is skipped. Cheap next to a parse, it lets
- * ordinary manifests skip the exact (event by event) scan.
+ * bounds the depth. Cheap next to a parse, it lets ordinary manifests skip
+ * the exact (event by event) scan.
+ *
+ * No byte may be taken for text on a guess: a quote inside a plain scalar
+ * ("it's") opens nothing, and skipping from it would hide real brackets.
+ * So everything is counted, and a closing bracket takes back only an open
+ * one with no quote, '#' or '!' since: with none of those, either both are
+ * text or both are structure. A flow key or quoted key may end a line's
+ * indicators, so the first bracket of a line counts one more level. Lines
+ * end at every break libyaml knows; UTF-16 (a BOM) gets the exact scan.
+ * Plain JSON, where every quote is sure to open a string, is measured
+ * exactly instead.
  */
 static size_t depth_bound(const unsigned char *data, size_t len)
 {
-	size_t i, flow = 0, flow_max = 0, block = 0, block_max = 0;
+	size_t i, brk, flow = 0, flow_max = 0, closable = 0, block = 0, block_max = 0;
 	bool line_start = true, in_block = true;
-	unsigned char quote = 0;
 
+	if (pw_json_plain_length((const char *)data, len, &i) == len)
+		return i;
+	if (len >= 2 && ((data[0] == 0xff && data[1] == 0xfe) ||
+			 (data[0] == 0xfe && data[1] == 0xff)))
+		return SIZE_MAX;
 	for (i = 0; i < len; i++) {
 		unsigned char c = data[i];
 
-		if (quote) {
-			if (c == '\\' && quote == '"')
-				i++;
-			else if (c == quote)
-				quote = 0;
-			continue;
-		}
-		if (c == '\n') {
+		brk = line_break(data + i, len - i);
+		if (brk) {
+			i += brk - 1;
 			line_start = in_block = true;
 			block = 0;
 			continue;
@@ -423,13 +445,16 @@ static size_t depth_bound(const unsigned char *data, size_t len)
 			block++;
 		} else {
 			line_start = false;
-			if (c == '"' || c == '\'') {
-				quote = c;
+			if (c == '"' || c == '\'' || c == '#' || c == '!') {
+				closable = 0;
 			} else if (c == '[' || c == '{') {
+				block += in_block;
 				in_block = false;
+				closable++;
 				if (++flow > flow_max)
 					flow_max = flow;
-			} else if ((c == ']' || c == '}') && flow) {
+			} else if ((c == ']' || c == '}') && closable) {
+				closable--;
 				flow--;
 			} else if (in_block && (c == '-' || c == ':' || c == '?')) {
 				block++;
@@ -736,6 +761,16 @@ static void untab_json(char *s, size_t len)
 	}
 }
 
+/* Loads the text of the file path; data may be rewritten. */
+static void load_text(struct loader *l, const char *path, char *data, size_t len)
+{
+	if (pw_str_has_suffix(path, ".json"))
+		untab_json(data, len);
+	l->path = path;
+	load_stream(l, (const unsigned char *)data, len);
+	l->path = NULL;
+}
+
 static void load_file(struct loader *l, const char *path)
 {
 	char *data = NULL;
@@ -751,11 +786,7 @@ static void load_file(struct loader *l, const char *path)
 		error_at(l, path, "%s", strerror(-ret));
 		return;
 	}
-	if (pw_str_has_suffix(path, ".json"))
-		untab_json(data, len);
-	l->path = path;
-	load_stream(l, (const unsigned char *)data, len);
-	l->path = NULL;
+	load_text(l, path, data, len);
 	free(data);
 }
 
@@ -830,5 +861,19 @@ int pw_manifest_load(const char *path, pw_manifest_fn fn, void *ctx,
 		load_dir(&l, path);
 	else
 		load_file(&l, path);
+	return l.nerrors;
+}
+
+int pw_manifest_load_buffer(const char *name, const char *data, size_t len,
+			    pw_manifest_fn fn, void *ctx,
+			    struct pw_buf *errors, struct pw_buf *notices)
+{
+	struct loader l = { fn, ctx, errors, notices, NULL, 0 };
+	char *copy = pw_xmalloc(len + 1);
+
+	memcpy(copy, data, len);
+	copy[len] = '\0';
+	load_text(&l, name, copy, len);
+	free(copy);
 	return l.nerrors;
 }

@@ -25,4 +25,13 @@ typedef int (*pw_manifest_fn)(struct pw_object *obj, const char *where, void *ct
 int pw_manifest_load(const char *path, pw_manifest_fn fn, void *ctx,
 		     struct pw_buf *errors, struct pw_buf *notices);
 
+/*
+ * Loads len bytes of manifest text as if read from a file called name
+ * (".json" names are read as JSON), as the fuzzer needs. Returns as
+ * pw_manifest_load().
+ */
+int pw_manifest_load_buffer(const char *name, const char *data, size_t len,
+			    pw_manifest_fn fn, void *ctx,
+			    struct pw_buf *errors, struct pw_buf *notices);
+
 #endif

@@ -49,6 +49,12 @@ enum abort_reason {
 	ABORT_TOO_BIG,		/* a list body over LIST_BODY_MAX */
 };
 
+/* An item of a list the decoder refused. */
+struct refused_item {
+	char *key;			/* NULL when unreadable */
+	struct pw_object isolation;	/* a policy's; u.policy NULL if none */
+};
+
 struct pw_reflector {
 	struct pw_k8s_client *client;
 	enum pw_kind kind;
@@ -76,6 +82,8 @@ struct pw_reflector {
 	struct pw_buf body;
 	struct pw_object *items;
 	size_t nitems, items_cap;
+	struct refused_item *refused;	/* the items the decoder refused */
+	size_t nrefused, refused_cap;
 
 	/* The watch in progress. */
 	struct pw_line_framer *framer;
@@ -278,6 +286,47 @@ static void deliver(struct pw_reflector *r, struct pw_object *obj)
 		pw_object_free(obj);
 }
 
+/*
+ * What an object refused now leaves in force if an earlier version of it
+ * was handed out. A pod is withdrawn: its interface is then unknown, which
+ * the dispatch chains drop, and its address leaves every set, so nothing
+ * opens. A namespace or a policy keeps its last valid version: withdrawn,
+ * a policy would stop isolating its pods, and a namespace would lose the
+ * labels a NotIn or DoesNotExist namespaceSelector keeps out. Deletions
+ * are believed however malformed: the object is gone either way. A policy
+ * with no valid version at all is enforced as its isolation: the pods it
+ * selects allow nothing it would allow (see pw_decode_policy_isolation()).
+ */
+static bool keeps_last_valid(enum pw_kind kind)
+{
+	return kind != PW_KIND_POD;
+}
+
+/* An object of key (NULL: unknown) was refused: see keeps_last_valid(). */
+static void refused(struct pw_reflector *r, const char *key, bool deletion)
+{
+	if (!key || !pw_strmap_get(r->delivered, key))
+		return;
+	if (!deletion && keeps_last_valid(r->kind)) {
+		say(r, PW_LOG_WARNING, "keeping %s as it was: its new version is invalid",
+		    key);
+		return;
+	}
+	say(r, PW_LOG_WARNING, "withdrawing %s: its new version is invalid", key);
+	forget(r, key);
+}
+
+/* A refused policy never seen valid: its isolation stands in for it. */
+static bool isolate(struct pw_reflector *r, const char *key, struct pw_object *isolation,
+		    bool deletion)
+{
+	if (deletion || !key || !isolation->u.policy || pw_strmap_get(r->delivered, key))
+		return false;
+	say(r, PW_LOG_WARNING, "%s has no valid version: the pods it selects are isolated "
+	    "and it allows nothing", key);
+	return true;
+}
+
 static int free_value(const char *key, void *value, void *ctx)
 {
 	free(value);
@@ -302,9 +351,12 @@ static int find_vanished(const char *key, void *value, void *ctx)
 	return 0;
 }
 
+static void drop_items(struct pw_reflector *r);
+
 /*
  * A full list is the truth: what was handed out and is not in it (or is
- * there under another uid) has been deleted meanwhile.
+ * there under another uid) has been deleted meanwhile; what it holds in a
+ * version the decoder refused stays or goes as refused() says.
  */
 static void replace_all(struct pw_reflector *r)
 {
@@ -312,6 +364,17 @@ static void replace_all(struct pw_reflector *r)
 	const char *ns, *name, *uid;
 	size_t i;
 
+	for (i = 0; i < r->nrefused; i++) {
+		struct refused_item *item = &r->refused[i];
+
+		if (!isolate(r, item->key, &item->isolation, false)) {
+			refused(r, item->key, false);
+			continue;
+		}
+		PW_GROW(r->items, r->items_cap, r->nitems + 1);
+		r->items[r->nitems++] = item->isolation;
+		memset(&item->isolation, 0, sizeof(item->isolation));
+	}
 	for (i = 0; i < r->nitems; i++) {
 		char *key;
 
@@ -319,6 +382,13 @@ static void replace_all(struct pw_reflector *r)
 		key = make_key(ns, name);
 		pw_strmap_put(v.listed, key, (void *)uid);
 		free(key);
+	}
+	for (i = 0; i < r->nrefused; i++) {
+		const char *key = r->refused[i].key, *kept;
+
+		kept = pw_strmap_get(r->delivered, key);
+		if (kept && !pw_strmap_get(v.listed, key))
+			pw_strmap_put(v.listed, key, (void *)kept);
 	}
 	/* Removals are collected first: the map must not change during a walk. */
 	pw_strmap_foreach(r->delivered, find_vanished, &v);
@@ -331,6 +401,7 @@ static void replace_all(struct pw_reflector *r)
 	for (i = 0; i < r->nitems; i++)
 		deliver(r, &r->items[i]);
 	r->nitems = 0;
+	drop_items(r);
 }
 
 static void drop_items(struct pw_reflector *r)
@@ -340,6 +411,11 @@ static void drop_items(struct pw_reflector *r)
 	for (i = 0; i < r->nitems; i++)
 		pw_object_free(&r->items[i]);
 	r->nitems = 0;
+	for (i = 0; i < r->nrefused; i++) {
+		free(r->refused[i].key);
+		pw_object_free(&r->refused[i].isolation);
+	}
+	r->nrefused = 0;
 }
 
 /* ----------------------------------------------------------- scheduling */
@@ -490,12 +566,26 @@ static void collect_item(struct pw_object *obj, void *ctx)
 	r->items[r->nitems++] = *obj;
 }
 
-static void bad_item(const char *why, void *ctx)
+static void bad_item(const char *key, const char *why, struct pw_object *isolation,
+		     void *ctx)
 {
 	struct pw_reflector *r = ctx;
+	struct refused_item *item;
 
 	r->stats.bad_objects++;
 	say(r, PW_LOG_WARNING, "skipping %s", why);
+	if (!key) {
+		if (isolation)
+			pw_object_free(isolation);
+		return;
+	}
+	PW_GROW(r->refused, r->refused_cap, r->nrefused + 1);
+	item = &r->refused[r->nrefused++];
+	item->key = pw_xstrdup(key);
+	if (isolation)
+		item->isolation = *isolation;
+	else
+		memset(&item->isolation, 0, sizeof(item->isolation));
 }
 
 static void list_done(struct pw_reflector *r, const char *rv)
@@ -513,8 +603,8 @@ static void list_page_ok(struct pw_reflector *r)
 	struct pw_buf err = PW_BUF_INIT;
 	char *rv, *cont;
 
-	if (pw_list_decode(r->body.data ? r->body.data : "", r->body.len, r->kind,
-			   collect_item, bad_item, r, &rv, &cont, &err) < 0) {
+	if (pw_list_decode_keyed(r->body.data ? r->body.data : "", r->body.len, r->kind,
+				 collect_item, bad_item, r, &rv, &cont, &err) < 0) {
 		say(r, PW_LOG_WARNING, "list: %s", pw_buf_str(&err));
 		drop_items(r);
 		schedule(r, ACT_LIST, DELAY_BACKOFF, 0);
@@ -618,78 +708,25 @@ static void set_rv(struct pw_reflector *r, const char *rv)
 		replace_str(&r->rv, rv);
 }
 
-static yaml_node_t *map_get(yaml_document_t *doc, yaml_node_t *map, const char *key)
-{
-	yaml_node_pair_t *p;
-
-	if (!map || map->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(doc, p->key);
-
-		if (k && k->type == YAML_SCALAR_NODE &&
-		    strcmp((const char *)k->data.scalar.value, key) == 0)
-			return yaml_document_get_node(doc, p->value);
-	}
-	return NULL;
-}
-
-static const char *map_get_text(yaml_document_t *doc, yaml_node_t *map, const char *key)
-{
-	yaml_node_t *n = map_get(doc, map, key);
-	const char *text;
-
-	if (!n || n->type != YAML_SCALAR_NODE)
-		return NULL;
-	text = (const char *)n->data.scalar.value;
-	return strchr(text, '/') ? NULL : text;
-}
-
-/* The key of an event's object, however invalid the rest; NULL if unknown. */
-static char *peek_key(const char *line, size_t len, enum pw_kind kind)
-{
-	yaml_parser_t parser;
-	yaml_document_t doc;
-	yaml_node_t *md;
-	const char *ns, *name;
-	char *key = NULL;
-
-	if (!yaml_parser_initialize(&parser))
-		return NULL;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)line, len);
-	if (yaml_parser_load(&parser, &doc)) {
-		md = map_get(&doc, map_get(&doc, yaml_document_get_root_node(&doc),
-					   "object"), "metadata");
-		name = map_get_text(&doc, md, "name");
-		ns = map_get_text(&doc, md, "namespace");
-		if (name && (kind == PW_KIND_NAMESPACE || ns))
-			key = make_key(kind == PW_KIND_NAMESPACE ? NULL : ns, name);
-		yaml_document_delete(&doc);
-	}
-	yaml_parser_delete(&parser);
-	return key;
-}
-
 /*
- * An object the decoder refuses is skipped. If an earlier version of it was
- * handed out, that one is withdrawn too: a relist would not list it either,
- * and the two paths must agree.
+ * An object the decoder refuses is skipped. The one handed out before under
+ * its name stays or goes as refused() says; a relist does the same, so
+ * that the two paths agree.
  */
-static void skip_bad_event(struct pw_reflector *r, const char *line, size_t len,
-			   const struct pw_watch_event *ev, const char *why)
+static void skip_bad_event(struct pw_reflector *r, struct pw_watch_event *ev,
+			   const char *why)
 {
-	char *key;
+	bool deletion = ev->type == PW_WATCH_DELETED;
 
 	r->stats.bad_objects++;
 	say(r, PW_LOG_WARNING, "skipping %s", why);
 	set_rv(r, ev->resource_version);
-	key = peek_key(line, len, r->kind);
-	if (key && pw_strmap_get(r->delivered, key)) {
-		say(r, PW_LOG_WARNING, "withdrawing %s: its new version is invalid",
-		    key);
-		forget(r, key);
+	if (isolate(r, ev->key, &ev->isolation, deletion)) {
+		deliver(r, &ev->isolation);
+		memset(&ev->isolation, 0, sizeof(ev->isolation));
+	} else {
+		refused(r, ev->key, deletion);
 	}
-	free(key);
 }
 
 static void deleted(struct pw_reflector *r, struct pw_object *obj)
@@ -706,6 +743,23 @@ static void deleted(struct pw_reflector *r, struct pw_object *obj)
 	free(key);
 }
 
+/*
+ * A line that did not even parse names no object; a plain scan of it may,
+ * for the log (only: what is not parsed is not acted on).
+ */
+static void name_object(struct pw_reflector *r, const char *line, size_t len,
+			struct pw_buf *why)
+{
+	char *key = pw_watch_event_peek_key(line, len, r->kind);
+
+	if (!key)
+		return;
+	pw_buf_printf(why, " (%s ", pw_kind_name(r->kind));
+	put_clean(why, key, 300);
+	pw_buf_putc(why, ')');
+	free(key);
+}
+
 static int handle_line(const char *line, size_t len, void *ctx)
 {
 	struct pw_reflector *r = ctx;
@@ -714,9 +768,11 @@ static int handle_line(const char *line, size_t len, void *ctx)
 	int ret = 0;
 
 	if (pw_watch_event_decode(line, len, r->kind, &ev, &err) < 0) {
+		if (!ev.key)
+			name_object(r, line, len, &err);
 		if (ev.type == PW_WATCH_ADDED || ev.type == PW_WATCH_MODIFIED ||
 		    ev.type == PW_WATCH_DELETED)
-			skip_bad_event(r, line, len, &ev, pw_buf_str(&err));
+			skip_bad_event(r, &ev, pw_buf_str(&err));
 		else
 			say(r, PW_LOG_WARNING, "watch: skipping an event: %s",
 			    pw_buf_str(&err));
@@ -772,6 +828,27 @@ static bool watch_on_data(void *ctx, const char *data, size_t len)
 	return ret == 0;
 }
 
+/* Names the object of the line too long, if its start says which it was. */
+static void say_too_long(struct pw_reflector *r)
+{
+	struct pw_buf what = PW_BUF_INIT;
+	const char *head;
+	size_t len;
+	char *key;
+
+	head = pw_line_framer_refused_head(r->framer, &len);
+	key = pw_watch_event_peek_key(head, len, r->kind);
+	if (key) {
+		pw_buf_printf(&what, " (%s ", pw_kind_name(r->kind));
+		put_clean(&what, key, 300);
+		pw_buf_putc(&what, ')');
+	}
+	say(r, PW_LOG_WARNING, "watch: an event longer than %zu bytes%s",
+	    r->opt.max_event_bytes, pw_buf_str(&what));
+	free(key);
+	pw_buf_free(&what);
+}
+
 static void watch_on_done(void *ctx, const struct pw_k8s_response *resp)
 {
 	struct pw_reflector *r = ctx;
@@ -793,8 +870,7 @@ static void watch_on_done(void *ctx, const struct pw_k8s_response *resp)
 		 * Watching again from the same resourceVersion meets the same
 		 * line; the second time, a list steps over it.
 		 */
-		say(r, PW_LOG_WARNING, "watch: an event longer than %zu bytes",
-		    r->opt.max_event_bytes);
+		say_too_long(r);
 		if (r->too_long_rv && r->rv && strcmp(r->too_long_rv, r->rv) == 0) {
 			schedule(r, ACT_LIST, DELAY_BACKOFF, 0);
 		} else {
@@ -918,6 +994,7 @@ void pw_reflector_free(struct pw_reflector *r)
 	pw_strmap_free(r->delivered);
 	drop_items(r);
 	free(r->items);
+	free(r->refused);
 	pw_buf_free(&r->body);
 	pw_line_framer_free(r->framer);
 	free(r->continue_token);

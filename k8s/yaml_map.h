@@ -11,4 +11,15 @@
  */
 yaml_node_t *pw_yaml_lookup(yaml_document_t *doc, const yaml_node_t *map, const char *key);
 
+/*
+ * How much of text is plain JSON: one object or array, a quote only where
+ * a key or a value starts, a colon only after a key, and outside strings
+ * nothing else but brackets, commas, numbers, true, false, null and white
+ * space. Past that point libyaml, which reads YAML, may see what JSON does
+ * not: in [a"b, [[... a plain scalar, then lists nested as deep as the
+ * brackets go. Returns len when all of text is plain JSON, else the offset
+ * of the first byte that is not; *depth gets the deepest nesting before it.
+ */
+size_t pw_json_plain_length(const char *text, size_t len, size_t *depth);
+
 #endif

@@ -1193,11 +1193,15 @@ static void expect_item(struct pw_object *obj, void *ctx)
 	pw_object_free(obj);
 }
 
-static void expect_bad(const char *why, void *ctx)
+/* A policy never valid is enforced as its isolation: expect that. */
+static void expect_bad(const char *key, const char *why, struct pw_object *isolation,
+		       void *ctx)
 {
 	struct expected *x = ctx;
 
 	x->bad++;
+	if (isolation)
+		expect_item(isolation, ctx);
 }
 
 struct compare {
@@ -1226,7 +1230,8 @@ static const char *const kind_query[] = {
 
 /*
  * Compares what the user was given with the fake's objects of the kind
- * (the valid ones: the invalid are skipped); the differences go to diff.
+ * (the valid ones, and the isolation of invalid policies); the differences
+ * go to diff.
  */
 static bool same_as_server(struct pw_buf *diff)
 {
@@ -1237,8 +1242,8 @@ static bool same_as_server(struct pw_buf *diff)
 
 	pw_buf_reset(diff);
 	ck_assert_int_eq(ctl("GET", kind_query[h.kind], NULL, &body), 200);
-	ck_assert_int_eq(pw_list_decode(body.data, body.len, h.kind, expect_item, expect_bad,
-					&x, &rv, &cont, &err), 0);
+	ck_assert_int_eq(pw_list_decode_keyed(body.data, body.len, h.kind, expect_item,
+					      expect_bad, &x, &rv, &cont, &err), 0);
 	free(rv);
 	free(cont);
 	c.other = h.objs;
@@ -1776,6 +1781,11 @@ START_TEST(test_reflector_stall)
 }
 END_TEST
 
+static bool flip_kept(void)
+{
+	return strstr(pw_buf_str(&h.log), "keeping default/flip as it was") != NULL;
+}
+
 START_TEST(test_reflector_invalid_objects)
 {
 	struct pw_reflector_options opt;
@@ -1787,10 +1797,12 @@ START_TEST(test_reflector_invalid_objects)
 	test_options(&opt);
 	reflector_start(PW_KIND_POLICY, &opt);
 	assert_converges(10000);
-	ck_assert_uint_eq(h.upserts, 2);
+	/* bad-port too, as its isolation: a policy never valid opens nothing. */
+	ck_assert_uint_eq(h.upserts, 3);
 	ck_assert_uint_eq(stats().bad_objects, 1);
 	ck_assert_contains(pw_buf_str(&h.log), "NetworkPolicy default/bad-port: "
 			   "spec.ingress[0].ports[0].port");
+	ck_assert_contains(pw_buf_str(&h.log), "default/bad-port has no valid version");
 
 	/* In the watch: skipped and logged, and the stream goes on. */
 	put_policy("worse", "0", true);
@@ -1799,10 +1811,13 @@ START_TEST(test_reflector_invalid_objects)
 	ck_assert_uint_eq(stats().bad_objects, 2);
 	ck_assert_contains(pw_buf_str(&h.log), "NetworkPolicy default/worse");
 
-	/* A delivered policy turning invalid is withdrawn; fixed, it returns. */
+	/*
+	 * A delivered policy turning invalid stays as it was (withdrawn, it
+	 * would leave its pods open); fixed, it is updated.
+	 */
 	put_policy("flip", "99999", true);
-	assert_converges(5000);
-	ck_assert_contains(pw_buf_str(&h.trail), "-default/flip ");
+	ck_assert_msg(spin(flip_kept, 5000), "log:\n%s", pw_buf_str(&h.log));
+	ck_assert_ptr_eq(strstr(pw_buf_str(&h.trail), "-default/flip "), NULL);
 	put_policy("flip", "81", false);
 	assert_converges(5000);
 	ck_assert_uint_eq(stats().bad_objects, 3);
@@ -1810,6 +1825,7 @@ START_TEST(test_reflector_invalid_objects)
 	delete_object("NetworkPolicy", "default", "bad-port");
 	delete_object("NetworkPolicy", "default", "good");
 	assert_converges(5000);
+	/* bad-port's isolation and good; flip stayed. */
 	ck_assert_uint_eq(h.removes, 2);
 }
 END_TEST

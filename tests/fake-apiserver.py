@@ -82,6 +82,20 @@ Control port (plain HTTP, JSON):
   GET    /watches                 open watches
   POST   /reset                   no objects, no history, no faults, zero
                                   counters, open watches ended (RVs keep rising)
+  POST   /raw?kind=K&name=N[&namespace=NS][&type=T]
+                                  the body, bytes as they are (invalid JSON,
+                                  invalid UTF-8, duplicate keys...), becomes
+                                  the object N (less a final newline, which
+                                  would end the watch line): sent verbatim as
+                                  the "object"
+                                  of a watch event of type T (default ADDED or
+                                  MODIFIED; DELETED removes it) and as its item
+                                  in lists, GET /objects and GETs, until POST
+                                  /objects or DELETE replaces it.  "@RV@" and
+                                  "@UID@" in the body become its new
+                                  resourceVersion and its uid (kept from the
+                                  object it replaces).  Answers {"resourceVersion",
+                                  "uid", "type"}.
 
 Fault types (count defaults to 1; "path" restricts to request targets that
 contain it, e.g. "pods" or "watch=1"):
@@ -161,6 +175,30 @@ def go_json(obj):
     return s.encode("utf-8", "surrogatepass")
 
 
+class RawObject(dict):
+    """An object POSTed to /raw: a stand-in for selectors and keys (kind,
+    apiVersion, metadata name, namespace, uid, resourceVersion) that is
+    serialised as the bytes it was given."""
+
+    def __init__(self, shadow, raw):
+        dict.__init__(self, shadow)
+        self.raw = raw
+
+
+def encode_json(obj):
+    """go_json(), but a RawObject (the object itself, or an item of a list)
+    is written as its raw bytes."""
+    if isinstance(obj, RawObject):
+        return obj.raw
+    items = obj.get("items") if isinstance(obj, dict) else None
+    if not isinstance(items, list) or not any(isinstance(o, RawObject) for o in items):
+        return go_json(obj)
+    out = collections.OrderedDict(obj)
+    out["items"] = ["@@raw-item-%d@@" % i for i in range(len(items))]
+    return re.sub(rb'"@@raw-item-([0-9]+)@@"',
+                  lambda m: encode_json(items[int(m.group(1))]), go_json(out))
+
+
 # ---------------------------------------------------------------- resources
 
 class Resource(object):
@@ -196,6 +234,8 @@ def obj_key(res, obj):
 
 
 def strip_type(obj):
+    if isinstance(obj, RawObject):
+        return obj
     return dict((k, v) for k, v in obj.items() if k not in ("kind", "apiVersion"))
 
 
@@ -583,7 +623,7 @@ class Event(object):
 
 
 def encode_event(typ, obj):
-    return b'{"type":"' + typ.encode() + b'","object":' + go_json(obj) + b"}\n"
+    return b'{"type":"' + typ.encode() + b'","object":' + encode_json(obj) + b"}\n"
 
 
 class Store(object):
@@ -701,6 +741,40 @@ class Store(object):
     def delete(self, res, key, grace=False):
         with self.cond:
             return self._delete(res, key, grace)
+
+    def put_raw(self, res, name, namespace, body, typ=None):
+        """body (bytes) becomes the object's serialised form; see POST /raw."""
+        meta = collections.OrderedDict(name=name)
+        if res.namespaced:
+            meta["namespace"] = namespace or "default"
+        key = "%s/%s" % (meta["namespace"], name) if res.namespaced else name
+        with self.cond:
+            old = self.objects[res.name].get(key)
+            if typ is None:
+                typ = "MODIFIED" if old is not None else "ADDED"
+            if typ not in ("ADDED", "MODIFIED", "DELETED"):
+                raise ValueError("type must be ADDED, MODIFIED or DELETED")
+            if typ == "DELETED" and old is None:
+                raise ValueError("%s %s not found" % (res.kind, key))
+            uid = (old["metadata"].get("uid") if old is not None else None) or \
+                str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+            self.rv += 1
+            meta["uid"] = uid
+            meta["resourceVersion"] = str(self.rv)
+            shadow = collections.OrderedDict(kind=res.kind, apiVersion=res.api_version)
+            shadow["metadata"] = meta
+            if body.endswith(b"\r\n"):
+                body = body[:-2]
+            elif body.endswith(b"\n"):
+                body = body[:-1]
+            raw = body.replace(b"@RV@", str(self.rv).encode()).replace(b"@UID@", uid.encode())
+            obj = RawObject(shadow, raw)
+            if typ == "DELETED":
+                del self.objects[res.name][key]
+            else:
+                self.objects[res.name][key] = obj
+            self._emit(typ, res.name, key, obj, old)
+            return {"resourceVersion": str(self.rv), "uid": uid, "type": typ}
 
     def compact(self):
         with self.cond:
@@ -987,7 +1061,7 @@ class BaseHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def send_json(self, code, obj, headers=None):
-        self.send_bytes(code, go_json(obj) + b"\n", headers=headers)
+        self.send_bytes(code, encode_json(obj) + b"\n", headers=headers)
 
     def client_alive(self):
         """False once the peer has closed; anything it sends is discarded."""
@@ -1584,7 +1658,9 @@ class ControlHandler(BaseHandler):
             q = dict((k, v[0]) for k, v in parse_qs(u.query, keep_blank_values=True).items())
             segs = [unquote(s) for s in u.path.split("/") if s]
             m = self.command
-            data = json.loads(body.decode("utf-8")) if body.strip() else None
+            data = None
+            if body.strip() and segs != ["raw"]:
+                data = json.loads(body.decode("utf-8"))
             if segs == ["objects"] and m == "GET":
                 return self.send_json(200, app.store.dump(q.get("kind")))
             if segs == ["objects"] and m in ("POST", "PUT"):
@@ -1594,6 +1670,8 @@ class ControlHandler(BaseHandler):
                                           parse_bool("grace", q.get("grace")))
             if segs == ["faults"] and m == "POST":
                 return self.post_fault(data)
+            if segs == ["raw"] and m == "POST":
+                return self.post_raw(q, body)
             if segs == ["faults"] and m == "GET":
                 return self.send_json(200, {"faults": app.faults.snapshot()})
             if segs == ["faults"] and m == "DELETE":
@@ -1651,6 +1729,15 @@ class ControlHandler(BaseHandler):
             return self.send_json(200, {"resourceVersion": str(store.rv), "items": out})
         obj, created = store.put(data, raw)
         self.send_json(201 if created else 200, obj)
+
+    def post_raw(self, q, body):
+        res = BY_KIND.get(q.get("kind", "").lower())
+        if res is None:
+            raise CtlError(400, "raw needs kind=Pod|Namespace|NetworkPolicy")
+        if not q.get("name"):
+            raise CtlError(400, "raw needs name=")
+        self.send_json(200, self.server.app.store.put_raw(res, q["name"], q.get("namespace"),
+                                                          body, q.get("type")))
 
     def delete_object(self, kind, ns, name, grace):
         res = BY_KIND.get(kind.lower())
