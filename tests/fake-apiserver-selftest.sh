@@ -442,6 +442,31 @@ check "restart: connection refused while down (curl 7, got $rc: $(cat "$tmp/rest
 sleep 1.5
 check "restart: served again afterwards" test "$(api "$tmp/out" /api/v1/pods)" = 200
 
+# ---- raw objects: bytes sent as they are
+rv_before=$(current_rv)
+# shellcheck disable=SC2086
+curl -sS -m 3 --http1.1 $TLS -H "Authorization: Bearer $TOKEN" -o "$tmp/rawwatch.out" \
+	"$B/api/v1/namespaces?watch=1&resourceVersion=$rv_before" 2>/dev/null &
+rawwatch=$!
+pids="$pids $rawwatch"
+waitfor 3 watches_open 1
+printf '{"metadata":{"name":"shop","uid":"@UID@","resourceVersion":"@RV@","labels":{"a":"\377","a":"b"}}}\n' |
+	curl -sS -X POST --data-binary @- "$C/raw?kind=Namespace&name=shop" >"$tmp/raw.json"
+check "raw: an event, the uid kept" jtest "$tmp/raw.json" \
+	'j["type"] == "MODIFIED" and int(j["resourceVersion"]) == '"$rv_before"' + 1 and j["uid"]'
+code=$(api "$tmp/rawlist.out" /api/v1/namespaces)
+check "raw: listed verbatim, @RV@ and @UID@ filled in, the newline dropped" \
+	grep -q "\"labels\":{\"a\":\"$(printf '\377')\",\"a\":\"b\"}}}]}" "$tmp/rawlist.out"
+check "raw: list item has the resourceVersion" grep -q "\"resourceVersion\":\"$((rv_before + 1))\"" "$tmp/rawlist.out"
+wait "$rawwatch" 2>/dev/null
+forget "$rawwatch"
+check "raw: watched verbatim as one line" grep -q "^{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"shop\",.*\"a\":\"$(printf '\377')\",\"a\":\"b\"}}}}\$" "$tmp/rawwatch.out"
+pods() { ctl GET '/objects?kind=Pod' | "$PY" -c 'import json,sys; print(" ".join(sorted(i["metadata"]["name"] for i in json.load(sys.stdin)["items"])))'; }
+pods_before=$(pods)
+printf 'not json at all' | curl -sS -X POST --data-binary @- "$C/raw?kind=Pod&namespace=shop&name=p3&type=DELETED" >"$tmp/raw.json"
+check "raw: DELETED removes it ($pods_before)" test "$(pods)" = "$(echo "$pods_before" | sed 's/ *p3//')"
+check "raw: needs a kind" test "$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary x "$C/raw?name=a")" = 400
+
 # ---- reset
 ctl POST /reset >/dev/null
 ctl GET /objects >"$tmp/all.json"
