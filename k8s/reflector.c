@@ -89,6 +89,7 @@ struct pw_reflector {
 	struct pw_line_framer *framer;
 	enum abort_reason abort;
 	unsigned watch_events;
+	unsigned watch_changes;		/* of them, ADDED, MODIFIED or DELETED */
 	uint64_t watch_started_ms;
 	char *too_long_rv;		/* where the last over-long line was met */
 
@@ -783,11 +784,13 @@ static int handle_line(const char *line, size_t len, void *ctx)
 	switch (ev.type) {
 	case PW_WATCH_ADDED:
 	case PW_WATCH_MODIFIED:
+		r->watch_changes++;
 		deliver(r, &ev.object);
 		memset(&ev.object, 0, sizeof(ev.object));
 		set_rv(r, ev.resource_version);
 		break;
 	case PW_WATCH_DELETED:
+		r->watch_changes++;
 		deleted(r, &ev.object);
 		set_rv(r, ev.resource_version);
 		break;
@@ -905,6 +908,18 @@ static void watch_on_done(void *ctx, const struct pw_k8s_response *resp)
 		say(r, PW_LOG_NOTICE, "watch: %s; watching again", why);
 		r->failures++;
 		schedule(r, ACT_WATCH, DELAY_NONE, 0);
+	} else if (r->watch_changes && !resp->retry_after) {
+		/*
+		 * A watch that delivered changes and then broke (a reset, a
+		 * truncated chunk) is reopened at once, as client-go does:
+		 * backing off here would leave a flapping link's changes
+		 * unseen for up to a minute. Bookmarks alone do not count, or
+		 * a server could keep podwall reconnecting in a loop; and a
+		 * reopened watch that ends at once with nothing backs off.
+		 */
+		say(r, PW_LOG_NOTICE, "watch: %s; watching again", why);
+		r->backoff_ms = 0;
+		schedule(r, ACT_WATCH, DELAY_REWATCH, 0);
 	} else {
 		say(r, PW_LOG_WARNING, "watch: %s", why);
 		schedule(r, ACT_WATCH, DELAY_BACKOFF, resp->retry_after);
@@ -944,6 +959,7 @@ static bool start_watch(struct pw_reflector *r, uint64_t now)
 	pw_line_framer_reset(r->framer);
 	r->abort = ABORT_NONE;
 	r->watch_events = 0;
+	r->watch_changes = 0;
 	r->watch_started_ms = now;
 	r->watch_got_data = false;
 	r->stats.watches++;

@@ -1716,6 +1716,34 @@ START_TEST(test_reflector_drop_mid_event)
 }
 END_TEST
 
+/*
+ * A watch that delivered changes and then broke is reopened at once, not
+ * after a backoff (2 s here): a flapping link must not hide changes.
+ */
+START_TEST(test_reflector_rewatch_after_changes)
+{
+	static const char *const args[] = { "--split-chunks", NULL };
+	struct pw_reflector_options opt;
+
+	fake_start(args);
+	put_pods(2, "p");
+	test_options(&opt);
+	opt.backoff_initial_ms = 2000;
+	opt.backoff_max_ms = 4000;
+	reflector_start(PW_KIND_POD, &opt);
+	assert_converges(10000);
+	put_pod("default", "a", 1, "10.1.0.10");
+	assert_converges(5000);
+
+	fault("{\"type\":\"drop-mid-event\"}");
+	put_pod("default", "b", 1, "10.1.0.11");
+	assert_converges(1500);
+	ck_assert_int_eq(fake_stat("watches_reset"), 1);
+	ck_assert_uint_eq(stats().lists, 1);
+	ck_assert_contains(pw_buf_str(&h.log), "watching again");
+}
+END_TEST
+
 START_TEST(test_reflector_oversized_event)
 {
 	struct pw_reflector_options opt;
@@ -1907,6 +1935,7 @@ static Suite *watch_suite(void)
 	tcase_add_test(tc, test_reflector_retry_after);
 	tcase_add_test(tc, test_reflector_backoff);
 	tcase_add_test(tc, test_reflector_drop_mid_event);
+	tcase_add_test(tc, test_reflector_rewatch_after_changes);
 	tcase_add_test(tc, test_reflector_oversized_event);
 	tcase_add_test(tc, test_reflector_stall);
 	tcase_add_test(tc, test_reflector_invalid_objects);
