@@ -72,6 +72,7 @@ struct pw_composer {
 	size_t cap;
 	size_t items_depth;	/* depth of the emptied "items" list; 0: none open */
 	size_t items_given;
+	bool keep_items;
 	bool failed;
 };
 
@@ -242,7 +243,7 @@ static bool at_root_items(struct pw_composer *c)
 	const struct open_node *root = c->depth == 1 ? &c->stack[0] : NULL;
 	const yaml_node_t *key;
 
-	if (!root || c->in_item || !root->key ||
+	if (!root || c->in_item || c->keep_items || !root->key ||
 	    node_of(&c->root, root->id)->type != YAML_MAPPING_NODE)
 		return false;
 	key = node_of(&c->root, root->key);
@@ -527,6 +528,11 @@ struct pw_composer *pw_composer_new_json(const unsigned char *data, size_t len,
 	yajl_config(j->yajl, yajl_allow_multiple_values, 1);
 	c->json = j;
 	return c;
+}
+
+void pw_composer_keep_items(struct pw_composer *c)
+{
+	c->keep_items = true;
 }
 
 enum pw_compose_unit pw_composer_next(struct pw_composer *c, yaml_document_t *doc,

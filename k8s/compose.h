@@ -37,6 +37,8 @@ struct pw_composer *pw_composer_new(yaml_parser_t *parser);
  */
 struct pw_composer *pw_composer_new_json(const unsigned char *data, size_t len,
 					 size_t max_depth);
+/* Keeps "items" in their document, for a caller that wants it whole. */
+void pw_composer_keep_items(struct pw_composer *c);
 void pw_composer_free(struct pw_composer *c);
 
 /*

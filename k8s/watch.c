@@ -1,10 +1,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
+#include "k8s/compose.h"
 #include "k8s/decode.h"
 #include "k8s/watch.h"
 #include "k8s/yaml_map.h"
@@ -139,14 +141,13 @@ int pw_line_framer_feed(struct pw_line_framer *f, const char *data, size_t len,
 /* -------------------------------------------------------------- JSON */
 
 /*
- * libyaml reads JSON as YAML, and the two differ where a server, hostile
- * or only unusual, can reach. Before libyaml sees a line it is rewritten,
- * only where needed, so that it means what it means to Go's decoder:
+ * A line is rewritten, only where needed, so that what reads it (yajl
+ * now; libyaml, which reads JSON as YAML, when this was written) takes it
+ * as Go's decoder does, and so that each bad object can be refused alone:
  *  - inside strings, invalid UTF-8 becomes U+FFFD (as Go decodes it);
  *    characters libyaml refuses or reads as line breaks (DEL, C0 and C1
- *    controls, U+2028, U+2029, U+FFFE, U+FFFF) become \u escapes; a UTF-16
- *    surrogate pair becomes one \U escape, a lone surrogate U+FFFD; "\/"
- *    becomes "/" (libyaml 0.1 knows no such escape);
+ *    controls, U+2028, U+2029, U+FFFE, U+FFFF) become \u escapes; a lone
+ *    UTF-16 surrogate becomes U+FFFD; "\/" becomes "/";
  *  - outside strings a tab becomes a space;
  *  - a key longer than libyaml's 1024-character limit for implicit keys
  *    is replaced by a short one no field or label key can equal, and
@@ -185,8 +186,13 @@ static void json_escape(struct json_text *t, size_t from, size_t to, unsigned lo
 {
 	char esc[16];
 
-	json_replace(t, from, to, esc, (size_t)snprintf(esc, sizeof(esc), cp > 0xffff ?
-			"\\U%08lx" : "\\u%04lx", cp));
+	if (cp > 0xffff)	/* JSON spells it as a surrogate pair */
+		json_replace(t, from, to, esc, (size_t)snprintf(esc, sizeof(esc),
+				"\\u%04lx\\u%04lx", 0xd800 + ((cp - 0x10000) >> 10),
+				0xdc00 + ((cp - 0x10000) & 0x3ff)));
+	else
+		json_replace(t, from, to, esc, (size_t)snprintf(esc, sizeof(esc),
+				"\\u%04lx", cp));
 }
 
 static int hex_value(const char *s, size_t n, unsigned long *out)
@@ -447,9 +453,12 @@ static bool is_too_deep(const yaml_node_t *n)
 static int json_load(const char *text, size_t len, size_t around, const char *what,
 		     yaml_document_t *doc, unsigned *too_deep, struct pw_buf *err)
 {
-	yaml_parser_t parser;
+	struct pw_buf why = PW_BUF_INIT;
+	struct pw_composer *composer;
+	enum pw_compose_unit unit;
+	yaml_document_t extra;
 	struct json_text t;
-	size_t plain, depth;
+	size_t plain, depth, items;
 	int ret = 0;
 
 	/* Only in plain JSON does json_prepare() see every level libyaml will. */
@@ -468,23 +477,29 @@ static int json_load(const char *text, size_t len, size_t around, const char *wh
 		pw_buf_free(&t.out);
 		return -EINVAL;
 	}
-	if (!yaml_parser_initialize(&parser))
-		abort();	/* only fails to allocate */
-	yaml_parser_set_input_string(&parser, (const unsigned char *)t.in, t.len);
-	if (!yaml_parser_load(&parser, doc)) {
-		pw_buf_reset(err);
-		pw_buf_printf(err, "%s: not valid JSON: %s at byte %zu", what,
-			      parser.problem ? parser.problem : "cannot parse",
-			      parser.error == YAML_READER_ERROR ? parser.problem_offset :
-			      parser.problem_mark.index);
-		ret = -EINVAL;
-	} else if (!yaml_document_get_root_node(doc)) {
+	/* yajl, several times faster than libyaml; the depth is bounded above. */
+	composer = pw_composer_new_json((const unsigned char *)t.in, t.len, SIZE_MAX);
+	pw_composer_keep_items(composer);
+	unit = pw_composer_next(composer, doc, &items, &why);
+	if (unit == PW_COMPOSE_DOCUMENT &&
+	    pw_composer_next(composer, &extra, &items, &why) != PW_COMPOSE_END) {
+		if (!why.len)
+			pw_buf_puts(&why, "more than one value");
+		yaml_document_delete(&extra);
 		yaml_document_delete(doc);
+		unit = PW_COMPOSE_ERROR;
+	}
+	if (unit == PW_COMPOSE_ERROR) {
+		pw_buf_reset(err);
+		pw_buf_printf(err, "%s: not valid JSON: %s", what, pw_buf_str(&why));
+		ret = -EINVAL;
+	} else if (unit != PW_COMPOSE_DOCUMENT) {
 		pw_buf_reset(err);
 		pw_buf_printf(err, "%s: empty", what);
 		ret = -EINVAL;
 	}
-	yaml_parser_delete(&parser);
+	pw_composer_free(composer);
+	pw_buf_free(&why);
 	pw_buf_free(&t.out);
 	return ret;
 }
