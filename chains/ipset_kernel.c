@@ -394,14 +394,24 @@ static void mark_odd(struct list_state *st, bool same_kind)
  */
 #define DUMP_BUFFER_SIZE 65536
 
+/*
+ * hash:ip's "bitmask" (kernel 6.2, ipset 7.17) widens members as netmask
+ * does; older libipset headers lack the name, and the kernel's numbers
+ * never change.
+ */
+#define ATTR_BITMASK 12
+
 static uint32_t attr_u32(const struct nlattr *a)
 {
 	return ntohl(mnl_attr_get_u32(a));
 }
 
+#define ATTR_TABLE (IPSET_ATTR_ADT_MAX > IPSET_ATTR_CREATE_MAX ? \
+		    IPSET_ATTR_ADT_MAX + 1 : IPSET_ATTR_CREATE_MAX + 1)
+
 struct nested {
-	const struct nlattr *tb[IPSET_ATTR_ADT_MAX + 1];
-	unsigned max;
+	const struct nlattr *tb[ATTR_TABLE];
+	unsigned max;		/* below ATTR_TABLE */
 };
 
 static int collect_attr(const struct nlattr *a, void *data)
@@ -442,7 +452,7 @@ static void read_header(struct list_state *st, const char *name, const struct ne
 			maxelem = attr_u32(data.tb[IPSET_ATTR_MAXELEM]);
 		/* Expiring members, or members widened to a mask, are not ours. */
 		odd_options = data.tb[IPSET_ATTR_TIMEOUT] || data.tb[IPSET_ATTR_NETMASK] ||
-			      data.tb[IPSET_ATTR_BITMASK];
+			      data.tb[ATTR_BITMASK];
 	}
 	st->cur = pw_set_new(name, type, family);
 	if (!st->cur)
