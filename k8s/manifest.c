@@ -735,37 +735,9 @@ static void load_stream(struct loader *l, const unsigned char *data, size_t len)
 
 /* ------------------------------------------------------------- files */
 
-/*
- * libyaml takes a tab for indentation in places where JSON allows any
- * whitespace; outside strings (where JSON forbids raw tabs) a space is the
- * same to JSON.
- */
-static void untab_json(char *s, size_t len)
+/* Loads the text of the file path (JSON when it ends in ".json"). */
+static void load_text(struct loader *l, const char *path, const char *data, size_t len)
 {
-	bool in_string = false, escaped = false;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (in_string) {
-			if (escaped)
-				escaped = false;
-			else if (s[i] == '\\')
-				escaped = true;
-			else if (s[i] == '"')
-				in_string = false;
-		} else if (s[i] == '"') {
-			in_string = true;
-		} else if (s[i] == '\t') {
-			s[i] = ' ';
-		}
-	}
-}
-
-/* Loads the text of the file path; data may be rewritten. */
-static void load_text(struct loader *l, const char *path, char *data, size_t len)
-{
-	if (pw_str_has_suffix(path, ".json"))
-		untab_json(data, len);
 	l->path = path;
 	load_stream(l, (const unsigned char *)data, len);
 	l->path = NULL;
@@ -869,11 +841,7 @@ int pw_manifest_load_buffer(const char *name, const char *data, size_t len,
 			    struct pw_buf *errors, struct pw_buf *notices)
 {
 	struct loader l = { fn, ctx, errors, notices, NULL, 0 };
-	char *copy = pw_xmalloc(len + 1);
 
-	memcpy(copy, data, len);
-	copy[len] = '\0';
-	load_text(&l, name, copy, len);
-	free(copy);
+	load_text(&l, name, data, len);
 	return l.nerrors;
 }
