@@ -554,6 +554,7 @@ enum pw_compose_unit pw_composer_next(struct pw_composer *c, yaml_document_t *do
 			c->failed = true;
 			return PW_COMPOSE_ERROR;
 		}
+		/* Stays END while an event completes no unit: read on. */
 		unit = PW_COMPOSE_END;
 		switch (ev.type) {
 		case YAML_STREAM_END_EVENT:
