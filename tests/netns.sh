@@ -213,8 +213,11 @@ pod_down() {
 		ip -n "$PW_REMOTE" addr del "$_pd_ip/32" dev lo 2>/dev/null
 	else
 		ip netns pids "$_pd_net" 2>/dev/null | xargs -r kill -9 2>/dev/null
+		# The node end first: the kernel tears a deleted namespace down
+		# later, and a pod wired again at once would find the old veth
+		# and its route still there ("File exists").
+		nx ip link del "$(pod_get "$1" iface)" 2>/dev/null
 		ip netns del "$_pd_net"
-		# The veth's node end went with the pod's namespace, and its route.
 	fi
 	awk -v k="$1" '$1 != k' "$PW_TMP/pods" >"$PW_TMP/pods.new"
 	mv "$PW_TMP/pods.new" "$PW_TMP/pods"

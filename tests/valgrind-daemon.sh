@@ -270,6 +270,7 @@ fi
 : >"$PW_TMP/status"
 vg_start=$(date +%s)
 start_daemon valgrind --log-file="$VGLOG" --error-exitcode=99 --track-fds=yes \
+	--suppressions="$srcdir/tests/valgrind.supp" \
 	--leak-check=full --show-leak-kinds=definite,indirect \
 	--errors-for-leak-kinds=definite,indirect --num-callers=30
 settle "valgrind: restart" 60 || { sed 's/^/    /' "$VGLOG" | tail -n 40 >&2; finish; }
