@@ -1,8 +1,9 @@
 # The daemon against the fake API server, for the packet tests that drive
 # it. Source it after tests/lib.sh and tests/netns.sh, once node_up has run.
 #
-#   apiserver_up                the fake server in the node namespace, a
+#   apiserver_up [FAKE-ARG]...  the fake server in the node namespace, a
 #                               kubeconfig for it, an empty podwall.yaml
+#   fault JSON                  a fault for the fake to inject
 #   namespace / pod / policy    an object to the server and to the -f mirror
 #   del KIND NS NAME            an object deleted from both
 #   want_state                  what --dry-run says of the mirror, once
@@ -33,7 +34,8 @@ apiserver_up() {
 	echo secret-1 >"$PW_TMP/token"
 	nx python3 "$srcdir/tests/fake-apiserver.py" --port 0 --control-port 0 \
 		--tls-dir "$PW_TMP/certs" --token secret-1 --seed 7 \
-		--bookmark-interval 2 --max-lifetime 600 >"$PW_TMP/fake.out" 2>"$PW_TMP/fake.err" &
+		--bookmark-interval 2 --max-lifetime 600 "$@" \
+		>"$PW_TMP/fake.out" 2>"$PW_TMP/fake.err" &
 	bg_track $!
 	_au_i=0
 	while ! grep -q '^READY' "$PW_TMP/fake.out" 2>/dev/null && [ $_au_i -lt 100 ]; do
@@ -72,6 +74,10 @@ ctl() {
 # put FILE.json: the object goes to the server and to the -f mirror.
 put() {
 	cp "$1" "$M/" && ctl POST /objects --data-binary @"$1" || fail "POST $(basename "$1")"
+}
+
+fault() {
+	ctl POST /faults --data-binary "$1" || fail "fault $1"
 }
 
 # del KIND NS NAME (NS "-" for a Namespace)

@@ -8,90 +8,17 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$srcdir/tests/netns.sh"
 e2e_requirements "e2e-daemon.sh"
-for tool in python3 openssl curl; do
-	command -v $tool >/dev/null 2>&1 || { echo "SKIP: e2e-daemon.sh: $tool not installed"; exit 77; }
-done
-
-M="$PW_TMP/objects"		# the server's objects, as podwall -f reads them
-CERTS="$PW_TMP/certs"
-LOG="$PW_TMP/podwall.log"
-mkdir "$M" "$CERTS"
-python3 "$srcdir/tests/fake-apiserver.py" make-certs "$CERTS" >/dev/null 2>&1 ||
-	{ fail "fake-apiserver.py make-certs"; finish; }
+. "$srcdir/tests/apiserver.sh"
+apiserver_requirements "e2e-daemon.sh"
 
 node_up || { fail "node_up"; finish; }
 pod_up x a 198.18.40.1 tcp:80,udp:80
 pod_up x b 198.18.40.2 tcp:80,udp:80
 pod_up y a 198.18.41.1 tcp:80,udp:80
 
-# The fake server lives in the node namespace, on its loopback.
-echo secret-1 >"$PW_TMP/token"
-nx python3 "$srcdir/tests/fake-apiserver.py" --port 0 --control-port 0 \
-	--tls-dir "$CERTS" --token secret-1 --split-chunks --seed 7 \
-	--bookmark-interval 2 --max-lifetime 600 >"$PW_TMP/fake.out" 2>"$PW_TMP/fake.err" &
-bg_track $!
-i=0
-while ! grep -q '^READY' "$PW_TMP/fake.out" 2>/dev/null && [ $i -lt 100 ]; do
-	sleep 0.1; i=$((i + 1))
-done
-read -r _ API CTL <"$PW_TMP/fake.out" || { fail "fake API server did not start: $(cat "$PW_TMP/fake.err")"; finish; }
-
-cat >"$PW_TMP/kubeconfig" <<EOT
-apiVersion: v1
-kind: Config
-current-context: test
-clusters:
-- name: fake
-  cluster:
-    server: https://127.0.0.1:$API
-    certificate-authority: certs/ca.crt
-contexts:
-- name: test
-  context: {cluster: fake, user: node}
-users:
-- name: node
-  user:
-    tokenFile: token
-EOT
-: >"$PW_TMP/podwall.yaml"
-
-ctl() {
-	_c_method=$1 _c_path=$2
-	shift 2
-	nx curl -s -f -X "$_c_method" "$@" "http://127.0.0.1:$CTL$_c_path" >/dev/null
-}
-
-# put FILE.json: the object goes to the server and to the -f mirror.
-put() {
-	cp "$1" "$M/" && ctl POST /objects --data-binary @"$1" || fail "POST $(basename "$1")"
-}
-
-# del KIND NS NAME (NS "-" for a Namespace)
-del() {
-	rm -f "$M/$1-$2-$3.json"
-	ctl DELETE "/objects/$1/$2/$3" || fail "DELETE $1/$2/$3"
-}
-
-fault() {
-	ctl POST /faults --data-binary "$1" || fail "fault $1"
-}
-
-namespace() {	# namespace NAME LABELS-JSON
-	printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"%s","labels":%s}}\n' \
-		"$1" "$2" >"$PW_TMP/Namespace--$1.json"
-	put "$PW_TMP/Namespace--$1.json"
-}
-
-pod() {		# pod NS NAME IP LABELS-JSON
-	cat >"$PW_TMP/Pod-$1-$2.json" <<EOT
-{"apiVersion":"v1","kind":"Pod","metadata":{"name":"$2","namespace":"$1","labels":$4},
- "spec":{"nodeName":"edge-1","containers":[{"name":"c","image":"registry.example/agnhost:1",
-  "ports":[{"name":"serve-80-tcp","containerPort":80,"protocol":"TCP"},
-           {"name":"serve-80-udp","containerPort":80,"protocol":"UDP"}]}]},
- "status":{"phase":"Running","podIP":"$3","podIPs":[{"ip":"$3"}]}}
-EOT
-	put "$PW_TMP/Pod-$1-$2.json"
-}
+# The fake server lives in the node namespace, on its loopback; it cuts
+# its chunks anywhere, also inside an event.
+apiserver_up --split-chunks || { fail "apiserver_up"; finish; }
 
 remote_pod() {	# remote_pod NS NAME IP LABELS-JSON: a pod on node edge-2
 	cat >"$PW_TMP/Pod-$1-$2.json" <<EOT
@@ -103,65 +30,13 @@ EOT
 	put "$PW_TMP/Pod-$1-$2.json"
 }
 
-policy() {	# policy NS NAME SPEC-JSON
-	printf '{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"%s","namespace":"%s"},"spec":%s}\n' \
-		"$2" "$1" "$3" >"$PW_TMP/NetworkPolicy-$1-$2.json"
-	put "$PW_TMP/NetworkPolicy-$1-$2.json"
-}
-
-# Waits until the kernel holds what --dry-run says of the server's objects.
-converge() {
-	_cv_name=$1 _cv_i=0
-	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 -f "$M" |
-		normalise_save >"$PW_TMP/want.rules"
-	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 -f "$M" |
-		grep '^add ' | sort >"$PW_TMP/want.sets"
-	while [ $_cv_i -lt 150 ]; do
-		nx iptables-legacy-save -t filter | normalise_save >"$PW_TMP/have.rules"
-		nx ipset save | grep '^add pw-' | sort >"$PW_TMP/have.sets"
-		if cmp -s "$PW_TMP/want.rules" "$PW_TMP/have.rules" &&
-		   cmp -s "$PW_TMP/want.sets" "$PW_TMP/have.sets"; then
-			pass "$_cv_name: converged in $((_cv_i / 10)).$((_cv_i % 10)) s"
-			return 0
-		fi
-		sleep 0.1
-		_cv_i=$((_cv_i + 1))
-	done
-	fail "$_cv_name: the kernel did not converge to --dry-run in 15 s"
-	diff -u "$PW_TMP/want.rules" "$PW_TMP/have.rules" | head -n 30 >&2
-	diff -u "$PW_TMP/want.sets" "$PW_TMP/have.sets" | head -n 10 >&2
-	tail -n 20 "$LOG" >&2
-	return 1
-}
-
-start_daemon() {
-	(cd "$PW_TMP" && exec ip netns exec "$PW_NODE" "$PODWALL" --config "$PW_TMP/podwall.yaml" \
-		--kubeconfig "$PW_TMP/kubeconfig" --node-name edge-1 --log-level info \
-		--watch-stall-timeout 2 --resync-interval 5 >>"$LOG" 2>&1) &
-	DAEMON=$!
-	bg_track $DAEMON
-}
-
-stop_daemon() {
-	kill -TERM "$DAEMON" 2>/dev/null
-	_sd_i=0
-	while kill -0 "$DAEMON" 2>/dev/null && [ $_sd_i -lt 50 ]; do
-		sleep 0.1; _sd_i=$((_sd_i + 1))
-	done
-	if kill -0 "$DAEMON" 2>/dev/null; then
-		fail "the daemon did not stop within 5 s of SIGTERM"
-		kill -9 "$DAEMON"
-	fi
-	wait "$DAEMON" 2>/dev/null
-}
-
 # ------------------------------------------------------------- the steps
 namespace x '{"team":"red"}'
 namespace y '{"team":"blue"}'
 pod x a 198.18.40.1 '{"pod":"a"}'
 pod x b 198.18.40.2 '{"pod":"b"}'
 pod y a 198.18.41.1 '{"pod":"a"}'
-start_daemon
+start_daemon --watch-stall-timeout 2 --resync-interval 5
 converge "initial list" && { expect_reset; expect_all true; verify "no policy: all open" tcp:80 udp:80; }
 
 policy x deny '{"podSelector":{}}'
@@ -297,7 +172,7 @@ if cmp -s "$PW_TMP/before.rules" "$PW_TMP/after.rules" &&
 else
 	fail "SIGTERM changed the kernel's state"
 fi
-start_daemon
+start_daemon --watch-stall-timeout 2 --resync-interval 5
 converge "restart"
 sleep 0.3
 own_rules >"$PW_TMP/restarted.rules"
