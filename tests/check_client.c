@@ -27,10 +27,6 @@
 #include "lib/util.h"
 #include "tests/testlib.h"
 
-#define ck_assert_contains(hay, needle) \
-	ck_assert_msg(strstr((hay), (needle)) != NULL, \
-		      "expected \"%s\" in:\n%s", (needle), (hay))
-
 /* ------------------------------------------------------------ fixture */
 
 /*

@@ -26,21 +26,13 @@
 #include "selectors/selector.h"
 #include "tests/testlib.h"
 
-#define ck_assert_contains(hay, needle) \
-	ck_assert_msg(strstr((hay), (needle)) != NULL, \
-		      "expected \"%s\" in:\n%s", (needle), (hay))
-
 /* ------------------------------------------------------------ fixture */
 
 static char workdir[64];
 
 static void setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(workdir, sizeof(workdir), "%s/check_hostile.XXXXXX",
-		 tmp && strlen(tmp) < 32 ? tmp : "/tmp");
-	ck_assert_msg(mkdtemp(workdir) != NULL, "mkdtemp: %s", strerror(errno));
+	pw_test_make_workdir(workdir, "check_hostile");
 }
 
 static void teardown(void)

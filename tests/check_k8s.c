@@ -26,21 +26,13 @@
 /* A string literal and its length, NULs included. */
 #define LITERAL(s) (s), sizeof(s) - 1
 
-#define ck_assert_contains(hay, needle) \
-	ck_assert_msg(strstr((hay), (needle)) != NULL, \
-		      "expected \"%s\" in:\n%s", (needle), (hay))
-
 /* ------------------------------------------------------------ fixture */
 
 static char workdir[64];
 
 static void setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(workdir, sizeof(workdir), "%s/check_k8s.XXXXXX",
-		 tmp && strlen(tmp) < 32 ? tmp : "/tmp");
-	ck_assert_msg(mkdtemp(workdir) != NULL, "mkdtemp: %s", strerror(errno));
+	pw_test_make_workdir(workdir, "check_k8s");
 }
 
 static void teardown(void)

@@ -25,13 +25,10 @@
 #include "lib/strmap.h"
 #include "lib/util.h"
 #include "selectors/labels.h"
+#include "tests/testlib.h"
 
 /* A string literal and its length. */
 #define LITERAL(s) (s), sizeof(s) - 1
-
-#define ck_assert_contains(hay, needle) \
-	ck_assert_msg(strstr((hay), (needle)) != NULL, \
-		      "expected \"%s\" in:\n%s", (needle), (hay))
 
 /* ------------------------------------------------------------ framer */
 

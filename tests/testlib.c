@@ -73,3 +73,14 @@ void pw_test_remove_tree(const char *dir, int depth)
 	closedir(d);
 	rmdir(dir);
 }
+
+void pw_test_make_workdir(char dir[64], const char *suite)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, 64, "%s/%s.XXXXXX", tmp && strlen(tmp) < 32 ? tmp : "/tmp", suite);
+	if (!mkdtemp(dir)) {
+		perror(dir);
+		exit(EXIT_FAILURE);
+	}
+}

@@ -20,4 +20,12 @@ int pw_test_run(const char *fmt, ...) PW_PRINTF(1, 2);
 /* Removes dir and what it holds, descending at most depth levels. */
 void pw_test_remove_tree(const char *dir, int depth);
 
+/* A fresh directory "<$TMPDIR or /tmp>/<suite>.XXXXXX" in dir (64 bytes). */
+void pw_test_make_workdir(char dir[64], const char *suite);
+
+/* For Check suites: hay holds needle, or the test fails showing both. */
+#define ck_assert_contains(hay, needle) \
+	ck_assert_msg(strstr((hay), (needle)) != NULL, \
+		      "expected \"%s\" in:\n%s", (needle), (hay))
+
 #endif
