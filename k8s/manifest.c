@@ -494,7 +494,7 @@ static void queue_item(struct item_queue *q, yaml_document_t *doc, const char *p
  * False when it stopped early, as libyaml does at a syntax error.
  */
 static bool read_stream(struct loader *l, const unsigned char *data, size_t len,
-			size_t *documents)
+			bool depth_bounded, size_t *documents)
 {
 	struct item_queue streamed = { NULL, 0, 0 };
 	bool complete = false;
@@ -509,7 +509,7 @@ static bool read_stream(struct loader *l, const unsigned char *data, size_t len,
 	bool json = l->path && pw_str_has_suffix(l->path, ".json");
 
 	memset(&deep, 0, sizeof(deep));
-	if (!json && depth_bound(data, len) > MANIFEST_MAX_DEPTH)
+	if (!json && !depth_bounded && depth_bound(data, len) > MANIFEST_MAX_DEPTH)
 		find_too_deep(data, len, &deep);
 	*documents = 0;
 	if (!yaml_parser_initialize(&parser)) {
@@ -601,7 +601,7 @@ static void *read_half(void *arg)
 {
 	struct half *h = arg;
 
-	h->complete = read_stream(&h->l, h->data, h->len, &h->documents);
+	h->complete = read_stream(&h->l, h->data, h->len, true, &h->documents);
 	return NULL;
 }
 
@@ -694,7 +694,7 @@ static void load_stream(struct loader *l, const unsigned char *data, size_t len)
 	size_t documents, lines, i;
 
 	if (!at || depth_bound(data, len) > MANIFEST_MAX_DEPTH) {
-		read_stream(l, data, len, &documents);
+		read_stream(l, data, len, false, &documents);
 		return;
 	}
 	memset(&h, 0, sizeof(h));
@@ -706,7 +706,8 @@ static void load_stream(struct loader *l, const unsigned char *data, size_t len)
 	h.data = data + at;
 	h.len = len - at;
 	threaded = pthread_create(&thread, NULL, read_half, &h) == 0;
-	complete = read_stream(l, data, at, &documents);
+	/* Neither half nests deeper than the whole, whose bound was taken. */
+	complete = read_stream(l, data, at, true, &documents);
 	if (threaded)
 		pthread_join(thread, NULL);
 	else
