@@ -996,14 +996,31 @@ static void pause_briefly(void)
 }
 
 /*
+ * A commit is two setsockopt calls: SET_REPLACE puts the new table in,
+ * SET_ADD_COUNTERS then gives its rules the old counters. A writer that
+ * skips the xtables lock and replaces the table between the two makes the
+ * second fail with EINVAL (the entry count no longer matches) although our
+ * table went in. The kernel cannot tell us which call failed, so EINVAL is
+ * taken as that race: the next attempt reads the table again and finds it
+ * as wanted (nothing to commit), or, for a table the kernel really refuses,
+ * fails the same way until the attempts run out.
+ */
+static bool commit_raced(int saved)
+{
+	return saved == EAGAIN || saved == EINVAL;
+}
+
+/*
  * init .. edit .. commit .. free, from the start again while the kernel
- * says someone else got in between: EAGAIN from the commit (it only sees
- * that when the entry count changed, hence the xtables lock around us) or
- * ENOENT from init while a table is still being set up.
+ * says someone else got in between: EAGAIN or EINVAL from the commit (it
+ * only sees that when the entry count changed, hence the xtables lock
+ * around us) or ENOENT from init while a table is still being set up.
  */
 static int transact(const struct plan *p, struct pw_iptc_stats *stats,
 		    struct pw_buf *err)
 {
+	struct pw_iptc_stats raced = { 0, 0, 0, 0, 0, false };
+	bool counters_refused = false;
 	unsigned attempt = 0;
 
 	for (;;) {
@@ -1023,14 +1040,21 @@ static int transact(const struct plan *p, struct pw_iptc_stats *stats,
 			return iptc_fail(err, saved, "table", p->table, "init");
 		}
 		ret = edit_table(h, p, stats, &changed, err);
-		if (ret == 0 && changed) {
+		if (ret == 0 && !changed && counters_refused) {
+			/* The raced commit went in: report what it changed. */
+			raced.attempts = attempt;
+			raced.committed = true;
+			*stats = raced;
+		} else if (ret == 0 && changed) {
 			if (pw_iptc_test_before_commit)
 				pw_iptc_test_before_commit(attempt);
 			if (iptc_commit(h)) {
 				stats->committed = true;
 			} else {
 				saved = errno;
-				if (saved == EAGAIN && attempt < PW_IPTC_MAX_ATTEMPTS) {
+				if (commit_raced(saved) && attempt < PW_IPTC_MAX_ATTEMPTS) {
+					counters_refused = saved == EINVAL;
+					raced = *stats;
 					iptc_free(h);
 					continue;
 				}

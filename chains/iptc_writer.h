@@ -25,7 +25,8 @@ struct pw_iptc_stats {
 /*
  * One transaction on desired's table: init, bring podwall's chains and
  * jumps to desired, commit; repeated from the start (at most a few times)
- * when the kernel answers EAGAIN because someone else committed in between.
+ * when the kernel answers EAGAIN (or EINVAL from the counters) because someone
+ * else committed in between.
  * Chains that already hold exactly the desired rules are not touched, so
  * their counters survive, and nothing is committed when nothing differs.
  * Sets the rules name must exist. The caller holds the xtables lock.

@@ -23,6 +23,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <libiptc/libiptc.h>
@@ -1098,6 +1099,88 @@ START_TEST(test_eagain_gives_up)
 }
 END_TEST
 
+/*
+ * The writer that skips the lock, placed exactly: libiptc's commit is
+ * SET_REPLACE then SET_ADD_COUNTERS, and a table replaced between the two
+ * makes the kernel refuse the counters with EINVAL although ours is in.
+ * The test binary's own setsockopt() comes before libc's, so libiptc's
+ * calls pass through here; the real call is the raw system call.
+ */
+static unsigned counters_races;	/* how many ADD_COUNTERS calls to race */
+
+int setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
+{
+	static unsigned n;
+
+	if (counters_races && level == IPPROTO_IP && optname == IPT_SO_SET_ADD_COUNTERS) {
+		counters_races--;
+		sh("iptables-legacy -A INPUT -s 192.0.2.%u -j DROP", 100 + ++n);
+	}
+	return (int)syscall(SYS_setsockopt, fd, level, optname, optval, optlen);
+}
+
+START_TEST(test_counters_race_retried)
+{
+	struct pw_table *t;
+	struct pw_iptc_stats st;
+	char *rules;
+
+	if (!enter_netns())
+		return;
+	create_sample_sets();
+	t = sample_table(true, 0);
+	counters_races = 1;
+	apply(t, &st);
+	ck_assert_int_eq(counters_races, 0);
+	/*
+	 * The second attempt found the table as wanted, so the first one's
+	 * table went in: that is the commit reported.
+	 */
+	ck_assert_int_eq(st.attempts, 2);
+	ck_assert(st.committed);
+	ck_assert_int_gt(st.chains_created, 0);
+	rules = sh_output("iptables-legacy -S INPUT");
+	ck_assert_str_eq(rules, "-P INPUT ACCEPT\n"
+				"-A INPUT -j " PREFIX "INPUT\n"
+				"-A INPUT -s 192.0.2.101/32 -j DROP\n");
+	free(rules);
+	apply(t, &st);
+	ck_assert(!st.committed);
+	pw_table_free(t);
+}
+END_TEST
+
+START_TEST(test_refused_table_gives_up)
+{
+	struct pw_table *t = pw_table_new("filter");
+	struct pw_iptc_stats st;
+	struct pw_buf err = PW_BUF_INIT;
+
+	if (!enter_netns())
+		return;
+	/*
+	 * A tcp match on a udp rule: the kernel's checkentry refuses it at
+	 * SET_REPLACE with EINVAL, attempt after attempt.
+	 */
+	{
+		struct pw_rule *r = pw_rule_new();
+
+		pw_rule_set_protocol(r, IPPROTO_TCP);
+		pw_rule_add_dport(r, 80, 80);
+		pw_rule_set_protocol(r, IPPROTO_UDP);
+		pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
+		pw_chain_append(pw_table_chain(t, PREFIX "a"), r);
+	}
+	ck_assert_int_eq(pw_iptc_apply(t, PREFIX, &st, &err), -EINVAL);
+	ck_assert_int_eq(st.attempts, 5);
+	ck_assert(!st.committed);
+	ck_assert_msg(strstr(pw_buf_str(&err), "table filter: commit: "), "%s",
+		      pw_buf_str(&err));
+	pw_buf_free(&err);
+	pw_table_free(t);
+}
+END_TEST
+
 #define WRITER_RULES 40
 
 /*
@@ -1380,6 +1463,8 @@ static Suite *iptc_suite(void)
 	tcase_add_test(tc, test_eagain_retried);
 	tcase_add_test(tc, test_eagain_gives_up);
 	tcase_add_test(tc, test_concurrent_writer);
+	tcase_add_test(tc, test_counters_race_retried);
+	tcase_add_test(tc, test_refused_table_gives_up);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("setindex");
