@@ -96,6 +96,24 @@ struct pw_set_match_v4 {
 	uint32_t flags;
 };
 
+/*
+ * xt_physdev_info, spelled out: <linux/netfilter/xt_physdev.h> pulls in
+ * <linux/if.h>, which clashes with <net/if.h> on older distributions'
+ * headers (the layout is kernel ABI).
+ */
+#define PW_PHYSDEV_OP_IN	0x01
+#define PW_PHYSDEV_OP_OUT	0x02
+#define PW_PHYSDEV_OP_BRIDGED	0x04
+
+struct pw_physdev_info {
+	char physindev[IFNAMSIZ];
+	unsigned char in_mask[IFNAMSIZ];
+	char physoutdev[IFNAMSIZ];
+	unsigned char out_mask[IFNAMSIZ];
+	uint8_t invert;
+	uint8_t bitmask;
+};
+
 #define REV_UNKNOWN (-1)
 
 struct builder {
@@ -252,6 +270,9 @@ static int describe_match(struct builder *b, const struct pw_match *m,
 	case PW_MATCH_MARK:
 		*d = (struct match_desc){ "mark", 1, sizeof(struct xt_mark_mtinfo1) };
 		return 0;
+	case PW_MATCH_PHYSDEV:
+		*d = (struct match_desc){ "physdev", 0, sizeof(struct pw_physdev_info) };
+		return 0;
 	}
 	pw_buf_printf(err, "unknown match kind %d", (int)m->kind);
 	return -EINVAL;
@@ -390,6 +411,41 @@ static void fill_multiport(struct xt_multiport_v1 *info,
 	}
 }
 
+/*
+ * As xtables_parse_interface(): the name is stored as given, '+' included,
+ * and the mask covers the NUL for an exact name, only the prefix for "eth+".
+ */
+static int put_iface_name(const char *name, char out[IFNAMSIZ],
+			  unsigned char mask[IFNAMSIZ], struct pw_buf *err)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len >= IFNAMSIZ) {
+		pw_buf_printf(err, "interface name \"%s\" must be 1 to %d characters",
+			      name, IFNAMSIZ - 1);
+		return -EINVAL;
+	}
+	memcpy(out, name, len);
+	memset(mask, 0xff, name[len - 1] == '+' ? len - 1 : len + 1);
+	return 0;
+}
+
+static int fill_physdev(struct pw_physdev_info *info, const struct pw_match_physdev *p,
+			struct pw_buf *err)
+{
+	int ret = 0;
+
+	if (p->in) {
+		ret = put_iface_name(p->in, info->physindev, info->in_mask, err);
+		info->bitmask |= PW_PHYSDEV_OP_IN;
+	}
+	if (ret == 0 && p->out) {
+		ret = put_iface_name(p->out, info->physoutdev, info->out_mask, err);
+		info->bitmask |= PW_PHYSDEV_OP_OUT | PW_PHYSDEV_OP_BRIDGED;
+	}
+	return ret;
+}
+
 static int fill_match(struct builder *b, void *data, const struct match_desc *d,
 		      const struct pw_match *m, struct pw_buf *err)
 {
@@ -417,6 +473,8 @@ static int fill_match(struct builder *b, void *data, const struct match_desc *d,
 		mark->mask = m->u.mark.mask;
 		mark->invert = m->invert;
 		break;
+	case PW_MATCH_PHYSDEV:
+		return fill_physdev(data, &m->u.physdev, err);
 	}
 	return 0;
 }
@@ -442,29 +500,18 @@ static int put_addr(const struct pw_rule_addr *a, struct in_addr *addr,
 	return 0;
 }
 
-/*
- * As xtables_parse_interface(): the name is stored as given, '+' included,
- * and the mask covers the NUL for an exact name, only the prefix for "eth+".
- */
 static int put_iface(const struct pw_rule_iface *f, char name[IFNAMSIZ],
 		     unsigned char mask[IFNAMSIZ], uint8_t inv_flag, uint8_t *invflags,
 		     struct pw_buf *err)
 {
-	size_t len;
+	int ret;
 
 	if (!f->name)
 		return 0;
-	len = strlen(f->name);
-	if (len == 0 || len >= IFNAMSIZ) {
-		pw_buf_printf(err, "interface name \"%s\" must be 1 to %d characters",
-			      f->name, IFNAMSIZ - 1);
-		return -EINVAL;
-	}
-	memcpy(name, f->name, len);
-	memset(mask, 0xff, f->name[len - 1] == '+' ? len - 1 : len + 1);
-	if (f->invert)
+	ret = put_iface_name(f->name, name, mask, err);
+	if (ret == 0 && f->invert)
 		*invflags |= inv_flag;
-	return 0;
+	return ret;
 }
 
 static int put_ip(const struct pw_rule *r, struct ipt_ip *ip, struct pw_buf *err)

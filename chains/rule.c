@@ -16,10 +16,14 @@ struct pw_rule *pw_rule_new(void)
 
 static void match_clear(struct pw_match *m)
 {
-	if (m->kind == PW_MATCH_COMMENT)
+	if (m->kind == PW_MATCH_COMMENT) {
 		free(m->u.comment);
-	else if (m->kind == PW_MATCH_SET)
+	} else if (m->kind == PW_MATCH_SET) {
 		free(m->u.set.name);
+	} else if (m->kind == PW_MATCH_PHYSDEV) {
+		free(m->u.physdev.in);
+		free(m->u.physdev.out);
+	}
 }
 
 void pw_rule_free(struct pw_rule *r)
@@ -45,10 +49,14 @@ static char *strdup_or_null(const char *s)
 static void match_copy(struct pw_match *dst, const struct pw_match *src)
 {
 	*dst = *src;
-	if (src->kind == PW_MATCH_COMMENT)
+	if (src->kind == PW_MATCH_COMMENT) {
 		dst->u.comment = pw_xstrdup(src->u.comment);
-	else if (src->kind == PW_MATCH_SET)
+	} else if (src->kind == PW_MATCH_SET) {
 		dst->u.set.name = pw_xstrdup(src->u.set.name);
+	} else if (src->kind == PW_MATCH_PHYSDEV) {
+		dst->u.physdev.in = strdup_or_null(src->u.physdev.in);
+		dst->u.physdev.out = strdup_or_null(src->u.physdev.out);
+	}
 }
 
 struct pw_rule *pw_rule_dup(const struct pw_rule *r)
@@ -219,6 +227,14 @@ void pw_rule_add_mark(struct pw_rule *r, uint32_t value, uint32_t mask, bool inv
 
 	m->u.mark.value = value;
 	m->u.mark.mask = mask;
+}
+
+void pw_rule_add_physdev(struct pw_rule *r, const char *in, const char *out)
+{
+	struct pw_match *m = add_match(r, PW_MATCH_PHYSDEV, false);
+
+	m->u.physdev.in = strdup_or_null(in);
+	m->u.physdev.out = strdup_or_null(out);
 }
 
 /* ---------------------------------------------------------------- target */
@@ -456,6 +472,15 @@ static void format_match(struct pw_buf *out, const struct pw_match *m)
 		pw_buf_printf(out, " -m mark%s --mark", bang(m->invert));
 		format_mark_value(out, m->u.mark.value, m->u.mark.mask);
 		break;
+	case PW_MATCH_PHYSDEV:
+		/* libxt_physdev's save(): in, then out, then is-bridged. */
+		pw_buf_puts(out, " -m physdev");
+		if (m->u.physdev.in)
+			pw_buf_printf(out, " --physdev-in %s", m->u.physdev.in);
+		if (m->u.physdev.out)
+			pw_buf_printf(out, " --physdev-out %s --physdev-is-bridged",
+				      m->u.physdev.out);
+		break;
 	}
 }
 
@@ -573,6 +598,9 @@ static bool match_equal(const struct pw_match *a, const struct pw_match *b)
 	case PW_MATCH_MARK:
 		return a->u.mark.value == b->u.mark.value &&
 		       a->u.mark.mask == b->u.mark.mask;
+	case PW_MATCH_PHYSDEV:
+		return str_equal(a->u.physdev.in, b->u.physdev.in) &&
+		       str_equal(a->u.physdev.out, b->u.physdev.out);
 	}
 	return false;
 }

@@ -37,6 +37,7 @@ enum pw_match_kind {
 	PW_MATCH_PORT,		/* -m tcp|udp|sctp --dport, after the rule's protocol */
 	PW_MATCH_MULTIPORT,
 	PW_MATCH_MARK,
+	PW_MATCH_PHYSDEV,	/* -m physdev: the bridge ports of a bridged frame */
 };
 
 enum pw_target_kind {
@@ -86,6 +87,13 @@ void pw_rule_add_dport(struct pw_rule *r, uint16_t first, uint16_t last);
 int pw_rule_add_multiport(struct pw_rule *r, const struct pw_port_range *ranges,
 			  size_t nranges);
 void pw_rule_add_mark(struct pw_rule *r, uint32_t value, uint32_t mask, bool invert);
+/*
+ * The bridge port a frame came in by (in, NULL: any) and the one it leaves
+ * by (out, NULL: any; the kernel takes an output port in FORWARD only for
+ * bridged frames, so it always comes with --physdev-is-bridged). A name
+ * ending in '+' matches the prefix, as interface names do.
+ */
+void pw_rule_add_physdev(struct pw_rule *r, const char *in, const char *out);
 
 /* The target; the last call wins. The chain name is copied. */
 void pw_rule_set_verdict(struct pw_rule *r, enum pw_target_kind verdict); /* ACCEPT/DROP/RETURN */

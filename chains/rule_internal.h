@@ -47,6 +47,11 @@ struct pw_match_mark {
 	uint32_t mask;
 };
 
+struct pw_match_physdev {
+	char *in;		/* NULL: no --physdev-in */
+	char *out;		/* NULL: no --physdev-out (nor --physdev-is-bridged) */
+};
+
 /* One -m match; invert applies to kinds that can be negated (conntrack, set, mark). */
 struct pw_match {
 	enum pw_match_kind kind;
@@ -58,6 +63,7 @@ struct pw_match {
 		struct pw_match_port port;
 		struct pw_match_multiport multiport;
 		struct pw_match_mark mark;
+		struct pw_match_physdev physdev;
 	} u;
 };
 

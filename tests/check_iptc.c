@@ -606,6 +606,26 @@ static void o_goto(struct pw_rule *r)
 	pw_rule_set_goto(r, "pw-dest");
 }
 
+static void o_physdev_in(struct pw_rule *r)
+{
+	pw_rule_set_in_iface(r, "cni0", false);
+	pw_rule_add_physdev(r, "veth1a2b3c4d", NULL);
+	pw_rule_set_goto(r, "pw-dest");
+}
+
+static void o_physdev_out(struct pw_rule *r)
+{
+	pw_rule_set_out_iface(r, "cni0", false);
+	pw_rule_add_physdev(r, NULL, "veth+");
+	pw_rule_set_verdict(r, PW_TARGET_DROP);
+}
+
+static void o_physdev_both(struct pw_rule *r)
+{
+	pw_rule_add_physdev(r, "vethA", "vethB");
+	pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
+}
+
 static void o_protocol_number(struct pw_rule *r)
 {
 	pw_rule_set_protocol(r, 47);
@@ -658,6 +678,12 @@ static const struct oracle_case oracle_cases[] = {
 	{ "MARK", "-j MARK --set-xmark 0x10000/0x10000", o_mark_target },
 	{ "jump", "-j pw-dest", o_jump },
 	{ "goto", "-g pw-dest", o_goto },
+	{ "physdev in", "-i cni0 -m physdev --physdev-in veth1a2b3c4d -g pw-dest",
+	  o_physdev_in },
+	{ "physdev out", "-o cni0 -m physdev --physdev-out veth+ --physdev-is-bridged -j DROP",
+	  o_physdev_out },
+	{ "physdev in and out", "-m physdev --physdev-in vethA --physdev-out vethB "
+	  "--physdev-is-bridged -j ACCEPT", o_physdev_both },
 	{ "protocol number", "-p 47 -j ACCEPT", o_protocol_number },
 	{ "podwall rule", "-i cali+ -p tcp -m comment --comment 'ns/pol ingress' "
 	  "-m set --match-set pw-a src -m multiport --dports 80,443 "
