@@ -35,6 +35,11 @@
  *
  * serve --tcp-echo PORT: each connection is echoed until the client closes.
  *
+ *   pwprobe garp IFACE IP
+ *	one gratuitous ARP request for IP out of IFACE, as the CNI bridge
+ *	plugin sends for a new pod's address: neighbours that knew IP at
+ *	another MAC (a deleted pod's) learn the new one.
+ *
  * Exit status: 0 when every probe ran (whatever its verdict), 1 on a system
  * error, 2 on a usage error.
  */
@@ -43,15 +48,19 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
+#include <netinet/if_ether.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
+#include <netpacket/packet.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
@@ -90,8 +99,9 @@ static void usage(void)
 		"                 (--duration-ms N | --stop-file F) TARGET...\n"
 		"       %s stream [--interval-ms N] [--stall-ms N] [--source IP]\n"
 		"                 (--duration-ms N | --stop-file F) tcp:IP:PORT\n"
+		"       %s garp IFACE IP\n"
 		"TARGET: tcp:IP:PORT, udp:IP:PORT or icmp:IP\n",
-		progname, progname, progname, progname, progname);
+		progname, progname, progname, progname, progname, progname);
 	exit(2);
 }
 
@@ -850,6 +860,60 @@ static int cmd_stream(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_garp(int argc, char **argv)
+{
+	struct ether_arp arp;
+	struct sockaddr_ll to;
+	struct ifreq ifr;
+	struct in_addr ip;
+	unsigned int index;
+	int fd;
+
+	if (argc != 2 || strlen(argv[0]) >= IFNAMSIZ || inet_pton(AF_INET, argv[1], &ip) != 1)
+		usage();
+	index = if_nametoindex(argv[0]);
+	if (!index) {
+		fprintf(stderr, "%s: garp: %s: %s\n", progname, argv[0], strerror(errno));
+		return 1;
+	}
+	fd = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_ARP));
+	if (fd < 0) {
+		fprintf(stderr, "%s: garp: socket: %s\n", progname, strerror(errno));
+		return 1;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, argv[0], strlen(argv[0]));
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
+		fprintf(stderr, "%s: garp: %s: %s\n", progname, argv[0], strerror(errno));
+		close(fd);
+		return 1;
+	}
+	/* A request whose sender and target address are both IP. */
+	memset(&arp, 0, sizeof(arp));
+	arp.arp_hrd = htons(ARPHRD_ETHER);
+	arp.arp_pro = htons(ETHERTYPE_IP);
+	arp.arp_hln = ETH_ALEN;
+	arp.arp_pln = 4;
+	arp.arp_op = htons(ARPOP_REQUEST);
+	memcpy(arp.arp_sha, ifr.ifr_hwaddr.sa_data, ETH_ALEN);
+	memcpy(arp.arp_spa, &ip, 4);
+	memset(arp.arp_tha, 0xff, ETH_ALEN);
+	memcpy(arp.arp_tpa, &ip, 4);
+	memset(&to, 0, sizeof(to));
+	to.sll_family = AF_PACKET;
+	to.sll_protocol = htons(ETH_P_ARP);
+	to.sll_ifindex = (int)index;
+	to.sll_halen = ETH_ALEN;
+	memset(to.sll_addr, 0xff, ETH_ALEN);
+	if (sendto(fd, &arp, sizeof(arp), 0, (struct sockaddr *)&to, sizeof(to)) != (ssize_t)sizeof(arp)) {
+		fprintf(stderr, "%s: garp: sendto: %s\n", progname, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -864,6 +928,8 @@ int main(int argc, char **argv)
 		return cmd_probe_loop(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "stream"))
 		return cmd_stream(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "garp"))
+		return cmd_garp(argc - 2, argv + 2);
 	usage();
 	return 2;
 }
