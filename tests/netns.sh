@@ -3,17 +3,55 @@
 # creates (named pw<pid><letter><n>) and deletes on exit, also on failure or
 # interruption; the machine's own namespace is never touched.
 #
-#   node_up                         the node namespace "edge-1" (PW_NODE)
-#   pod_up NS POD IP [PORTS]        a pod on the node, wired as Calico's CNI does
-#   remote_pod_up NS POD IP [PORTS] a pod on another node, behind a plain veth
+#   node_up                         the node namespace "edge-1" (PW_NODE), and
+#                                   with flannel "edge-2" (PW_NODE2) too
+#   node_down                       every namespace gone, for a fresh node_up
+#   pod_up NS POD IP [PORTS]        a pod on the node, wired as the CNI does
+#   remote_pod_up NS POD IP [PORTS] a pod on another node (edge-2)
 #   pod_down NS/POD                 delete a pod (its namespace and route)
-#   apply_manifests DIR             run podwall on the node (PW_APPLY=once|restore)
+#   pod_iface NS POD                the host end of the pod's veth
+#   apply_manifests DIR             run podwall on the node(s) (PW_APPLY=once|restore)
+#   node_filter_save [NETNS]        the node's filter table without the CNI's rules
 #   probe_matrix [SPEC]...          every source to every other pod, a table
 #   expect_* / verify NAME [SPEC]...  compare the table with expected verdicts
 #
 # PORTS is a comma list of tcp:PORT and udp:PORT; SPEC is tcp:PORT, udp:PORT,
 # icmp, or own (the destination pod's PORTS). Pod addresses come from
-# 198.18.0.0/15 and nothing else is used.
+# 198.18.0.0/15 and nothing else is used: local pods (edge-1) from
+# 198.18.0.0/16, remote pods (edge-2) from 198.19.0.0/17, whatever the
+# topology, so that one plan of addresses serves all three.
+#
+# PW_TOPOLOGY picks how pods are wired (the suites call the same helpers):
+#
+#   calico (default)  a pod's veth is cali+11 hex of sha1("ns.pod") on the
+#       node, with a /32 route and proxy ARP for the gateway 169.254.1.1;
+#       the remote pods are addresses in one namespace behind the plain
+#       veth pwremote.
+#   ptp  the containernetworking ptp plugin: the node end is veth+8 random
+#       hex, holds the gateway 198.19.253.1/32 (the same on every pod's
+#       veth) and a route podIP/32 dev vethXXXXXXXX; the pod has podIP/32,
+#       a scope link route to the gateway and its default route through it.
+#       Remote pods as with calico.
+#   flannel  flannel's vxlan backend and the bridge plugin, on two nodes:
+#       edge-1 (pods 198.18.0.0/16, cni0 198.18.255.254/16, flannel.1
+#       198.18.0.0/32) and edge-2 (PW_NODE2: pods 198.19.0.0/17, cni0
+#       198.19.127.254/17, flannel.1 198.19.0.0/32), joined by the underlay
+#       veth pwunder (198.19.254.1/24 and .2/24). Each pod is a namespace
+#       on a port (veth+8 random hex, hairpin on) of its node's cni0, with
+#       its address in the node's subnet and its default route through the
+#       bridge's address; br_netfilter is on in both nodes
+#       (bridge-nf-call-iptables and -ip6tables 1), flanneld's FLANNEL-FWD
+#       rules are appended to FORWARD, and flannel.1 (VNI 1, port 8472,
+#       nolearning) reaches the other node by a route via its lease's
+#       network address onlink, a permanent neighbour and an fdb entry, as
+#       flanneld writes them. remote_pod_up puts a real pod on edge-2, and
+#       apply_manifests runs podwall on both nodes.
+#
+# Node probes (source "node") come from PW_NODE_IP, 198.19.254.1: in calico
+# and ptp on an interface of the node's own (pwnode0), in flannel the
+# node's underlay address. With flannel, "node2" is edge-2 from its
+# underlay address 198.19.254.2, and PW_REMOTE_PAIRS=1 probes between the
+# pods of edge-2 too.
 
 PWPROBE="$builddir/tests/pwprobe"
 PW_RUN="pw$$"
@@ -27,6 +65,24 @@ PW_NODE_NAME=edge-1
 # The node's own address, on an interface of its own: the source of node probes.
 PW_NODE_IP=198.19.254.1
 PW_EXPECT=""
+PW_TOPOLOGY=${PW_TOPOLOGY:-calico}
+# flannel's second node and the addresses of the flannel topology.
+PW_NODE2=""
+PW_NODE2_NAME=edge-2
+PW_NODE2_IP=198.19.254.2
+PW_CLUSTER_CIDR=198.18.0.0/15
+PW_FL_SUBNET1=198.18.0.0/16 PW_FL_GW1=198.18.255.254 PW_FL_VTEP1=198.18.0.0 PW_FL_MAC1=02:50:fe:00:00:01
+PW_FL_SUBNET2=198.19.0.0/17 PW_FL_GW2=198.19.127.254 PW_FL_VTEP2=198.19.0.0 PW_FL_MAC2=02:50:fe:00:00:02
+# ptp's gateway, on the node end of every pod's veth.
+PW_PTP_GW=198.19.253.1
+
+case $PW_TOPOLOGY in
+calico | ptp | flannel) ;;
+*)
+	echo "netns.sh: PW_TOPOLOGY=$PW_TOPOLOGY is not calico, ptp or flannel" >&2
+	exit 99
+	;;
+esac
 
 PW_TMP=$(mktemp -d "${TMPDIR:-/tmp}/pwe2e.XXXXXX") || exit 99
 : >"$PW_TMP/pods"
@@ -59,6 +115,32 @@ e2e_requirements() {
 	[ -x "$PODWALL" ] || { echo "SKIP: $1: $PODWALL not built"; exit 77; }
 	ip netns add "${PW_RUN}t" 2>/dev/null || { echo "SKIP: $1: cannot create network namespaces"; exit 77; }
 	ip netns del "${PW_RUN}t"
+	_er_why=$(topology_requirements)
+	[ -z "$_er_why" ] || { echo "SKIP: $1: PW_TOPOLOGY=$PW_TOPOLOGY: $_er_why"; exit 77; }
+}
+
+# topology_requirements: prints why PW_TOPOLOGY cannot be built here, and
+# nothing when it can.
+topology_requirements() {
+	case $PW_TOPOLOGY in
+	ptp)
+		command -v od >/dev/null 2>&1 || echo "od not installed"
+		;;
+	flannel)
+		for tool in bridge od; do
+			command -v $tool >/dev/null 2>&1 || { echo "$tool not installed"; return; }
+		done
+		ip netns add "${PW_RUN}t" 2>/dev/null || { echo "cannot create network namespaces"; return; }
+		if ! ip netns exec "${PW_RUN}t" test -e /proc/sys/net/bridge/bridge-nf-call-iptables; then
+			echo "no br_netfilter in a new network namespace (/proc/sys/net/bridge)"
+		elif ! ip -n "${PW_RUN}t" link add pwbridge type bridge 2>/dev/null; then
+			echo "no bridge devices"
+		elif ! ip -n "${PW_RUN}t" link add pwvxlan type vxlan id 1 dstport 8472 nolearning 2>/dev/null; then
+			echo "no vxlan devices"
+		fi
+		ip netns del "${PW_RUN}t"
+		;;
+	esac
 }
 
 # ns_sysctl NS net/ipv4/ip_forward 1
@@ -70,27 +152,167 @@ nx() {
 	ip netns exec "$PW_NODE" "$@"
 }
 
-# The node end of a pod's veth, named as Calico's CNI names it.
+# pod_iface NS POD: the node end of a pod's veth. Calico's CNI names it
+# from the pod's name; the ptp and bridge plugins name it at random, and the
+# name is the one pod_up recorded.
 pod_iface() {
-	echo "cali$(printf '%s.%s' "$1" "$2" | sha1sum | cut -c1-11)"
+	case $PW_TOPOLOGY in
+	calico) echo "cali$(printf '%s.%s' "$1" "$2" | sha1sum | cut -c1-11)" ;;
+	*) pod_get "$1/$2" iface ;;
+	esac
+}
+
+# A host veth name as the ptp and bridge plugins make one: veth + 8 hex.
+veth_name() {
+	echo "veth$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+}
+
+# in_cidr IP CIDR: true when IP is inside CIDR (IPv4).
+in_cidr() {
+	awk -v ip="$1" -v cidr="$2" '
+		function num(a,   o) { split(a, o, "."); return ((o[1] * 256 + o[2]) * 256 + o[3]) * 256 + o[4] }
+		BEGIN {
+			split(cidr, c, "/"); size = 2 ^ (32 - c[2])
+			exit !(int(num(ip) / size) == int(num(c[1]) / size))
+		}'
 }
 
 node_up() {
 	PW_NODE="${PW_RUN}n"
+	PW_NODE2=""
 	netns_add "$PW_NODE" || return 1
 	ns_sysctl "$PW_NODE" net/ipv4/ip_forward 1 &&
 	ns_sysctl "$PW_NODE" net/ipv4/conf/all/rp_filter 0 &&
-	ns_sysctl "$PW_NODE" net/ipv4/conf/default/rp_filter 0 &&
+	ns_sysctl "$PW_NODE" net/ipv4/conf/default/rp_filter 0 || return 1
+	case $PW_TOPOLOGY in
+	flannel)
+		flannel_up
+		return
+		;;
+	esac
 	# An address of the node's own and a route to the pods' gateway
 	# address 169.254.1.1 through another interface, so that proxy ARP on
 	# the cali interfaces answers for it (as on a Calico node). The
 	# interface is one end of a veth pair whose both ends stay in the node
-	# (the dummy driver may be missing).
+	# (the dummy driver may be missing). A ptp node needs no such route:
+	# its pods' gateway is an address of their own veths.
 	nx ip link add pwnode0 type veth peer name pwnode1 &&
 	nx ip addr add "$PW_NODE_IP/32" dev pwnode0 &&
 	nx ip link set pwnode1 up &&
-	nx ip link set pwnode0 up &&
+	nx ip link set pwnode0 up || return 1
+	[ "$PW_TOPOLOGY" = ptp ] && return 0
 	nx ip route add 169.254.1.1/32 dev pwnode0
+}
+
+# node_down: every namespace of this run deleted and the pods forgotten, so
+# that node_up builds a fresh node (and may do it in another PW_TOPOLOGY).
+node_down() {
+	netns_cleanup
+	PW_NODE="" PW_NODE2="" PW_REMOTE=""
+	: >"$PW_TMP/pods"
+}
+
+# ---- the flannel topology ----
+
+# flannel_node NETNS UNDERLAY-IP GATEWAY/LEN VTEP MAC BRIDGE-MAC: one node
+# as flanneld (vxlan backend) and the bridge plugin leave it: br_netfilter
+# on, the underlay address, flannel.1 with the lease's network address, cni0
+# with the subnet's gateway, and flanneld's forward rules. The bridge gets
+# a MAC of its own, as systemd's MACAddressPolicy=persistent gives it on a
+# real node; otherwise it takes its ports' lowest and changes when that pod
+# goes, and the other pods' neighbour entry for their gateway goes stale.
+flannel_node() {
+	_fn_ns=$1 _fn_ul=$2 _fn_gw=$3 _fn_vtep=$4 _fn_mac=$5 _fn_brmac=$6
+	ns_sysctl "$_fn_ns" net/bridge/bridge-nf-call-iptables 1 &&
+	ns_sysctl "$_fn_ns" net/bridge/bridge-nf-call-ip6tables 1 &&
+	ip -n "$_fn_ns" addr add "$_fn_ul/24" dev pwunder &&
+	ip -n "$_fn_ns" link set pwunder up &&
+	ip -n "$_fn_ns" link add flannel.1 address "$_fn_mac" type vxlan id 1 \
+		local "$_fn_ul" dev pwunder dstport 8472 nolearning &&
+	ip -n "$_fn_ns" addr add "$_fn_vtep/32" dev flannel.1 &&
+	ip -n "$_fn_ns" link set flannel.1 up &&
+	ip -n "$_fn_ns" link add cni0 address "$_fn_brmac" type bridge &&
+	ip -n "$_fn_ns" addr add "$_fn_gw" dev cni0 &&
+	ip -n "$_fn_ns" link set cni0 up &&
+	# Appended, as flanneld does (and re-asserts) with iptables-restore.
+	ip netns exec "$_fn_ns" iptables-legacy-restore --noflush -w 10 <<EOF
+*filter
+:FLANNEL-FWD - [0:0]
+-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD
+-A FLANNEL-FWD -s $PW_CLUSTER_CIDR -m comment --comment "flanneld forward" -j ACCEPT
+-A FLANNEL-FWD -d $PW_CLUSTER_CIDR -m comment --comment "flanneld forward" -j ACCEPT
+COMMIT
+EOF
+}
+
+# flannel_peer NETNS SUBNET VTEP MAC UNDERLAY-IP: what flanneld's vxlan
+# backend adds on a node for another node's lease.
+flannel_peer() {
+	ip -n "$1" neigh replace "$3" lladdr "$4" dev flannel.1 nud permanent &&
+	ip netns exec "$1" bridge fdb replace "$4" dev flannel.1 dst "$5" self permanent &&
+	ip -n "$1" route add "$2" via "$3" dev flannel.1 onlink
+}
+
+# Both nodes (PW_NODE is made and registered already) and the underlay.
+flannel_up() {
+	PW_NODE2="${PW_RUN}n2"
+	netns_add "$PW_NODE2" || return 1
+	ns_sysctl "$PW_NODE2" net/ipv4/ip_forward 1 &&
+	ns_sysctl "$PW_NODE2" net/ipv4/conf/all/rp_filter 0 &&
+	ns_sysctl "$PW_NODE2" net/ipv4/conf/default/rp_filter 0 &&
+	nx ip link add pwunder type veth peer name pwunder2 &&
+	nx ip link set pwunder2 netns "$PW_NODE2" &&
+	ip -n "$PW_NODE2" link set pwunder2 name pwunder &&
+	flannel_node "$PW_NODE" "$PW_NODE_IP" "$PW_FL_GW1/${PW_FL_SUBNET1#*/}" "$PW_FL_VTEP1" "$PW_FL_MAC1" \
+		02:50:fd:00:00:01 &&
+	flannel_node "$PW_NODE2" "$PW_NODE2_IP" "$PW_FL_GW2/${PW_FL_SUBNET2#*/}" "$PW_FL_VTEP2" "$PW_FL_MAC2" \
+		02:50:fd:00:00:02 &&
+	flannel_peer "$PW_NODE" "$PW_FL_SUBNET2" "$PW_FL_VTEP2" "$PW_FL_MAC2" "$PW_NODE2_IP" &&
+	flannel_peer "$PW_NODE2" "$PW_FL_SUBNET1" "$PW_FL_VTEP1" "$PW_FL_MAC1" "$PW_NODE_IP" || {
+		echo "node_up: could not build the flannel nodes" >&2
+		return 1
+	}
+}
+
+# flannel_pod_up NODE-NETNS KIND NS POD IP [PORTS]: a pod on a port of the
+# node's cni0, as the bridge plugin (hairpinMode, isDefaultGateway) wires it.
+flannel_pod_up() {
+	_fp_node=$1 _fp_kind=$2 _fp_ns=$3 _fp_pod=$4 _fp_ip=$5 _fp_ports=${6:-}
+	if [ "$_fp_node" = "$PW_NODE" ]; then
+		_fp_subnet=$PW_FL_SUBNET1 _fp_gw=$PW_FL_GW1 _fp_name=$PW_NODE_NAME
+	else
+		_fp_subnet=$PW_FL_SUBNET2 _fp_gw=$PW_FL_GW2 _fp_name=$PW_NODE2_NAME
+	fi
+	in_cidr "$_fp_ip" "$_fp_subnet" || {
+		echo "pod_up $_fp_ns/$_fp_pod: $_fp_ip is not in $_fp_name's subnet $_fp_subnet" >&2
+		return 1
+	}
+	PW_NPODS=$((PW_NPODS + 1))
+	_fp_net="${PW_RUN}p$PW_NPODS"
+	_fp_if=$(veth_name)
+	_fp_tmp="pwtmp$PW_NPODS"
+	netns_add "$_fp_net" || return 1
+	ip -n "$_fp_node" link add "$_fp_if" mtu 1450 type veth peer name "$_fp_tmp" mtu 1450 &&
+	ip -n "$_fp_node" link set "$_fp_tmp" netns "$_fp_net" &&
+	ip -n "$_fp_net" link set "$_fp_tmp" name eth0 &&
+	ip -n "$_fp_net" link set eth0 up &&
+	ip -n "$_fp_net" addr add "$_fp_ip/${_fp_subnet#*/}" dev eth0 &&
+	ip -n "$_fp_net" route add default via "$_fp_gw" dev eth0 &&
+	ip -n "$_fp_node" link set "$_fp_if" master cni0 &&
+	ip -n "$_fp_node" link set "$_fp_if" type bridge_slave hairpin on &&
+	ip -n "$_fp_node" link set "$_fp_if" up || {
+		echo "pod_up $_fp_ns/$_fp_pod: could not wire the pod" >&2
+		return 1
+	}
+	# The plugin's gratuitous ARP (its failure ignored, as there): the
+	# node and the pods that knew the address at a deleted pod's MAC learn
+	# the new one.
+	ip netns exec "$_fp_net" "$PWPROBE" garp eth0 "$_fp_ip" || :
+	_fp_pid=$(start_server "$_fp_net" "$_fp_ports" "") || {
+		echo "pod_up $_fp_ns/$_fp_pod: the server did not start" >&2
+		return 1
+	}
+	pod_register "$_fp_ns/$_fp_pod" "$_fp_net" "$_fp_ip" "$_fp_ports" "$_fp_if" "$_fp_kind" "$_fp_pid"
 }
 
 # ports "tcp:80,udp:53" -> "--tcp 80 --udp 53"
@@ -132,6 +354,16 @@ start_server() {
 
 # pod_up NS POD IP [PORTS]
 pod_up() {
+	case $PW_TOPOLOGY in
+	ptp)
+		ptp_pod_up "$@"
+		return
+		;;
+	flannel)
+		flannel_pod_up "$PW_NODE" local "$@"
+		return
+		;;
+	esac
 	_pu_ns=$1 _pu_pod=$2 _pu_ip=$3 _pu_ports=${4:-}
 	PW_NPODS=$((PW_NPODS + 1))
 	_pu_net="${PW_RUN}p$PW_NPODS"
@@ -165,6 +397,34 @@ pod_up() {
 	pod_register "$_pu_ns/$_pu_pod" "$_pu_net" "$_pu_ip" "$_pu_ports" "$_pu_if" local "$_pu_pid"
 }
 
+# ptp_pod_up NS POD IP [PORTS]: a pod as the ptp plugin wires it.
+ptp_pod_up() {
+	_pu_ns=$1 _pu_pod=$2 _pu_ip=$3 _pu_ports=${4:-}
+	PW_NPODS=$((PW_NPODS + 1))
+	_pu_net="${PW_RUN}p$PW_NPODS"
+	_pu_if=$(veth_name)
+	_pu_tmp="pwtmp$PW_NPODS"
+	netns_add "$_pu_net" || return 1
+	nx ip link add "$_pu_if" type veth peer name "$_pu_tmp" &&
+	nx ip link set "$_pu_tmp" netns "$_pu_net" &&
+	ip -n "$_pu_net" link set "$_pu_tmp" name eth0 &&
+	ip -n "$_pu_net" link set eth0 up &&
+	ip -n "$_pu_net" addr add "$_pu_ip/32" dev eth0 &&
+	ip -n "$_pu_net" route add "$PW_PTP_GW" dev eth0 scope link &&
+	ip -n "$_pu_net" route add default via "$PW_PTP_GW" dev eth0 &&
+	nx ip addr add "$PW_PTP_GW/32" dev "$_pu_if" &&
+	nx ip link set "$_pu_if" up &&
+	nx ip route add "$_pu_ip/32" dev "$_pu_if" || {
+		echo "pod_up $_pu_ns/$_pu_pod: could not wire the pod" >&2
+		return 1
+	}
+	_pu_pid=$(start_server "$_pu_net" "$_pu_ports" "") || {
+		echo "pod_up $_pu_ns/$_pu_pod: the server did not start" >&2
+		return 1
+	}
+	pod_register "$_pu_ns/$_pu_pod" "$_pu_net" "$_pu_ip" "$_pu_ports" "$_pu_if" local "$_pu_pid"
+}
+
 # Another node: one namespace behind a veth whose node end is not cali*,
 # holding the addresses of every remote pod.
 remote_up() {
@@ -185,8 +445,13 @@ remote_up() {
 	nx ip link set pwremote up
 }
 
-# remote_pod_up NS POD IP [PORTS]
+# remote_pod_up NS POD IP [PORTS]: with flannel a pod on edge-2's cni0,
+# otherwise an address of the remote namespace.
 remote_pod_up() {
+	if [ "$PW_TOPOLOGY" = flannel ]; then
+		flannel_pod_up "$PW_NODE2" remote "$@"
+		return
+	fi
 	_rp_ns=$1 _rp_pod=$2 _rp_ip=$3 _rp_ports=${4:-}
 	remote_up || return 1
 	ip -n "$PW_REMOTE" addr add "$_rp_ip/32" dev lo &&
@@ -207,16 +472,19 @@ pod_down() {
 	_pd_net=$(pod_get "$1" netns) || return 1
 	_pd_ip=$(pod_get "$1" ip)
 	_pd_pid=$(pod_get "$1" pid)
-	if [ "$(pod_get "$1" kind)" = remote ]; then
+	_pd_kind=$(pod_get "$1" kind)
+	if [ "$_pd_kind" = remote ] && [ "$PW_TOPOLOGY" != flannel ]; then
 		[ "$_pd_pid" != 0 ] && kill "$_pd_pid" 2>/dev/null
 		nx ip route del "$_pd_ip/32" 2>/dev/null
 		ip -n "$PW_REMOTE" addr del "$_pd_ip/32" dev lo 2>/dev/null
 	else
+		_pd_node=$PW_NODE
+		[ "$_pd_kind" = remote ] && _pd_node=$PW_NODE2
 		ip netns pids "$_pd_net" 2>/dev/null | xargs -r kill -9 2>/dev/null
 		# The node end first: the kernel tears a deleted namespace down
 		# later, and a pod wired again at once would find the old veth
 		# and its route still there ("File exists").
-		nx ip link del "$(pod_get "$1" iface)" 2>/dev/null
+		ip netns exec "$_pd_node" ip link del "$(pod_get "$1" iface)" 2>/dev/null
 		ip netns del "$_pd_net"
 	fi
 	awk -v k="$1" '$1 != k' "$PW_TMP/pods" >"$PW_TMP/pods.new"
@@ -225,58 +493,78 @@ pod_down() {
 
 # ---- applying podwall ----
 
-# Removes what a restore-mode apply put in the node: podwall's jumps in the
-# built-in chains, its chains, then its sets.
+# pw_restore_clear [NETNS]: removes what a restore-mode apply put in the
+# node: podwall's jumps in the built-in chains, its chains, then its sets.
 pw_restore_clear() {
-	nx iptables-legacy-save -t filter >"$PW_TMP/clear.save" || return 1
+	_rc_ns=${1:-$PW_NODE}
+	ip netns exec "$_rc_ns" iptables-legacy-save -t filter >"$PW_TMP/clear.save" || return 1
 	grep -E '^-A (INPUT|FORWARD|OUTPUT) .*-j pw-' "$PW_TMP/clear.save" |
 		sed 's/^-A/-D/' >"$PW_TMP/clear.jumps"
 	while read -r _rc_rule; do
-		eval "nx iptables-legacy -w -t filter $_rc_rule" || return 1
+		eval "ip netns exec \"\$_rc_ns\" iptables-legacy -w -t filter $_rc_rule" || return 1
 	done <"$PW_TMP/clear.jumps"
 	sed -n 's/^:\(pw-[^ ]*\) .*/\1/p' "$PW_TMP/clear.save" >"$PW_TMP/clear.chains"
 	while read -r _rc_chain; do
-		nx iptables-legacy -w -t filter -F "$_rc_chain" || return 1
+		ip netns exec "$_rc_ns" iptables-legacy -w -t filter -F "$_rc_chain" || return 1
 	done <"$PW_TMP/clear.chains"
 	while read -r _rc_chain; do
-		nx iptables-legacy -w -t filter -X "$_rc_chain" || return 1
+		ip netns exec "$_rc_ns" iptables-legacy -w -t filter -X "$_rc_chain" || return 1
 	done <"$PW_TMP/clear.chains"
-	nx ipset list -n | grep '^pw-' >"$PW_TMP/clear.sets"
+	ip netns exec "$_rc_ns" ipset list -n | grep '^pw-' >"$PW_TMP/clear.sets"
 	while read -r _rc_set; do
-		nx ipset destroy "$_rc_set" || return 1
+		ip netns exec "$_rc_ns" ipset destroy "$_rc_set" || return 1
 	done <"$PW_TMP/clear.sets"
 }
 
-# The dry-run loaded with ipset restore and iptables-legacy-restore, while
-# --once is not there. Podwall's jumps are inserted first in their chains as
-# --once does.
+# pw_restore_apply DIR [NETNS NODE-NAME]: the dry-run loaded with ipset
+# restore and iptables-legacy-restore, while --once is not there. Podwall's
+# jumps are inserted first in their chains as --once does.
 pw_restore_apply() {
+	_ra_ns=${2:-$PW_NODE} _ra_name=${3:-$PW_NODE_NAME}
 	# shellcheck disable=SC2086
-	timeout 60 "$PODWALL" --dry-run=ipset --node-name "$PW_NODE_NAME" $PW_PODWALL_ARGS -f "$1" \
+	timeout 60 "$PODWALL" --dry-run=ipset --node-name "$_ra_name" $PW_PODWALL_ARGS -f "$1" \
 		>"$PW_TMP/apply.sets" 2>"$PW_TMP/apply.err" &&
-	# shellcheck disable=SC2086
-	timeout 60 "$PODWALL" --dry-run --node-name "$PW_NODE_NAME" $PW_PODWALL_ARGS -f "$1" \
+	timeout 60 "$PODWALL" --dry-run --node-name "$_ra_name" $PW_PODWALL_ARGS -f "$1" \
 		>"$PW_TMP/apply.rules" 2>>"$PW_TMP/apply.err" || {
 		cat "$PW_TMP/apply.err" >&2
 		return 1
 	}
-	pw_restore_clear || { echo "apply_manifests: could not clear podwall's state" >&2; return 1; }
-	nx timeout 60 ipset restore -exist <"$PW_TMP/apply.sets" || return 1
+	pw_restore_clear "$_ra_ns" || { echo "apply_manifests: could not clear podwall's state" >&2; return 1; }
+	ip netns exec "$_ra_ns" timeout 60 ipset restore -exist <"$PW_TMP/apply.sets" || return 1
 	sed -E 's/^-A (INPUT|FORWARD|OUTPUT) (.*-j pw-)/-I \1 1 \2/' "$PW_TMP/apply.rules" |
-		nx timeout 60 iptables-legacy-restore --noflush -w 10
+		ip netns exec "$_ra_ns" timeout 60 iptables-legacy-restore --noflush -w 10
 }
 
-# apply_manifests DIR: program the node from the manifests in DIR.
-apply_manifests() {
+# apply_node NETNS NODE-NAME DIR: program one node from the manifests.
+apply_node() {
 	case $PW_APPLY in
 	restore)
-		pw_restore_apply "$1"
+		pw_restore_apply "$3" "$1" "$2"
 		;;
 	*)
 		# shellcheck disable=SC2086
-		nx timeout 60 "$PODWALL" --once --node-name "$PW_NODE_NAME" $PW_PODWALL_ARGS -f "$1"
+		ip netns exec "$1" timeout 60 "$PODWALL" --once --node-name "$2" $PW_PODWALL_ARGS -f "$3"
 		;;
 	esac
+}
+
+# apply_manifests DIR: program the node from the manifests in DIR; with
+# flannel both nodes, each under its own name.
+apply_manifests() {
+	apply_node "$PW_NODE" "$PW_NODE_NAME" "$1" || return 1
+	[ -z "$PW_NODE2" ] || apply_node "$PW_NODE2" "$PW_NODE2_NAME" "$1"
+}
+
+# node_filter_save [NETNS]: iptables-legacy-save -t filter of the node (by
+# default PW_NODE) without the rules the CNI wrote (flanneld's FLANNEL-FWD
+# chain and its jump), to compare with podwall's --dry-run.
+node_filter_save() {
+	if [ "$PW_TOPOLOGY" = flannel ]; then
+		ip netns exec "${1:-$PW_NODE}" iptables-legacy-save -t filter |
+			grep -v -e '^:FLANNEL-FWD ' -e '^-A FLANNEL-FWD ' -e '-j FLANNEL-FWD$'
+	else
+		ip netns exec "${1:-$PW_NODE}" iptables-legacy-save -t filter
+	fi
 }
 
 # ---- probing ----
@@ -290,11 +578,12 @@ next_sport() {
 }
 
 # probe_matrix [SPEC]...: probes from every source (PW_SOURCES, default every
-# pod; "node" is the node itself) to every other destination (PW_DESTS,
-# default every pod) on each SPEC (default, or "own": the destination's own
-# ports),
+# pod; "node" is the node itself, "node2" flannel's edge-2) to every other
+# destination (PW_DESTS, default every pod) on each SPEC (default, or "own":
+# the destination's own ports),
 # all sources at once, and prints "SRC DST SPEC VERDICT" lines. Pairs of
-# remote pods are left out (they do not cross this node). With
+# remote pods are left out (they do not cross this node) unless
+# PW_REMOTE_PAIRS=1 with flannel, where they are pods of edge-2. With
 # PW_VIA=vip it probes each destination's ClusterIP instead of its address.
 probe_matrix() {
 	_pm_dir="$PW_TMP/probe"
@@ -305,11 +594,14 @@ probe_matrix() {
 	# One awk pass writes, for each source, its targets (N.t) and what
 	# each target stands for (N.m), and prints "N NETNS SOURCE-IP".
 	awk -v srcs="$_pm_srcs" -v dsts="$_pm_dsts" -v specs="$*" -v via="${PW_VIA:-ip}" \
-	    -v dir="$_pm_dir" -v node="$PW_NODE" -v nodeip="$PW_NODE_IP" '
+	    -v dir="$_pm_dir" -v node="$PW_NODE" -v nodeip="$PW_NODE_IP" \
+	    -v node2="$PW_NODE2" -v node2ip="$PW_NODE2_IP" \
+	    -v rr="$([ "$PW_TOPOLOGY" = flannel ] && echo "${PW_REMOTE_PAIRS:-}")" '
 		{ net[$1] = $2; ip[$1] = $3; ports[$1] = $4; vip[$1] = $6; kind[$1] = $7 }
 		END {
 			ns = split(srcs, s, " "); nd = split(dsts, d, " "); nsp = split(specs, sp, " ")
 			net["node"] = node; ip["node"] = nodeip
+			if (node2 != "") { net["node2"] = node2; ip["node2"] = node2ip }
 			for (i = 1; i <= ns; i++) {
 				if (!(s[i] in net)) { print "unknown source " s[i] > "/dev/stderr"; exit 1 }
 				n = 0
@@ -317,7 +609,7 @@ probe_matrix() {
 					if (d[j] == s[i]) continue
 					if (!(d[j] in ip)) { print "unknown destination " d[j] > "/dev/stderr"; exit 1 }
 					# Two pods of the other node talk without this node.
-					if (kind[s[i]] == "remote" && kind[d[j]] == "remote") continue
+					if (kind[s[i]] == "remote" && kind[d[j]] == "remote" && rr != 1) continue
 					addr = via == "vip" ? vip[d[j]] : ip[d[j]]
 					# "own" (and no SPEC at all): the ports of the destination.
 					m = 0
