@@ -61,15 +61,15 @@ fi
 
 # A pod of another node changes only set members: its label change must go
 # out as one ipset addition, without a compile of the chains or a commit.
-remote_pod_up z r 198.18.43.1 tcp:80 || fail "remote_pod_up z/r"
+remote_pod_up z r 198.19.43.1 tcp:80 || fail "remote_pod_up z/r"
 namespace z '{}'
 policy x from-friends-anywhere '{"podSelector":{"matchLabels":{"pod":"a"}},"ingress":[{"from":[{"namespaceSelector":{},"podSelector":{"matchLabels":{"role":"friend"}}}]}]}'
-remote_pod z r 198.18.43.1 '{"pod":"r"}'
+remote_pod z r 198.19.43.1 '{"pod":"r"}'
 converge "z/r on another node, not a friend" &&
 	{ expect_reset; expect_all true; expect_ingress x/a false; expect_ingress x/b false
 	  expect_peer x/b x/a true; verify "z/r (another node) is kept out of x/a" tcp:80; }
 commits_before=$(grep -c '; committed$' "$LOG")
-remote_pod z r 198.18.43.1 '{"pod":"r","role":"friend"}'
+remote_pod z r 198.19.43.1 '{"pod":"r","role":"friend"}'
 converge "z/r labelled role=friend" &&
 	{ expect_reset; expect_all true; expect_ingress x/a false; expect_ingress x/b false
 	  expect_peer x/b x/a true; expect_peer z/r x/a true

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The three bundled examples, played step by step as their demos go, on a
-# node made of network namespaces: the pods of edge-1 behind cali veths, the
-# pods of other nodes in a "remote" namespace behind a plain veth. Each step
+# node made of network namespaces (PW_TOPOLOGY, see tests/netns.sh): the
+# pods of edge-1 on the node, the pods of edge-2 on another. Each step
 # feeds podwall a growing subset of the example's own documents and probes
 # every pod from every other pod on the destination's ports and with ICMP.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
@@ -12,6 +12,29 @@ begin=$(date +%s)
 M="$PW_TMP/manifests"
 EX="$PW_TMP/examples"
 cp -R "$srcdir/examples" "$EX" || { fail "cannot copy the examples"; finish; }
+
+# The pods of edge-2 get addresses of edge-2's pod subnet (198.19.0.0/17),
+# where every topology routes them; the copy is changed, the shipped
+# examples (and the golden files made from them) keep their addresses.
+remote_ip() {
+	case $1 in
+	198.18.10.12) echo 198.19.10.12 ;;
+	198.18.10.22) echo 198.19.10.22 ;;
+	198.18.20.53) echo 198.19.20.53 ;;
+	esac
+}
+for f in "$EX/tenant-isolation/tenants.yaml" "$EX/egress-control/00-cluster.yaml"; do
+	for old in 198.18.10.12 198.18.10.22 198.18.20.53; do
+		re=$(echo "$old" | sed 's/\./\\./g')
+		sed -e "s/podIP: $re\$/podIP: $(remote_ip $old)/" \
+		    -e "s/podIP: $re\([^0-9]\)/podIP: $(remote_ip $old)\1/" "$f" >"$f.new" &&
+			mv "$f.new" "$f"
+	done
+done
+for old in 198.18.10.12 198.18.10.22 198.18.20.53; do
+	grep -q "podIP: $(remote_ip $old)" "$EX/tenant-isolation/tenants.yaml" "$EX/egress-control/00-cluster.yaml" ||
+		fail "the examples' pod $old on edge-2 was not given $(remote_ip $old)"
+done
 
 # pick_docs FILE WORD...: the documents of FILE whose kind or metadata.name
 # is one of the WORDs.
@@ -47,9 +70,7 @@ new_node() {
 }
 
 e2e_cleanup_node() {
-	netns_cleanup
-	PW_REMOTE=""
-	: >"$PW_TMP/pods"
+	node_down
 	rm -rf "$M"
 	mkdir "$M"
 }
@@ -97,9 +118,9 @@ fi
 if new_node; then
 	T="$EX/tenant-isolation/tenants.yaml"
 	pod_up demo nginx-hello1-a 198.18.10.11 tcp:80 &&
-	remote_pod_up demo nginx-hello1-b 198.18.10.12 tcp:8080 &&
+	remote_pod_up demo nginx-hello1-b 198.19.10.12 tcp:8080 &&
 	pod_up demo nginx-hello2-a 198.18.10.21 tcp:80 &&
-	remote_pod_up demo nginx-hello2-b 198.18.10.22 tcp:80 ||
+	remote_pod_up demo nginx-hello2-b 198.19.10.22 tcp:80 ||
 		fail "tenant-isolation: cannot build the pods"
 	pick_docs "$T" Namespace List >"$M/00-cluster.yaml"
 
@@ -143,7 +164,7 @@ if new_node; then
 	E="$EX/egress-control"
 	pod_up policy-demo nginx 198.18.21.10 tcp:80 &&
 	pod_up policy-demo access 198.18.21.20 &&
-	remote_pod_up kube-system coredns 198.18.20.53 udp:53,tcp:53 &&
+	remote_pod_up kube-system coredns 198.19.20.53 udp:53,tcp:53 &&
 	# migrate-1 has Succeeded; its interface is left over as if the CNI
 	# had not cleaned it up yet. It is kept out of the matrices below.
 	pod_up policy-demo migrate-1 198.18.21.30 tcp:80 ||
