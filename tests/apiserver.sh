@@ -13,9 +13,16 @@
 #
 # The xtables lock is a file of the test's own, so that the machine's
 # iptables never waits on it.
+#
+# With PW_TOPOLOGY=flannel there is a daemon on edge-2 as well (DAEMON2,
+# LOG2, a lock file of its own), started, stopped and killed with the one
+# on edge-1, reaching the same server through relays (apiserver_relay);
+# converge waits for both nodes, each against --dry-run under its name.
 
 M="$PW_TMP/objects"		# the server's objects, as podwall -f reads them
 LOG="$PW_TMP/podwall.log"
+LOG2="$PW_TMP/podwall-$PW_NODE2_NAME.log"
+DAEMON2=""
 XTABLES_LOCKFILE="$PW_TMP/xtables.lock"
 export XTABLES_LOCKFILE
 
@@ -63,6 +70,71 @@ users:
     tokenFile: token
 EOT
 	: >"$PW_TMP/podwall.yaml"
+	[ -z "$PW_NODE2" ] || apiserver_relay
+}
+
+# The server listens on edge-1's loopback and its certificate names
+# 127.0.0.1: edge-2's daemon connects to 127.0.0.1:API in edge-2, where a
+# relay takes it over the underlay to a relay on edge-1's underlay address,
+# which connects to the server. Both relays end with their namespaces.
+apiserver_relay() {
+	cat >"$PW_TMP/relay.py" <<'EOT'
+import socket, sys, threading
+lhost, lport, thost, tport = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind((lhost, lport))
+ls.listen(64)
+print("READY", flush=True)
+
+def pump(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    # One side gone: both connections end (HTTP clients do not half-close).
+    for x in (a, b):
+        try:
+            x.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+def serve(c):
+    try:
+        u = socket.create_connection((thost, tport))
+    except OSError:
+        c.close()
+        return
+    t = threading.Thread(target=pump, args=(u, c), daemon=True)
+    t.start()
+    pump(c, u)
+    t.join()
+    c.close()
+    u.close()
+
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+EOT
+	nx python3 "$PW_TMP/relay.py" "$PW_NODE_IP" "$API" 127.0.0.1 "$API" \
+		>"$PW_TMP/relay1.out" 2>"$PW_TMP/relay1.err" &
+	bg_track $!
+	ip netns exec "$PW_NODE2" python3 "$PW_TMP/relay.py" 127.0.0.1 "$API" "$PW_NODE_IP" "$API" \
+		>"$PW_TMP/relay2.out" 2>"$PW_TMP/relay2.err" &
+	bg_track $!
+	_ar_i=0
+	while ! { grep -q '^READY' "$PW_TMP/relay1.out" && grep -q '^READY' "$PW_TMP/relay2.out"; } 2>/dev/null &&
+	      [ $_ar_i -lt 100 ]; do
+		sleep 0.1; _ar_i=$((_ar_i + 1))
+	done
+	grep -q '^READY' "$PW_TMP/relay1.out" && grep -q '^READY' "$PW_TMP/relay2.out" || {
+		echo "the relays to the fake API server did not start: $(cat "$PW_TMP/relay1.err" "$PW_TMP/relay2.err")" >&2
+		return 1
+	}
 }
 
 ctl() {
@@ -109,20 +181,31 @@ policy() {	# policy NS NAME SPEC-JSON
 	put "$PW_TMP/NetworkPolicy-$1-$2.json"
 }
 
-# What --dry-run says of the mirror: want.rules and want.sets.
+# What --dry-run says of the mirror: want.rules and want.sets (and, with
+# flannel, want2.* for edge-2).
 want_state() {
 	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 -f "$M" |
 		normalise_save >"$PW_TMP/want.rules"
 	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 -f "$M" |
 		grep '^add ' | sort >"$PW_TMP/want.sets"
+	[ -n "$PW_NODE2" ] || return 0
+	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name "$PW_NODE2_NAME" -f "$M" |
+		normalise_save >"$PW_TMP/want2.rules"
+	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name "$PW_NODE2_NAME" -f "$M" |
+		grep '^add ' | sort >"$PW_TMP/want2.sets"
 }
 
-# True when the kernel holds want.rules and want.sets.
+# True when the kernel holds want.rules and want.sets (and edge-2 want2.*).
 kernel_is_wanted() {
-	nx iptables-legacy-save -t filter | normalise_save >"$PW_TMP/have.rules"
+	node_filter_save | normalise_save >"$PW_TMP/have.rules"
 	nx ipset save | grep '^add pw-' | sort >"$PW_TMP/have.sets"
 	cmp -s "$PW_TMP/want.rules" "$PW_TMP/have.rules" &&
-		cmp -s "$PW_TMP/want.sets" "$PW_TMP/have.sets"
+		cmp -s "$PW_TMP/want.sets" "$PW_TMP/have.sets" || return 1
+	[ -n "$PW_NODE2" ] || return 0
+	node_filter_save "$PW_NODE2" | normalise_save >"$PW_TMP/have2.rules"
+	ip netns exec "$PW_NODE2" ipset save | grep '^add pw-' | sort >"$PW_TMP/have2.sets"
+	cmp -s "$PW_TMP/want2.rules" "$PW_TMP/have2.rules" &&
+		cmp -s "$PW_TMP/want2.sets" "$PW_TMP/have2.sets"
 }
 
 # converge NAME [TENTHS]: waits (default 15 s) until the kernel holds what
@@ -142,20 +225,35 @@ converge() {
 	diff -u "$PW_TMP/want.rules" "$PW_TMP/have.rules" | head -n 30 >&2
 	diff -u "$PW_TMP/want.sets" "$PW_TMP/have.sets" | head -n 10 >&2
 	tail -n 20 "$LOG" >&2
+	if [ -n "$PW_NODE2" ] && [ -e "$PW_TMP/have2.rules" ]; then
+		echo "    $PW_NODE2_NAME:" >&2
+		diff -u "$PW_TMP/want2.rules" "$PW_TMP/have2.rules" | head -n 30 >&2
+		diff -u "$PW_TMP/want2.sets" "$PW_TMP/have2.sets" | head -n 10 >&2
+		tail -n 20 "$LOG2" >&2
+	fi
 	return 1
 }
 
-# start_daemon [ARG]...: the daemon in the node namespace, logging at info.
+# start_daemon [ARG]...: the daemon in the node namespace, logging at info
+# (with flannel, edge-2's as well).
 start_daemon() {
 	(cd "$PW_TMP" && exec ip netns exec "$PW_NODE" "$PODWALL" --config "$PW_TMP/podwall.yaml" \
 		--kubeconfig "$PW_TMP/kubeconfig" --node-name edge-1 --log-level info \
 		--watch-stall-timeout 5 "$@" >>"$LOG" 2>&1) &
 	DAEMON=$!
 	bg_track $DAEMON
+	[ -n "$PW_NODE2" ] || return 0
+	(cd "$PW_TMP" && XTABLES_LOCKFILE="$PW_TMP/xtables-$PW_NODE2_NAME.lock" &&
+		export XTABLES_LOCKFILE &&
+		exec ip netns exec "$PW_NODE2" "$PODWALL" --config "$PW_TMP/podwall.yaml" \
+		--kubeconfig "$PW_TMP/kubeconfig" --node-name "$PW_NODE2_NAME" --log-level info \
+		--watch-stall-timeout 5 "$@" >>"$LOG2" 2>&1) &
+	DAEMON2=$!
+	bg_track $DAEMON2
 }
 
 stop_daemon() {
-	kill -TERM "$DAEMON" 2>/dev/null
+	kill -TERM "$DAEMON" $DAEMON2 2>/dev/null
 	_sd_i=0
 	while kill -0 "$DAEMON" 2>/dev/null && [ $_sd_i -lt 50 ]; do
 		sleep 0.1; _sd_i=$((_sd_i + 1))
@@ -165,11 +263,22 @@ stop_daemon() {
 		kill -9 "$DAEMON"
 	fi
 	wait "$DAEMON" 2>/dev/null
+	[ -n "$DAEMON2" ] || return 0
+	while kill -0 "$DAEMON2" 2>/dev/null && [ $_sd_i -lt 50 ]; do
+		sleep 0.1; _sd_i=$((_sd_i + 1))
+	done
+	if kill -0 "$DAEMON2" 2>/dev/null; then
+		fail "the daemon on $PW_NODE2_NAME did not stop within 5 s of SIGTERM"
+		kill -9 "$DAEMON2"
+	fi
+	wait "$DAEMON2" 2>/dev/null
+	DAEMON2=""
 }
 
 kill_daemon() {
-	kill -9 "$DAEMON" 2>/dev/null
-	wait "$DAEMON" 2>/dev/null
+	kill -9 "$DAEMON" $DAEMON2 2>/dev/null
+	wait "$DAEMON" $DAEMON2 2>/dev/null
+	DAEMON2=""
 }
 
 # Milliseconds since the epoch, as pwprobe probe-loop stamps its lines.

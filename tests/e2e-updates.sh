@@ -70,39 +70,54 @@ np() {
 	} >"$M/p-$1-$2.yaml"
 }
 
-# What the kernel holds, against what --dry-run prints.
+# What the kernel holds, against what --dry-run prints; with flannel, on
+# both nodes.
 check_truth() {
-	"$PODWALL" --dry-run --node-name edge-1 -f "$M" 2>&1 | normalise_save >"$PW_TMP/dry.rules"
-	nx iptables-legacy-save -t filter | normalise_save >"$PW_TMP/kernel.rules"
+	node_truth "$1" "$PW_NODE" edge-1 "" || return 1
+	[ -z "$PW_NODE2" ] || node_truth "$1" "$PW_NODE2" "$PW_NODE2_NAME" " on $PW_NODE2_NAME"
+}
+
+# node_truth NAME NETNS NODE-NAME WHERE
+node_truth() {
+	"$PODWALL" --dry-run --node-name "$3" -f "$M" 2>&1 | normalise_save >"$PW_TMP/dry.rules"
+	node_filter_save "$2" | normalise_save >"$PW_TMP/kernel.rules"
 	if ! diff -u "$PW_TMP/dry.rules" "$PW_TMP/kernel.rules" >"$PW_TMP/truth.diff"; then
-		fail "$1: iptables-legacy-save -t filter differs from --dry-run:"
+		fail "$1: iptables-legacy-save -t filter$4 differs from --dry-run:"
 		head -n 40 "$PW_TMP/truth.diff" >&2
 		return 1
 	fi
-	"$PODWALL" --dry-run=ipset --node-name edge-1 -f "$M" 2>&1 |
+	"$PODWALL" --dry-run=ipset --node-name "$3" -f "$M" 2>&1 |
 		awk '$1 == "create" { print "set", $2 } $1 == "add" { print $2, $3 }' | sort >"$PW_TMP/dry.sets"
-	nx ipset save | awk '$1 == "create" { print "set", $2 } $1 == "add" { print $2, $3 }' |
-		sort >"$PW_TMP/kernel.sets"
+	ip netns exec "$2" ipset save |
+		awk '$1 == "create" { print "set", $2 } $1 == "add" { print $2, $3 }' | sort >"$PW_TMP/kernel.sets"
 	if ! diff -u "$PW_TMP/dry.sets" "$PW_TMP/kernel.sets" >"$PW_TMP/truth.diff"; then
-		fail "$1: the kernel's sets differ from --dry-run=ipset:"
+		fail "$1: the kernel's sets$4 differ from --dry-run=ipset:"
 		head -n 40 "$PW_TMP/truth.diff" >&2
 		return 1
 	fi
-	pass "$1: the kernel's filter table and sets are what --dry-run prints"
+	pass "$1: the kernel's filter table and sets$4 are what --dry-run prints"
+}
+
+# node_saves PREFIX: the rules with their counters and the sets, of both
+# nodes with flannel, in PREFIX.rules and PREFIX.sets.
+node_saves() {
+	nx iptables-legacy-save -c | grep -v '^#' >"$1.rules"
+	nx ipset save >"$1.sets"
+	[ -n "$PW_NODE2" ] || return 0
+	ip netns exec "$PW_NODE2" iptables-legacy-save -c | grep -v '^#' >>"$1.rules"
+	ip netns exec "$PW_NODE2" ipset save >>"$1.sets"
 }
 
 # With --once: the same input again changes nothing, counters included
 # (iptables-save's dated comment lines aside).
 check_idempotent() {
 	[ "$PW_APPLY" = once ] || return 0
-	nx iptables-legacy-save -c | grep -v '^#' >"$PW_TMP/before.rules"
-	nx ipset save >"$PW_TMP/before.sets"
+	node_saves "$PW_TMP/before"
 	if ! apply_manifests "$M" >"$PW_TMP/apply.out" 2>&1; then
 		fail "$1: the second podwall --once failed: $(tail -n 5 "$PW_TMP/apply.out")"
 		return 1
 	fi
-	nx iptables-legacy-save -c | grep -v '^#' >"$PW_TMP/after.rules"
-	nx ipset save >"$PW_TMP/after.sets"
+	node_saves "$PW_TMP/after"
 	if ! cmp -s "$PW_TMP/before.rules" "$PW_TMP/after.rules"; then
 		fail "$1: a second --once with the same input changed the rules or their counters:"
 		diff -u "$PW_TMP/before.rules" "$PW_TMP/after.rules" | head -n 40 >&2
