@@ -188,9 +188,10 @@ static bool claims_set(struct pw_strmap *m, const char *key, const struct pw_cid
 	return true;
 }
 
-/* Removes ifindex from every claims of m. */
+/* Removes ifindex from every claims of m (of family only, unless 0). */
 struct unclaim_walk {
 	int ifindex;
+	int family;
 	char **keys;
 	size_t count;
 	size_t cap;
@@ -202,6 +203,8 @@ static int collect_claimed(const char *key, void *value, void *ctx)
 	const struct claims *c = value;
 	size_t i;
 
+	if (w->family && c->host.family != w->family)
+		return 0;
 	for (i = 0; i < c->count; i++) {
 		if (c->items[i].ifindex == w->ifindex) {
 			PW_GROW(w->keys, w->cap, w->count + 1);
@@ -212,9 +215,9 @@ static int collect_claimed(const char *key, void *value, void *ctx)
 	return 0;
 }
 
-static bool unclaim_all(struct pw_strmap *m, int ifindex)
+static bool unclaim_all(struct pw_strmap *m, int ifindex, int family)
 {
-	struct unclaim_walk w = { ifindex, NULL, 0, 0 };
+	struct unclaim_walk w = { ifindex, family, NULL, 0, 0 };
 	size_t i;
 
 	/* Keys first: the map must not change during its walk. */
@@ -241,7 +244,7 @@ static int collect_link_keys(const char *key, void *value, void *ctx)
 /* Drops the "ifindex|..." entries of m. */
 static bool drop_link_entries(struct pw_strmap *m, int ifindex)
 {
-	struct unclaim_walk w = { ifindex, NULL, 0, 0 };
+	struct unclaim_walk w = { ifindex, 0, NULL, 0, 0 };
 	size_t i;
 
 	pw_strmap_foreach(m, collect_link_keys, &w);
@@ -287,7 +290,7 @@ bool pw_node_view_set_link(struct pw_node_view *v, const struct pw_node_link *li
 	free(v->sorted);
 	v->sorted = NULL;
 	if (went_down)
-		unclaim_all(v->routes, link->ifindex);
+		unclaim_all(v->routes, link->ifindex, 0);
 	return true;
 }
 
@@ -308,8 +311,8 @@ bool pw_node_view_del_link(struct pw_node_view *v, int ifindex)
 	}
 	changed |= drop_link_entries(v->addrs, ifindex);
 	changed |= drop_link_entries(v->neighbours, ifindex);
-	changed |= unclaim_all(v->routes, ifindex);
-	changed |= unclaim_all(v->fdb, ifindex);
+	changed |= unclaim_all(v->routes, ifindex, 0);
+	changed |= unclaim_all(v->fdb, ifindex, 0);
 	return changed;
 }
 
@@ -629,11 +632,25 @@ static bool apply_link(struct pw_node_view *v, const struct nlmsghdr *nlh)
 	return named && pw_node_view_set_link(v, &link);
 }
 
+struct family_walk {
+	int ifindex;
+	int family;
+};
+
+static int addr_of_family(const char *key, void *value, void *ctx)
+{
+	const struct family_walk *w = ctx;
+	const struct addr_entry *a = value;
+
+	return a->ifindex == w->ifindex && a->prefix.family == w->family;
+}
+
 static bool apply_addr(struct pw_node_view *v, const struct nlmsghdr *nlh)
 {
 	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
 	struct pw_cidr local, address;
-	bool has_local = false, has_address = false;
+	bool has_local = false, has_address = false, changed;
+	struct family_walk w;
 	const struct nlattr *a;
 
 	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*ifa)) ||
@@ -653,8 +670,45 @@ static bool apply_addr(struct pw_node_view *v, const struct nlmsghdr *nlh)
 	if (ifa->ifa_prefixlen > pw_cidr_max_prefix(&address))
 		return false;
 	address.prefix = ifa->ifa_prefixlen;
-	return pw_node_view_set_addr(v, (int)ifa->ifa_index, &address,
-				     nlh->nlmsg_type == RTM_NEWADDR);
+	changed = pw_node_view_set_addr(v, (int)ifa->ifa_index, &address,
+					nlh->nlmsg_type == RTM_NEWADDR);
+	/*
+	 * A link's last IPv4 address takes the link's IPv4 routes with it
+	 * (fib_disable_ip), and the kernel announces none of them.
+	 */
+	w.ifindex = (int)ifa->ifa_index;
+	w.family = AF_INET;
+	if (nlh->nlmsg_type == RTM_DELADDR && ifa->ifa_family == AF_INET &&
+	    !pw_strmap_foreach(v->addrs, addr_of_family, &w))
+		changed |= unclaim_all(v->routes, w.ifindex, AF_INET);
+	return changed;
+}
+
+/*
+ * "ip route replace" (NLM_F_REPLACE): the kernel announces the new route
+ * and drops the one of the same metric it replaced without a word. keep is
+ * the link of the new route when the view takes it, else 0.
+ */
+static bool drop_replaced_routes(struct pw_node_view *v, const struct pw_cidr *host, int keep,
+				 uint32_t metric)
+{
+	char text[PW_CIDR_STRLEN];
+	const struct claims *c;
+	bool changed = false;
+	size_t i;
+
+	pw_cidr_format(host, false, text);
+	/* Looked up again after each removal, which may free the claims. */
+	for (;;) {
+		c = pw_strmap_get(v->routes, text);
+		for (i = 0; c && i < c->count; i++)
+			if (c->items[i].ifindex != keep && c->items[i].metric == metric)
+				break;
+		if (!c || i == c->count)
+			return changed;
+		claims_set(v->routes, text, NULL, c->items[i].ifindex, 0, false);
+		changed = true;
+	}
 }
 
 /*
@@ -666,13 +720,12 @@ static bool apply_route(struct pw_node_view *v, const struct nlmsghdr *nlh)
 	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
 	uint32_t table, metric = 0;
 	struct pw_cidr host;
-	bool has_dst = false;
+	bool has_dst = false, direct = true, taken, changed = false;
 	const struct nlattr *a;
 	int oif = 0;
 
 	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*rtm)) ||
 	    (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6) ||
-	    rtm->rtm_type != RTN_UNICAST ||
 	    rtm->rtm_dst_len != (rtm->rtm_family == AF_INET ? 32 : 128))
 		return false;
 	table = rtm->rtm_table;
@@ -695,12 +748,53 @@ static bool apply_route(struct pw_node_view *v, const struct nlmsghdr *nlh)
 			break;
 		case RTA_GATEWAY:
 		case RTA_MULTIPATH:
-			return false;
+			direct = false;
+			break;
 		}
 	}
-	if (!has_dst || oif <= 0 || table != RT_TABLE_MAIN)
+	if (!has_dst || table != RT_TABLE_MAIN)
 		return false;
-	return pw_node_view_set_route(v, &host, oif, metric, nlh->nlmsg_type == RTM_NEWROUTE);
+	taken = rtm->rtm_type == RTN_UNICAST && direct && oif > 0;
+	/* Whatever the new route is, it took the old one's place. */
+	if (nlh->nlmsg_type == RTM_NEWROUTE && (nlh->nlmsg_flags & NLM_F_REPLACE))
+		changed = drop_replaced_routes(v, &host, taken ? oif : 0, metric);
+	if (taken)
+		changed |= pw_node_view_set_route(v, &host, oif, metric,
+						  nlh->nlmsg_type == RTM_NEWROUTE);
+	return changed;
+}
+
+/*
+ * A bridge holds one entry per MAC (and VLAN) and moves it from port to
+ * port announcing only the new port, so the view may have the MAC on
+ * several ports. When the entry goes, or turns permanent, no port of that
+ * bridge has it any more.
+ */
+static bool forget_fdb(struct pw_node_view *v, int port, const uint8_t *mac)
+{
+	const struct pw_node_link *l = pw_node_view_link(v, port);
+	int bridge = l ? l->master : 0;
+	bool changed = pw_node_view_set_fdb(v, port, mac, false);
+	char text[MAC_TEXT];
+	const struct claims *c;
+	size_t i;
+
+	if (!bridge)
+		return changed;
+	mac_text(mac, text);
+	/* Looked up again after each removal, which may free the claims. */
+	for (;;) {
+		c = pw_strmap_get(v->fdb, text);
+		for (i = 0; c && i < c->count; i++) {
+			l = pw_node_view_link(v, c->items[i].ifindex);
+			if (l && l->master == bridge)
+				break;
+		}
+		if (!c || i == c->count)
+			return changed;
+		claims_set(v->fdb, text, NULL, c->items[i].ifindex, 0, false);
+		changed = true;
+	}
 }
 
 #define NUD_USABLE (NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | \
@@ -724,17 +818,17 @@ static bool apply_neigh(struct pw_node_view *v, const struct nlmsghdr *nlh)
 	}
 	if (ndm->ndm_family == AF_BRIDGE) {
 		/*
-		 * What the bridge learned from frames: not its own ports'
-		 * addresses (permanent) nor a device's own entries (a VXLAN
-		 * device's remote ends are NTF_SELF).
+		 * A device's own entries (NTF_SELF: a VXLAN device's remote
+		 * ends, the addresses a driver filters on) say nothing of
+		 * what a bridge learned, neither that it did nor that it
+		 * forgot.
 		 */
-		bool learned = nlh->nlmsg_type == RTM_NEWNEIGH &&
-			       !(ndm->ndm_flags & NTF_SELF) &&
-			       !(ndm->ndm_state & NUD_PERMANENT);
-
-		if (!mac)
+		if (!mac || (ndm->ndm_flags & NTF_SELF))
 			return false;
-		return pw_node_view_set_fdb(v, ndm->ndm_ifindex, mac, learned);
+		/* What the bridge learned from frames: not its ports' own addresses. */
+		if (nlh->nlmsg_type == RTM_NEWNEIGH && !(ndm->ndm_state & NUD_PERMANENT))
+			return pw_node_view_set_fdb(v, ndm->ndm_ifindex, mac, true);
+		return forget_fdb(v, ndm->ndm_ifindex, mac);
 	}
 	if ((ndm->ndm_family != AF_INET && ndm->ndm_family != AF_INET6) || !has_ip)
 		return false;
