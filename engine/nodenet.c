@@ -54,6 +54,9 @@
 #define NODENET_READ_MAX	4096
 #define NODENET_DRAIN_MAX	65536
 
+/* Linux 4.0; older uapi headers lack it, and older kernels never send it. */
+#define PW_IFLA_LINK_NETNSID 37
+
 #define MAC_LEN 6
 #define MAC_TEXT 18
 
@@ -259,7 +262,8 @@ static bool drop_link_entries(struct pw_strmap *m, int ifindex)
 static bool links_equal(const struct pw_node_link *a, const struct pw_node_link *b)
 {
 	return a->ifindex == b->ifindex && strcmp(a->name, b->name) == 0 &&
-	       a->kind == b->kind && a->master == b->master && a->up == b->up;
+	       a->kind == b->kind && a->master == b->master && a->peer == b->peer &&
+	       a->peer_here == b->peer_here && a->up == b->up;
 }
 
 static void forget_name(struct pw_node_view *v, const struct pw_node_link *l)
@@ -513,6 +517,16 @@ static int visit_addr(const char *key, void *value, void *ctx)
 	return 0;
 }
 
+bool pw_node_view_veth_pair_here(const struct pw_node_view *v, const struct pw_node_link *l)
+{
+	const struct pw_node_link *peer;
+
+	if (l->kind != PW_LINK_VETH || !l->peer_here || !l->peer)
+		return false;
+	peer = pw_node_view_link(v, l->peer);
+	return peer && peer->kind == PW_LINK_VETH && peer->peer == l->ifindex && peer->peer_here;
+}
+
 int pw_node_view_bridge_holding(const struct pw_node_view *v, const struct pw_cidr *ip)
 {
 	struct holding_walk w = { v, ip, 0, 0 };
@@ -612,6 +626,7 @@ static bool apply_link(struct pw_node_view *v, const struct nlmsghdr *nlh)
 	memset(&link, 0, sizeof(link));
 	link.ifindex = ifi->ifi_index;
 	link.up = (ifi->ifi_flags & IFF_UP) != 0;
+	link.peer_here = true;
 	mnl_attr_for_each(a, nlh, sizeof(*ifi)) {
 		switch (mnl_attr_get_type(a)) {
 		case IFLA_IFNAME:
@@ -626,6 +641,13 @@ static bool apply_link(struct pw_node_view *v, const struct nlmsghdr *nlh)
 			break;
 		case IFLA_LINKINFO:
 			link.kind = link_kind(a);
+			break;
+		case IFLA_LINK:
+			if (mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+				link.peer = (int)mnl_attr_get_u32(a);
+			break;
+		case PW_IFLA_LINK_NETNSID:
+			link.peer_here = false;
 			break;
 		}
 	}
@@ -715,6 +737,13 @@ static bool drop_replaced_routes(struct pw_node_view *v, const struct pw_cidr *h
  * Only what a CNI makes for a pod: a unicast route of the main table to one
  * full-length address, out of one link, through no gateway.
  */
+static bool link_down(const struct pw_node_view *v, int ifindex)
+{
+	const struct pw_node_link *l = pw_node_view_link(v, ifindex);
+
+	return l && !l->up;
+}
+
 static bool apply_route(struct pw_node_view *v, const struct nlmsghdr *nlh)
 {
 	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
@@ -754,7 +783,14 @@ static bool apply_route(struct pw_node_view *v, const struct nlmsghdr *nlh)
 	}
 	if (!has_dst || table != RT_TABLE_MAIN)
 		return false;
-	taken = rtm->rtm_type == RTN_UNICAST && direct && oif > 0;
+	/*
+	 * Not the kernel's own (an IPv6 /128 address makes one to itself),
+	 * and not through a link known to be down: the kernel refuses those,
+	 * so such an event can only be a replay older than what we know.
+	 */
+	taken = rtm->rtm_type == RTN_UNICAST && direct && oif > 0 &&
+		rtm->rtm_protocol != RTPROT_KERNEL &&
+		!(nlh->nlmsg_type == RTM_NEWROUTE && link_down(v, oif));
 	/* Whatever the new route is, it took the old one's place. */
 	if (nlh->nlmsg_type == RTM_NEWROUTE && (nlh->nlmsg_flags & NLM_F_REPLACE))
 		changed = drop_replaced_routes(v, &host, taken ? oif : 0, metric);

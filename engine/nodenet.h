@@ -31,6 +31,9 @@ struct pw_node_link {
 	char name[PW_LINK_NAME_MAX + 1];
 	enum pw_link_kind kind;
 	int master;		/* the bridge it is a port of; 0: none */
+	/* A veth's other end (IFLA_LINK): its ifindex here, when peer_here. */
+	int peer;
+	bool peer_here;		/* no IFLA_LINK_NETNSID: the other end is in this namespace */
 	bool up;
 };
 
@@ -65,6 +68,13 @@ const struct pw_node_link *pw_node_view_link_named(const struct pw_node_view *v,
 size_t pw_node_view_link_count(const struct pw_node_view *v);
 /* Links in ifindex order. */
 const struct pw_node_link *pw_node_view_link_at(const struct pw_node_view *v, size_t i);
+
+/*
+ * Both ends of a veth in this namespace (a link of the node's own, not a
+ * pod's): each names the other. Kernels before 4.0 say nothing of the
+ * peer's namespace, so the mutual naming is what counts.
+ */
+bool pw_node_view_veth_pair_here(const struct pw_node_view *v, const struct pw_node_link *l);
 
 /* The link a host route to host (full length) goes out of, or 0. */
 int pw_node_view_route(const struct pw_node_view *v, const struct pw_cidr *host);
