@@ -66,14 +66,10 @@ struct pod_list {
 	struct pw_labels *own_labels;	/* for a namespace we only know from its pods */
 };
 
-struct endpoint {
-	const struct pw_pod *pod;
-	char iface[PW_IFACE_NAME_MAX + 1];
-};
-
 struct compiler {
 	const struct pw_cluster *cluster;
 	const struct pw_options *cfg;
+	const struct pw_endpoints *endpoints;
 	struct pw_dataplane *dp;
 	struct pw_strmap *namespaces;	/* name -> struct pod_list */
 	struct member_pod *members;	/* every pod a set may hold */
@@ -688,21 +684,48 @@ static bool policy_applies(const struct pw_policy *policy, const struct pw_pod *
 	       pw_selector_matches(policy->pod_selector, pod->labels);
 }
 
-static void emit_endpoint_chain(struct compiler *cc, const struct endpoint *ep,
+static const char *endpoint_chain_name(struct compiler *cc, const struct pw_endpoint *ep,
+				       enum direction dir)
+{
+	pw_buf_reset(&cc->name);
+	pw_buf_printf(&cc->name, "%s%s-%s", cc->cfg->prefix, dir == INGRESS ? "tw" : "fw", ep->id);
+	return cc->name.data;
+}
+
+/*
+ * A pod sends with its own address only: anything else from its interface
+ * or port would be judged as some other pod, or as no pod at all. Before
+ * conntrack's ESTABLISHED, which would otherwise take a forged packet that
+ * fits another pod's connection.
+ */
+static void append_source_guard(struct pw_chain *c, const struct pw_pod *pod, int family)
+{
+	const struct pw_cidr *own = pw_pod_address(pod, family);
+	struct pw_rule *r = pw_rule_new();
+
+	if (own) {
+		pw_rule_set_src(r, own, true);
+		pw_rule_add_comment(r, "a source address the pod does not own");
+	} else {
+		pw_rule_add_comment(r, "the pod has no address of this family yet");
+	}
+	pw_rule_set_verdict(r, PW_TARGET_DROP);
+	pw_chain_append(c, r);
+}
+
+static void emit_endpoint_chain(struct compiler *cc, const struct pw_endpoint *ep,
 				enum direction dir)
 {
 	uint32_t mark = cc->cfg->accept_mark;
 	const struct policy_list *policies = pw_strmap_get(cc->policies, ep->pod->namespace);
-	struct pw_buf name = PW_BUF_INIT;
 	size_t i, n = policies ? policies->count : 0;
 	bool isolated = false;
 	struct pw_chain *c;
 	struct pw_rule *r;
 
-	pw_buf_printf(&name, "%s%s-%s", cc->cfg->prefix, dir == INGRESS ? "tw" : "fw", ep->iface);
-	c = chain(cc, name.data);
-	pw_buf_free(&name);
-
+	c = chain(cc, endpoint_chain_name(cc, ep, dir));
+	if (dir == EGRESS)
+		append_source_guard(c, ep->pod, AF_INET);
 	r = pw_rule_new();
 	pw_rule_add_ctstate(r, PW_CT_RELATED | PW_CT_ESTABLISHED, false);
 	pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
@@ -751,228 +774,554 @@ static void emit_endpoint_chain(struct compiler *cc, const struct endpoint *ep,
 
 /* ----------------------------------------------------- dispatch chains */
 
-/* Above this many interfaces, dispatch splits by the first hex digit. */
+/*
+ * A dispatch chain holds at most this many choices: past it, its entries
+ * are split into child chains by the next character of their names, or
+ * the next four bits of their addresses, so that a packet is matched
+ * against a few dozen rules whatever the number of pods.
+ */
 #define DISPATCH_FLAT_MAX 16
 
-static void append_drop_unknown(struct pw_chain *c)
+/*
+ * A name for a chain under base: "<base>-<suffix>" when it fits the
+ * kernel's 28 characters, else the prefix and a digest of both.
+ */
+static char *sub_chain_name(struct compiler *cc, const char *base, const char *suffix)
+{
+	struct pw_buf key = PW_BUF_INIT;
+	char *name;
+
+	pw_buf_printf(&key, "%s-%s", base, suffix);
+	if (key.len <= PW_CHAIN_NAME_MAX)
+		return pw_buf_steal(&key);
+	name = pw_xstrdup(digest_name(cc, "d", key.data));
+	pw_buf_free(&key);
+	return name;
+}
+
+static void append_drop(struct pw_chain *c, const char *why)
 {
 	struct pw_rule *r = pw_rule_new();
 
-	pw_rule_add_comment(r, "unknown interface");
+	pw_rule_add_comment(r, why);
 	pw_rule_set_verdict(r, PW_TARGET_DROP);
 	pw_chain_append(c, r);
 }
 
-static void append_iface_goto(struct compiler *cc, struct pw_chain *c, enum direction dir,
-			      const char *iface_match, const char *target)
+static void append_goto(struct pw_chain *c, const char *target)
 {
 	struct pw_rule *r = pw_rule_new();
 
-	if (dir == INGRESS)
-		pw_rule_set_out_iface(r, iface_match, false);
-	else
-		pw_rule_set_in_iface(r, iface_match, false);
 	pw_rule_set_goto(r, target);
 	pw_chain_append(c, r);
-	(void)cc;
 }
 
-static void emit_dispatch(struct compiler *cc, const struct endpoint *eps, size_t n,
-			  enum direction dir)
+/* The mark that tells the hooks: not a local pod's traffic, not ours. */
+static void append_pass(struct compiler *cc, struct pw_chain *c, enum direction dir)
 {
-	const char *kind = dir == INGRESS ? "to-wl-dispatch" : "from-wl-dispatch";
-	const char *ep_kind = dir == INGRESS ? "tw" : "fw";
-	size_t plen = strlen(cc->cfg->iface_prefix);
-	struct pw_chain *root = chain(cc, chain_name(cc, kind));
-	struct pw_buf target = PW_BUF_INIT, match = PW_BUF_INIT;
-	size_t i = 0;
+	struct pw_rule *r = pw_rule_new();
+
+	pw_rule_add_comment(r, dir == INGRESS ? "not to a local pod" : "not from a local pod");
+	pw_rule_set_mark_target(r, cc->cfg->pass_mark, cc->cfg->pass_mark);
+	pw_chain_append(c, r);
+}
+
+/* One choice of a dispatch chain, by interface or bridge-port name. */
+struct name_entry {
+	const char *name;
+	const char *target;	/* goto this chain; NULL: drop */
+	const char *why;	/* the drop's comment */
+};
+
+struct name_tree {
+	struct compiler *cc;
+	enum direction dir;
+	bool ports;		/* --physdev-in/out rather than -i/-o */
+	const char *base;	/* children are named after it */
+	/* Names with this prefix are pods' by Calico's convention, known or
+	 * not (NULL: none); how a chain with no more choices ends. */
+	const char *wildcard;
+	void (*end)(struct name_tree *t, struct pw_chain *c, const char *prefix);
+	void *ctx;
+};
+
+static void match_name(const struct name_tree *t, struct pw_rule *r, const char *name)
+{
+	if (t->ports)
+		pw_rule_add_physdev(r, t->dir == EGRESS ? name : NULL,
+				    t->dir == INGRESS ? name : NULL);
+	else if (t->dir == INGRESS)
+		pw_rule_set_out_iface(r, name, false);
+	else
+		pw_rule_set_in_iface(r, name, false);
+}
+
+static void append_entry(const struct name_tree *t, struct pw_chain *c,
+			 const char *name, const char *target, const char *why)
+{
+	struct pw_rule *r = pw_rule_new();
+
+	match_name(t, r, name);
+	if (target) {
+		pw_rule_set_goto(r, target);
+	} else {
+		pw_rule_add_comment(r, why);
+		pw_rule_set_verdict(r, PW_TARGET_DROP);
+	}
+	pw_chain_append(c, r);
+}
+
+static size_t common_prefix(const struct name_entry *e, size_t n)
+{
+	size_t len = strlen(e[0].name), i, k;
+
+	for (i = 1; i < n; i++) {
+		for (k = 0; k < len && e[i].name[k] == e[0].name[k]; k++)
+			;
+		len = k;
+	}
+	return len;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/*
+ * entries (sorted by name, all starting with prefix) into chain c: each
+ * name, or, past DISPATCH_FLAT_MAX, each group sharing one more character
+ * through a child chain; then the wildcard if no child holds it, then the
+ * tree's end.
+ */
+static void emit_names(struct name_tree *t, struct pw_chain *c, const char *prefix,
+		       const char *label, const struct name_entry *e, size_t n)
+{
+	size_t plen = n ? common_prefix(e, n) : 0, i = 0;
+	/* Children are labelled by what their names add past the root's. */
+	size_t skip = *prefix ? strlen(prefix) : plen;
+	bool wildcard_here = t->wildcard && starts_with(t->wildcard, prefix) &&
+			     strcmp(t->wildcard, prefix) != 0;
+	struct pw_buf match = PW_BUF_INIT, sub = PW_BUF_INIT;
 
 	while (i < n) {
-		char bin = eps[i].iface[plen];
-		size_t j = i, k;
+		size_t j = i + 1;
+		char *child_name, *child_prefix;
 
-		while (j < n && eps[j].iface[plen] == bin)
+		if (n <= DISPATCH_FLAT_MAX || e[i].name[plen] == '\0') {
+			append_entry(t, c, e[i].name, e[i].target, e[i].why);
+			i++;
+			continue;
+		}
+		while (j < n && e[j].name[plen] == e[i].name[plen])
 			j++;
-		if (n <= DISPATCH_FLAT_MAX || j - i == 1) {
-			for (k = i; k < j; k++) {
-				pw_buf_reset(&target);
-				pw_buf_printf(&target, "%s%s-%s", cc->cfg->prefix, ep_kind,
-					      eps[k].iface);
-				append_iface_goto(cc, root, dir, eps[k].iface, target.data);
-			}
-		} else {
-			struct pw_chain *child;
+		if (j - i == 1) {
+			append_entry(t, c, e[i].name, e[i].target, e[i].why);
+			i++;
+			continue;
+		}
+		child_prefix = pw_xstrndup(e[i].name, plen + 1);
+		/* The wildcard then lives in the child, which every such name enters. */
+		if (t->wildcard && starts_with(t->wildcard, child_prefix))
+			wildcard_here = false;
+		pw_buf_reset(&sub);
+		pw_buf_printf(&sub, "%s%s", label, child_prefix + skip);
+		child_name = sub_chain_name(t->cc, t->base, sub.data);
+		pw_buf_reset(&match);
+		pw_buf_printf(&match, "%s+", child_prefix);
+		append_entry(t, c, match.data, child_name, NULL);
+		emit_names(t, chain(t->cc, child_name), child_prefix, sub.data, &e[i], j - i);
+		free(child_name);
+		free(child_prefix);
+		i = j;
+	}
+	if (wildcard_here) {
+		pw_buf_reset(&match);
+		pw_buf_printf(&match, "%s+", t->wildcard);
+		append_entry(t, c, match.data, NULL, "unknown interface");
+	}
+	t->end(t, c, prefix);
+	pw_buf_free(&match);
+	pw_buf_free(&sub);
+}
 
-			pw_buf_reset(&target);
-			pw_buf_printf(&target, "%s%s-%c", cc->cfg->prefix, kind, bin);
-			child = chain(cc, target.data);
-			pw_buf_reset(&match);
-			pw_buf_printf(&match, "%s%c+", cc->cfg->iface_prefix, bin);
-			append_iface_goto(cc, root, dir, match.data, target.data);
-			for (k = i; k < j; k++) {
-				pw_buf_reset(&target);
-				pw_buf_printf(&target, "%s%s-%s", cc->cfg->prefix, ep_kind,
-					      eps[k].iface);
-				append_iface_goto(cc, child, dir, eps[k].iface, target.data);
-			}
-			/* -g never comes back, so the child needs its own end. */
-			append_drop_unknown(child);
+static int cmp_name_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct name_entry *)a)->name, ((const struct name_entry *)b)->name);
+}
+
+/* One choice by address: an unbound bridged pod's source, any bridged pod's destination. */
+struct addr_entry {
+	const struct pw_cidr *addr;
+	const char *target;
+};
+
+struct addr_tree {
+	struct compiler *cc;
+	enum direction dir;
+	const char *base;
+	const char *why;	/* the end's drop */
+};
+
+static int cmp_addr_entry(const void *a, const void *b)
+{
+	return pw_cidr_cmp(((const struct addr_entry *)a)->addr,
+			   ((const struct addr_entry *)b)->addr);
+}
+
+static unsigned addr_bit(const struct pw_cidr *a, unsigned bit)
+{
+	return (a->addr[bit / 8] >> (7 - bit % 8)) & 1;
+}
+
+/* Bits all entries share, from the first. */
+static unsigned common_bits(const struct addr_entry *e, size_t n)
+{
+	unsigned max = pw_cidr_max_prefix(e[0].addr), len = max, i, b;
+
+	for (i = 1; i < n; i++) {
+		for (b = 0; b < len && addr_bit(e[i].addr, b) == addr_bit(e[0].addr, b); b++)
+			;
+		len = b;
+	}
+	return len;
+}
+
+static unsigned addr_nibble(const struct pw_cidr *a, unsigned from, unsigned bits)
+{
+	unsigned v = 0, b;
+
+	for (b = from; b < from + bits; b++)
+		v = (v << 1) | addr_bit(a, b);
+	return v;
+}
+
+static void match_addr(const struct addr_tree *t, struct pw_rule *r, const struct pw_cidr *a)
+{
+	if (t->dir == INGRESS)
+		pw_rule_set_dst(r, a, false);
+	else
+		pw_rule_set_src(r, a, false);
+}
+
+static void emit_addrs(struct addr_tree *t, struct pw_chain *c, const char *label,
+		       const struct addr_entry *e, size_t n)
+{
+	unsigned from = n ? common_bits(e, n) : 0, bits;
+	size_t i = 0;
+
+	bits = n ? pw_cidr_max_prefix(e[0].addr) - from : 0;
+	if (bits > 4)
+		bits = 4;
+	while (i < n) {
+		size_t j = i + 1;
+		struct pw_rule *r;
+		unsigned group = 0;
+
+		if (n > DISPATCH_FLAT_MAX && bits) {
+			group = addr_nibble(e[i].addr, from, bits);
+			while (j < n && addr_nibble(e[j].addr, from, bits) == group)
+				j++;
+		}
+		r = pw_rule_new();
+		if (j - i == 1) {
+			match_addr(t, r, e[i].addr);
+			pw_rule_set_goto(r, e[i].target);
+			pw_chain_append(c, r);
+		} else {
+			struct pw_cidr net = *e[i].addr;
+			struct pw_buf sub = PW_BUF_INIT;
+			char *child;
+
+			net.prefix = (uint8_t)(from + bits);
+			pw_cidr_mask(&net);
+			pw_buf_printf(&sub, "%s%x", label, group);
+			child = sub_chain_name(t->cc, t->base, sub.data);
+			match_addr(t, r, &net);
+			pw_rule_set_goto(r, child);
+			pw_chain_append(c, r);
+			emit_addrs(t, chain(t->cc, child), sub.data, &e[i], j - i);
+			free(child);
+			pw_buf_free(&sub);
 		}
 		i = j;
 	}
-	append_drop_unknown(root);
-	pw_buf_free(&target);
-	pw_buf_free(&match);
+	append_drop(c, t->why);
+}
+
+/* ------------------------------------------------------ bridges */
+
+struct bridge_stage {
+	struct addr_tree addrs;
+	struct addr_entry *entries;
+	size_t n;
+	char *chain;		/* where the address choices are; NULL: inline */
+};
+
+static void end_port_chain(struct name_tree *t, struct pw_chain *c, const char *prefix)
+{
+	struct bridge_stage *s = t->ctx;
+
+	(void)prefix;
+	if (s->chain)
+		append_goto(c, s->chain);
+	else
+		emit_addrs(&s->addrs, c, "a", s->entries, s->n);
+}
+
+static struct pw_strmap *endpoint_targets(struct compiler *cc, enum direction dir);
+
+/*
+ * <p>from-<bridge> / <p>to-<bridge>: first the pods whose port is known,
+ * by that port (every frame of a known port is its pod's, whatever address
+ * it carries), then by address: on the way out, the pods whose port is not
+ * known yet; on the way in, every pod (a packet routed into the bridge has
+ * no output port yet). What is left is no known pod's: dropped.
+ */
+static void emit_bridge(struct compiler *cc, const char *bridge, enum direction dir,
+			struct pw_strmap *targets, char **root_target)
+{
+	const struct pw_endpoints *eps = cc->endpoints;
+	struct name_entry *ports = pw_xcalloc(eps->count + 1, sizeof(*ports));
+	struct bridge_stage stage;
+	struct name_tree tree;
+	struct pw_buf base = PW_BUF_INIT, why = PW_BUF_INIT;
+	size_t i, nports = 0;
+
+	memset(&stage, 0, sizeof(stage));
+	stage.entries = pw_xcalloc(eps->count + 1, sizeof(*stage.entries));
+	for (i = 0; i < eps->count; i++) {
+		const struct pw_endpoint *ep = &eps->items[i];
+		const char *target = pw_strmap_get(targets, ep->id);
+		const struct pw_cidr *addr = pw_pod_address(ep->pod, AF_INET);
+
+		if (ep->kind != PW_ENDPOINT_BRIDGED || strcmp(ep->bridge, bridge) != 0)
+			continue;
+		if (ep->port[0]) {
+			ports[nports].name = ep->port;
+			ports[nports++].target = target;
+		}
+		if (addr && (dir == INGRESS || !ep->port[0])) {
+			stage.entries[stage.n].addr = addr;
+			stage.entries[stage.n++].target = target;
+		}
+	}
+	qsort(ports, nports, sizeof(*ports), cmp_name_entry);
+	qsort(stage.entries, stage.n, sizeof(*stage.entries), cmp_addr_entry);
+
+	pw_buf_printf(&base, "%s%s-%s", cc->cfg->prefix, dir == INGRESS ? "to" : "from", bridge);
+	if (base.len > PW_CHAIN_NAME_MAX) {
+		char *d = pw_xstrdup(digest_name(cc, "b", base.data));
+
+		pw_buf_reset(&base);
+		pw_buf_puts(&base, d);
+		free(d);
+	}
+	pw_buf_printf(&why, "%s on bridge %s that is no known pod's",
+		      dir == INGRESS ? "a destination" : "a source", bridge);
+	stage.addrs = (struct addr_tree){ cc, dir, NULL, why.data };
+	stage.addrs.base = base.data;
+	/* The ports' children all end by going on to the addresses. */
+	if (nports > DISPATCH_FLAT_MAX || stage.n > DISPATCH_FLAT_MAX)
+		stage.chain = sub_chain_name(cc, base.data, "a");
+	if (stage.chain)
+		emit_addrs(&stage.addrs, chain(cc, stage.chain), "a", stage.entries, stage.n);
+	tree = (struct name_tree){ cc, dir, true, base.data, NULL, end_port_chain, &stage };
+	emit_names(&tree, chain(cc, base.data), "", "p", ports, nports);
+	*root_target = pw_xstrdup(base.data);
+
+	free(stage.chain);
+	free(stage.entries);
+	free(ports);
+	pw_buf_free(&base);
+	pw_buf_free(&why);
+}
+
+/* ------------------------------------------------------ the root */
+
+static void end_root_chain(struct name_tree *t, struct pw_chain *c, const char *prefix)
+{
+	/* Everything here carries the Calico prefix: all of it is pods'. */
+	if (t->wildcard && starts_with(prefix, t->wildcard) && *prefix)
+		append_drop(c, "unknown interface");
+	else
+		append_pass(t->cc, c, t->dir);
+}
+
+static const char *dispatch_name(struct compiler *cc, enum direction dir)
+{
+	return chain_name(cc, dir == INGRESS ? "to-wl-dispatch" : "from-wl-dispatch");
+}
+
+static int free_target(const char *key, void *value, void *ctx)
+{
+	(void)key;
+	(void)ctx;
+	free(value);
+	return 0;
+}
+
+static struct pw_strmap *endpoint_targets(struct compiler *cc, enum direction dir)
+{
+	struct pw_strmap *m = pw_strmap_new();
+	size_t i;
+
+	for (i = 0; i < cc->endpoints->count; i++) {
+		const struct pw_endpoint *ep = &cc->endpoints->items[i];
+
+		pw_strmap_put(m, ep->id, pw_xstrdup(endpoint_chain_name(cc, ep, dir)));
+	}
+	return m;
+}
+
+/*
+ * <p>from-wl-dispatch / <p>to-wl-dispatch: a routed pod by its interface,
+ * a bridge by its name (and then its own chain), an interface a host route
+ * leads to but no known pod is behind dropped, as is any other with the
+ * Calico prefix; what is left is no local pod's, which the pass mark says.
+ */
+static void emit_dispatch(struct compiler *cc, enum direction dir)
+{
+	const struct pw_endpoints *eps = cc->endpoints;
+	size_t cap = eps->count + eps->nbridges + eps->nforeign + 1, n = 0, i;
+	struct name_entry *e = pw_xcalloc(cap, sizeof(*e));
+	struct pw_strmap *targets = endpoint_targets(cc, dir);
+	char **bridge_chains = pw_xcalloc(eps->nbridges + 1, sizeof(char *));
+	struct name_tree tree;
+	char *root;
+
+	for (i = 0; i < eps->count; i++) {
+		const struct pw_endpoint *ep = &eps->items[i];
+
+		if (ep->kind != PW_ENDPOINT_ROUTED)
+			continue;
+		e[n].name = ep->iface;
+		e[n++].target = pw_strmap_get(targets, ep->id);
+	}
+	for (i = 0; i < eps->nforeign; i++) {
+		e[n].name = eps->foreign[i];
+		e[n++].why = "no known pod behind this interface";
+	}
+	for (i = 0; i < eps->nbridges; i++) {
+		emit_bridge(cc, eps->bridges[i], dir, targets, &bridge_chains[i]);
+		e[n].name = eps->bridges[i];
+		e[n++].target = bridge_chains[i];
+	}
+	qsort(e, n, sizeof(*e), cmp_name_entry);
+	root = pw_xstrdup(dispatch_name(cc, dir));
+	tree = (struct name_tree){ cc, dir, false, root, cc->cfg->iface_prefix, end_root_chain,
+				   NULL };
+	emit_names(&tree, chain(cc, root), "", "", e, n);
+
+	for (i = 0; i < eps->nbridges; i++)
+		free(bridge_chains[i]);
+	free(bridge_chains);
+	free(root);
+	free(e);
+	pw_strmap_foreach(targets, free_target, NULL);
+	pw_strmap_free(targets);
 }
 
 /* ------------------------------------------------------------ top level */
 
-static void match_iface(struct pw_rule *r, enum direction dir, const char *iface_match)
-{
-	if (dir == INGRESS)
-		pw_rule_set_out_iface(r, iface_match, false);
-	else
-		pw_rule_set_in_iface(r, iface_match, false);
-}
-
 /*
- * The dispatch for one direction, between a cleared mark and a drop of what
- * returns without it: only an interface chain that ran to its allowing end
- * lets the packet on (see the header).
+ * Both marks cleared, a dispatch, and what came back: the accept mark
+ * (a pod's chain allowed it), the pass mark (no local pod's), or neither
+ * (a pod's traffic that nothing allowed, or a chain that was flushed):
+ * dropped. Allowing is an act, so tampering fails closed.
  */
-static void append_guarded_dispatch(struct compiler *cc, struct pw_chain *c,
-				    enum direction dir, const char *iface_match)
+static void append_dispatch(struct compiler *cc, struct pw_chain *c, enum direction dir)
 {
-	uint32_t mark = cc->cfg->accept_mark;
+	uint32_t both = cc->cfg->accept_mark | cc->cfg->pass_mark;
 	struct pw_rule *r;
 
 	r = pw_rule_new();
-	match_iface(r, dir, iface_match);
-	pw_rule_set_mark_target(r, 0, mark);
+	pw_rule_set_mark_target(r, 0, both);
 	pw_chain_append(c, r);
 	r = pw_rule_new();
-	match_iface(r, dir, iface_match);
-	pw_rule_set_jump(r, chain_name(cc, dir == INGRESS ? "to-wl-dispatch" : "from-wl-dispatch"));
+	pw_rule_set_jump(r, dispatch_name(cc, dir));
 	pw_chain_append(c, r);
 	r = pw_rule_new();
-	match_iface(r, dir, iface_match);
-	pw_rule_add_comment(r, "no interface chain allowed the packet");
-	pw_rule_add_mark(r, 0, mark, false);
+	pw_rule_add_mark(r, 0, both, false);
+	pw_rule_add_comment(r, dir == INGRESS ? "to a local pod: no endpoint chain allowed it"
+					      : "from a local pod: no endpoint chain allowed it");
 	pw_rule_set_verdict(r, PW_TARGET_DROP);
+	pw_chain_append(c, r);
+}
+
+static void append_accept(struct pw_chain *c, uint32_t mark)
+{
+	struct pw_rule *r = pw_rule_new();
+
+	if (mark)
+		pw_rule_add_mark(r, mark, mark, false);
+	pw_rule_add_comment(r, "allowed by policy");
+	pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
 	pw_chain_append(c, r);
 }
 
 static void emit_hooks(struct compiler *cc)
 {
 	static const char *const hooks[] = { "INPUT", "FORWARD", "OUTPUT" };
-	struct pw_buf any_iface = PW_BUF_INIT;
+	uint32_t accept = cc->cfg->accept_mark;
 	struct pw_chain *c;
 	struct pw_rule *r;
+	char *from_pod;
 	size_t i;
 
 	for (i = 0; i < PW_ARRAY_SIZE(hooks); i++) {
 		r = pw_rule_new();
+		/* The node talking to itself never came from a pod. */
+		if (strcmp(hooks[i], "INPUT") == 0)
+			pw_rule_set_in_iface(r, "lo", true);
 		pw_rule_set_jump(r, chain_name(cc, hooks[i]));
 		pw_chain_append(chain(cc, hooks[i]), r);
 		chain(cc, chain_name(cc, hooks[i]));
 	}
-	pw_buf_printf(&any_iface, "%s+", cc->cfg->iface_prefix);
 
 	/* Pod to node: the pod's egress policy applies, then the node's firewall. */
-	c = chain(cc, chain_name(cc, "INPUT"));
-	append_guarded_dispatch(cc, c, EGRESS, any_iface.data);
+	append_dispatch(cc, chain(cc, chain_name(cc, "INPUT")), EGRESS);
 
+	/*
+	 * Through the node: the sender's egress, then the receiver's ingress.
+	 * What a local pod sent and may send goes on to <p>from-wl-forward,
+	 * which accepts it once the receiver (if local) allowed it too.
+	 */
+	from_pod = pw_xstrdup(chain_name(cc, "from-wl-forward"));
 	c = chain(cc, chain_name(cc, "FORWARD"));
-	append_guarded_dispatch(cc, c, EGRESS, any_iface.data);
-	append_guarded_dispatch(cc, c, INGRESS, any_iface.data);
+	append_dispatch(cc, c, EGRESS);
 	r = pw_rule_new();
-	pw_rule_set_in_iface(r, any_iface.data, false);
-	pw_rule_add_comment(r, "allowed by policy");
-	pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
+	pw_rule_add_mark(r, accept, accept, false);
+	pw_rule_set_goto(r, from_pod);
 	pw_chain_append(c, r);
-	r = pw_rule_new();
-	pw_rule_set_out_iface(r, any_iface.data, false);
-	pw_rule_add_comment(r, "allowed by policy");
-	pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
-	pw_chain_append(c, r);
+	append_dispatch(cc, c, INGRESS);
+	append_accept(c, accept);
+	c = chain(cc, from_pod);
+	append_dispatch(cc, c, INGRESS);
+	append_accept(c, 0);
+	free(from_pod);
 
-	/* Kubelet probes come from the node itself: never subject to policy. */
-	c = chain(cc, chain_name(cc, "OUTPUT"));
-	r = pw_rule_new();
-	pw_rule_set_out_iface(r, any_iface.data, false);
-	pw_rule_add_comment(r, "node to local pod");
-	pw_rule_set_verdict(r, PW_TARGET_RETURN);
-	pw_chain_append(c, r);
+	/*
+	 * <p>OUTPUT holds nothing: kubelet probes and everything else the
+	 * node sends to its pods are never subject to policy.
+	 */
 
 	r = pw_rule_new();
 	pw_rule_set_mark_target(r, cc->cfg->accept_mark, cc->cfg->accept_mark);
 	pw_chain_append(chain(cc, allow_chain(cc)), r);
-	pw_buf_free(&any_iface);
 }
 
-bool pw_compile_is_local_endpoint(const struct pw_pod *pod, const struct pw_options *cfg)
+struct pw_dataplane *pw_compile(const struct pw_cluster *cluster,
+				const struct pw_endpoints *endpoints,
+				const struct pw_options *cfg)
 {
-	/* A finished pod's veth is gone; a pending one gets its chains first. */
-	return pod->node_name && strcmp(pod->node_name, cfg->node_name) == 0 &&
-	       !pod->host_network && pod->phase != PW_POD_PHASE_SUCCEEDED &&
-	       pod->phase != PW_POD_PHASE_FAILED;
-}
+	struct compiler cc = { cluster, cfg, NULL, NULL, NULL, NULL, 0, NULL, PW_BUF_INIT };
+	struct pw_endpoints *by_name = NULL;
+	size_t i;
 
-static int cmp_endpoint(const void *a, const void *b)
-{
-	return strcmp(((const struct endpoint *)a)->iface, ((const struct endpoint *)b)->iface);
-}
-
-struct endpoint_walk {
-	struct compiler *cc;
-	struct endpoint *eps;
-	size_t count;
-	size_t cap;
-};
-
-static int collect_endpoint(const struct pw_pod *pod, void *ctx)
-{
-	struct endpoint_walk *w = ctx;
-
-	if (!pw_compile_is_local_endpoint(pod, w->cc->cfg))
-		return 0;
-	PW_GROW(w->eps, w->cap, w->count + 1);
-	w->eps[w->count].pod = pod;
-	pw_endpoint_iface_name(w->cc->cfg->iface_prefix, pod->namespace, pod->name,
-			       w->eps[w->count].iface);
-	w->count++;
-	return 0;
-}
-
-static size_t local_endpoints(struct compiler *cc, struct endpoint **out)
-{
-	struct endpoint_walk w = { cc, NULL, 0, 0 };
-	struct endpoint *eps;
-	size_t i, count;
-
-	pw_cluster_foreach_pod(cc->cluster, collect_endpoint, &w);
-	eps = w.eps;
-	count = w.count;
-	if (count > 1)
-		qsort(eps, count, sizeof(*eps), cmp_endpoint);
-	/* Two pods hashing to one name cannot both be dispatched: keep the first. */
-	for (i = 1; i < count; i++) {
-		if (strcmp(eps[i].iface, eps[i - 1].iface) == 0) {
-			memmove(&eps[i], &eps[i + 1], (count - i - 1) * sizeof(*eps));
-			count--;
-			i--;
-		}
-	}
-	*out = eps;
-	return count;
-}
-
-struct pw_dataplane *pw_compile(const struct pw_cluster *cluster, const struct pw_options *cfg)
-{
-	struct compiler cc = { cluster, cfg, NULL, NULL, NULL, 0, NULL, PW_BUF_INIT };
-	struct endpoint *eps;
-	size_t i, n;
-
+	if (!endpoints)
+		endpoints = by_name = pw_endpoints_resolve(cluster, cfg, NULL, NULL, NULL);
+	cc.endpoints = endpoints;
 	cc.dp = pw_xcalloc(1, sizeof(*cc.dp));
 	cc.dp->filter = pw_table_new("filter");
 	cc.dp->sets = pw_setlist_new();
@@ -983,15 +1332,14 @@ struct pw_dataplane *pw_compile(const struct pw_cluster *cluster, const struct p
 	index_policies(&cc);
 
 	emit_hooks(&cc);
-	n = local_endpoints(&cc, &eps);
-	for (i = 0; i < n; i++) {
-		emit_endpoint_chain(&cc, &eps[i], INGRESS);
-		emit_endpoint_chain(&cc, &eps[i], EGRESS);
+	for (i = 0; i < endpoints->count; i++) {
+		emit_endpoint_chain(&cc, &endpoints->items[i], INGRESS);
+		emit_endpoint_chain(&cc, &endpoints->items[i], EGRESS);
 	}
-	emit_dispatch(&cc, eps, n, INGRESS);
-	emit_dispatch(&cc, eps, n, EGRESS);
-	free(eps);
+	emit_dispatch(&cc, INGRESS);
+	emit_dispatch(&cc, EGRESS);
 
+	pw_endpoints_free(by_name);
 	pw_strmap_foreach(cc.namespaces, free_pod_list, NULL);
 	pw_strmap_free(cc.namespaces);
 	pw_strmap_foreach(cc.policies, free_policy_list, NULL);

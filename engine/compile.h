@@ -8,6 +8,7 @@
 #include "chains/ipset.h"
 #include "chains/table.h"
 #include "engine/cluster.h"
+#include "engine/endpoint.h"
 #include "engine/options.h"
 #include "lib/strmap.h"
 
@@ -19,11 +20,13 @@ struct pw_dataplane {
 	struct pw_set_sources *sources;	/* how pw_compile filled the pod sets */
 };
 
-struct pw_dataplane *pw_compile(const struct pw_cluster *c, const struct pw_options *cfg);
+/*
+ * endpoints: this node's pods as resolved from the node (engine/endpoint.c);
+ * NULL: every local pod as Calico's CNI would name its interface.
+ */
+struct pw_dataplane *pw_compile(const struct pw_cluster *c, const struct pw_endpoints *endpoints,
+				const struct pw_options *cfg);
 void pw_dataplane_free(struct pw_dataplane *dp);
-
-/* True when pod is one of this node's endpoints, with chains of its own. */
-bool pw_compile_is_local_endpoint(const struct pw_pod *pod, const struct pw_options *cfg);
 
 /*
  * Pods that are not this node's endpoints appear only in set members:

@@ -15,6 +15,8 @@ enum value_kind {
 	VALUE_UINT,		/* a whole number */
 	VALUE_SECONDS,		/* a number of seconds, fractions allowed: kept in ms */
 	VALUE_LEVEL,
+	VALUE_BOOL,		/* true or false, as YAML 1.1 spells them */
+	VALUE_DISCOVERY,	/* an enum pw_endpoint_discovery */
 };
 
 struct key {
@@ -32,6 +34,10 @@ static const struct key keys[] = {
 	{ "prefix", VALUE_STRING, OPT(prefix), 0 },
 	{ "ifacePrefix", VALUE_STRING, OPT(iface_prefix), 0 },
 	{ "acceptMark", VALUE_UINT, OPT(accept_mark), 0xffffffffUL },
+	{ "passMark", VALUE_UINT, OPT(pass_mark), 0xffffffffUL },
+	{ "endpointDiscovery", VALUE_DISCOVERY, OPT(endpoint_discovery), 0 },
+	{ "cniCacheDir", VALUE_STRING, OPT(cni_cache_dirs), 0 },
+	{ "keepSysctls", VALUE_BOOL, OPT(keep_sysctls), 0 },
 	{ "lockWait", VALUE_SECONDS, OPT(lock_wait_ms), 3600 },
 	{ "logLevel", VALUE_LEVEL, OPT(log_level), 0 },
 	{ "resyncInterval", VALUE_UINT, OPT(resync_interval_s), 86400 },
@@ -57,9 +63,29 @@ static int parse_number(const char *text, bool fraction, double *out)
 	return 0;
 }
 
+static int parse_bool(const char *text, bool *out)
+{
+	static const char *const yes[] = { "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON" };
+	static const char *const no[] = { "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF" };
+	size_t i;
+
+	for (i = 0; i < PW_ARRAY_SIZE(yes); i++) {
+		if (strcmp(text, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcmp(text, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 static int set_value(const struct key *k, const char *text, struct pw_options *opt)
 {
 	char *field = (char *)opt + k->offset;
+	enum pw_endpoint_discovery discovery;
 	enum pw_log_level level;
 	double v;
 
@@ -80,6 +106,13 @@ static int set_value(const struct key *k, const char *text, struct pw_options *o
 		if (pw_log_level_parse(text, &level) < 0)
 			return -EINVAL;
 		*(enum pw_log_level *)field = level;
+		return 0;
+	case VALUE_BOOL:
+		return parse_bool(text, (bool *)field);
+	case VALUE_DISCOVERY:
+		if (pw_endpoint_discovery_parse(text, &discovery) < 0)
+			return -EINVAL;
+		*(enum pw_endpoint_discovery *)field = discovery;
 		return 0;
 	}
 	return -EINVAL;

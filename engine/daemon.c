@@ -7,17 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "chains/render.h"
 #include "engine/apply.h"
+#include "engine/bridge_nf.h"
 #include "engine/cluster.h"
+#include "engine/cni_cache.h"
 #include "engine/compile.h"
 #include "engine/config_file.h"
 #include "engine/daemon.h"
 #include "engine/drift.h"
-#include "engine/links.h"
+#include "engine/endpoint.h"
+#include "engine/nodenet.h"
 #include "k8s/client.h"
 #include "k8s/kubeconfig.h"
 #include "k8s/reflector.h"
@@ -41,7 +45,13 @@ struct daemon {
 	struct pw_k8s_client *client;
 	struct pw_reflector *reflectors[3];	/* by enum pw_kind */
 	struct pw_applier *applier;
-	struct pw_links *links;
+	struct pw_nodenet *net;	/* NULL: pods by Calico's names alone */
+	struct pw_cni_cache cni;
+	long long cni_stamp;	/* of the CNI result directories when last read */
+	struct pw_endpoints *endpoints;	/* what the chains were last compiled for */
+	/* Every local pod's traffic reaches the rules; when not, why. */
+	bool enforced;
+	char *not_enforced;
 	struct pw_drift *drift;	/* NULL: only the resync timer finds drift */
 	uint64_t drift_at;	/* next look for someone else's change to the table */
 	int signal_fd;
@@ -116,8 +126,8 @@ static void note_address(struct daemon *d, const struct pw_pod *pod)
 static void mark_pod_changed(struct daemon *d, const struct pw_pod *old,
 			     const struct pw_pod *pod)
 {
-	bool ours = (old && pw_compile_is_local_endpoint(old, d->opt)) ||
-		    (pod && pw_compile_is_local_endpoint(pod, d->opt));
+	bool ours = (old && pw_endpoint_is_local(old, d->opt)) ||
+		    (pod && pw_endpoint_is_local(pod, d->opt));
 
 	if (ours) {
 		mark_dirty(d);
@@ -239,12 +249,129 @@ static int start_api(struct daemon *d)
 
 static void notify_status(struct daemon *d, const char *state)
 {
-	pw_sd_notifyf("STATUS=%s; %zu pods, %zu policies, %zu namespaces; "
+	pw_sd_notifyf("STATUS=%s%s%s; %zu pods, %zu policies, %zu namespaces; "
 		      "%u applies, %u commits, %u failures",
-		      state, pw_cluster_pod_count(d->cluster),
+		      d->enforced ? "enforcing, " : "NOT ENFORCING (",
+		      d->enforced ? state : d->not_enforced, d->enforced ? "" : ")",
+		      pw_cluster_pod_count(d->cluster),
 		      pw_cluster_policy_count(d->cluster),
 		      pw_cluster_namespace_count(d->cluster),
 		      d->applies, d->commits, d->failures);
+}
+
+/* ------------------------------------------------------- the node's pods */
+
+/*
+ * The runtime's CNI results, read again only when their directories
+ * changed, or while some bridged pod's port is still unknown (a result
+ * written in place may have been read half-written).
+ */
+static void read_cni_cache(struct daemon *d)
+{
+	long long stamp = pw_cni_cache_stamp(d->opt->cni_cache_dirs);
+	struct pw_buf notes = PW_BUF_INIT;
+	bool unbound = false;
+	size_t i;
+
+	for (i = 0; d->endpoints && i < d->endpoints->count; i++)
+		if (d->endpoints->items[i].kind == PW_ENDPOINT_BRIDGED &&
+		    !d->endpoints->items[i].port[0])
+			unbound = true;
+	if (d->opt->endpoint_discovery == PW_DISCOVER_ROUTES ||
+	    (stamp == d->cni_stamp && d->cni_stamp && !unbound))
+		return;
+	d->cni_stamp = stamp;
+	if (pw_cni_cache_read(d->opt->cni_cache_dirs, &d->cni, &notes) < 0)
+		pw_warn("%s", pw_buf_str(&notes));
+	else if (notes.len)
+		pw_debug("%s", notes.data);
+	pw_buf_free(&notes);
+}
+
+static struct pw_endpoints *resolve_endpoints(struct daemon *d)
+{
+	if (d->net)
+		read_cni_cache(d);
+	return pw_endpoints_resolve(d->cluster, d->opt, d->net ? pw_nodenet_view(d->net) : NULL,
+				    &d->cni, d->endpoints);
+}
+
+/* What changed for each pod whose binding is not what it was. */
+static void log_endpoint_changes(const struct pw_endpoints *old, const struct pw_endpoints *now)
+{
+	struct pw_buf line = PW_BUF_INIT, before = PW_BUF_INIT;
+	size_t i, j;
+
+	for (i = 0; i < now->count; i++) {
+		const struct pw_endpoint *ep = &now->items[i];
+
+		pw_buf_reset(&line);
+		pw_endpoint_describe(ep, &line);
+		for (j = 0; old && j < old->count; j++) {
+			if (strcmp(old->items[j].pod_key, ep->pod_key) != 0)
+				continue;
+			pw_buf_reset(&before);
+			pw_endpoint_describe(&old->items[j], &before);
+			break;
+		}
+		if (!old || j == old->count)
+			pw_info("pod %s", line.data);
+		else if (strcmp(before.data, line.data) != 0)
+			pw_info("pod %s (was %s)", line.data, before.data + strlen(ep->pod_key) + 2);
+	}
+	pw_buf_free(&line);
+	pw_buf_free(&before);
+}
+
+/*
+ * Whether bridged pods' traffic reaches the rules, logged when that
+ * changes: a node is reported enforced only when it is.
+ */
+static void check_enforcement(struct daemon *d, const struct pw_endpoints *eps)
+{
+	struct pw_buf changes = PW_BUF_INIT, problems = PW_BUF_INIT;
+	bool may_change = !d->opt->keep_sysctls && d->opt->dry_run == PW_DRY_RUN_OFF;
+	bool enforced;
+
+	enforced = pw_bridge_nf_check_all(eps, may_change, &changes, &problems) == 0;
+	if (changes.len)
+		pw_notice("%.*s", (int)changes.len - 1, changes.data);
+	if (!enforced && (d->enforced || !d->not_enforced ||
+			  strcmp(d->not_enforced, problems.data) != 0)) {
+		pw_err("NOT ENFORCING on node %s: %.*s", d->opt->node_name,
+		       (int)problems.len - 1, problems.data);
+	} else if (enforced && !d->enforced && d->not_enforced) {
+		pw_notice("enforcing again: bridged frames reach iptables");
+	}
+	free(d->not_enforced);
+	d->not_enforced = enforced ? NULL : pw_buf_steal(&problems);
+	if (d->not_enforced && d->not_enforced[0])
+		d->not_enforced[strlen(d->not_enforced) - 1] = '\0';
+	d->enforced = enforced;
+	pw_buf_free(&changes);
+	pw_buf_free(&problems);
+}
+
+/* The kernel's view of the node changed: recompile if the pods' bindings did. */
+static void follow_node(struct daemon *d)
+{
+	struct pw_endpoints *now;
+	int ret = pw_nodenet_read(d->net);
+
+	if (ret < 0) {
+		pw_warn("following the node's network: %s: comparing everything at once",
+			strerror(-ret));
+		mark_dirty(d);
+		return;
+	}
+	if (ret == 0 || !d->endpoints)
+		return;
+	now = resolve_endpoints(d);
+	if (!pw_endpoints_equal(now, d->endpoints)) {
+		log_endpoint_changes(d->endpoints, now);
+		mark_dirty(d);
+	}
+	pw_endpoints_free(now);
 }
 
 static void print_dry_run(struct daemon *d, struct pw_dataplane *dp)
@@ -326,6 +453,22 @@ static void remember_table(struct daemon *d)
 	pw_buf_free(&err);
 }
 
+/* Someone turned a bridge's switch off since the last apply: enforce again. */
+static bool bridge_nf_turned_off(struct daemon *d)
+{
+	struct pw_buf msg = PW_BUF_INIT;
+	bool off = false;
+	size_t i;
+
+	for (i = 0; d->enforced && d->endpoints && i < d->endpoints->nbridges && !off; i++)
+		off = pw_bridge_nf_ensure(d->endpoints->bridges[i], AF_INET, false, &msg) ==
+		      PW_BRIDGE_NF_OFF;
+	if (off)
+		pw_warn("%s: applying at once", msg.data);
+	pw_buf_free(&msg);
+	return off;
+}
+
 /* A cheap look every drift interval; a change means a full comparison now. */
 static bool table_drifted(struct daemon *d, uint64_t now)
 {
@@ -336,6 +479,8 @@ static bool table_drifted(struct daemon *d, uint64_t now)
 		return false;
 	d->drift_at = now + d->opt->drift_check_ms;
 	ret = pw_drift_check(d->drift, &err);
+	if (ret == 0 && bridge_nf_turned_off(d))
+		return true;
 	if (ret < 0) {
 		pw_warn("drift check: %s: trying again after the next resync", pw_buf_str(&err));
 		d->drift_at = d->resync_at + d->opt->drift_check_ms;
@@ -348,6 +493,7 @@ static bool table_drifted(struct daemon *d, uint64_t now)
 
 static void apply(struct daemon *d, bool full)
 {
+	struct pw_endpoints *endpoints;
 	uint64_t start;
 	struct pw_dataplane *dp;
 	uint64_t compiled;
@@ -359,7 +505,12 @@ static void apply(struct daemon *d, bool full)
 	    pw_applier_current(d->applier) && apply_member_changes(d) == 0)
 		return;
 	start = now_ms();
-	dp = pw_compile(d->cluster, d->opt);
+	endpoints = resolve_endpoints(d);
+	log_endpoint_changes(d->endpoints, endpoints);
+	pw_endpoints_free(d->endpoints);
+	d->endpoints = endpoints;
+	check_enforcement(d, endpoints);
+	dp = pw_compile(d->cluster, endpoints, d->opt);
 	compiled = now_ms();
 	batch_done(d);
 	if (d->opt->dry_run != PW_DRY_RUN_OFF) {
@@ -388,23 +539,16 @@ static void apply(struct daemon *d, bool full)
 	if (!d->ready) {
 		d->ready = true;
 		pw_sd_notify("READY=1");
-		pw_notice("enforcing: %zu pods, %zu policies",
-			  pw_cluster_pod_count(d->cluster), pw_cluster_policy_count(d->cluster));
+		if (d->enforced)
+			pw_notice("enforcing: %zu pods, %zu policies, %zu endpoints on this node",
+				  pw_cluster_pod_count(d->cluster),
+				  pw_cluster_policy_count(d->cluster), endpoints->count);
 	}
 	d->applied_at = now_ms();
 	notify_status(d, d->failures && d->dirty ? "retrying" : "in sync");
 }
 
 /* -------------------------------------------------------------- events */
-
-static void on_link(const char *name, bool up, void *ctx)
-{
-	struct daemon *d = ctx;
-
-	pw_info("interface %s %s", name, up ? "appeared" : "went away");
-	/* Chains follow the pods, not the links: only check the dispatch is there. */
-	mark_dirty(d);
-}
 
 static void reload(struct daemon *d)
 {
@@ -421,9 +565,11 @@ static void reload(struct daemon *d)
 		goto out;
 	}
 	if (strcmp(next.prefix, d->opt->prefix) || strcmp(next.iface_prefix, d->opt->iface_prefix) ||
-	    next.accept_mark != d->opt->accept_mark) {
-		pw_err("reload: prefix, ifacePrefix and acceptMark change only with a "
-		       "restart after --cleanup: keeping the configuration in force");
+	    next.accept_mark != d->opt->accept_mark || next.pass_mark != d->opt->pass_mark ||
+	    next.endpoint_discovery != d->opt->endpoint_discovery) {
+		pw_err("reload: prefix, ifacePrefix, acceptMark, passMark and endpointDiscovery "
+		       "change only with a restart (after --cleanup for the first four): "
+		       "keeping the configuration in force");
 		goto out;
 	}
 	pw_buf_reset(&err);
@@ -445,6 +591,7 @@ static void reload(struct daemon *d)
 			d->api_retry_at = now_ms() + RETRY_AFTER_ERROR_MS;
 	}
 	d->resync_at = now_ms() + (uint64_t)d->opt->resync_interval_s * 1000;
+	d->cni_stamp = 0;
 	mark_dirty(d);
 	pw_notice("configuration reloaded");
 out:
@@ -582,8 +729,8 @@ static int loop(struct daemon *d)
 	fds[nfds].fd = d->signal_fd;
 	fds[nfds].events = CURL_WAIT_POLLIN;
 	nfds++;
-	if (d->links) {
-		fds[nfds].fd = pw_links_fd(d->links);
+	if (d->net) {
+		fds[nfds].fd = pw_nodenet_fd(d->net);
 		fds[nfds].events = CURL_WAIT_POLLIN;
 		nfds++;
 	}
@@ -599,7 +746,7 @@ static int loop(struct daemon *d)
 		if (d->stopping)
 			break;
 		if (nfds > 1 && fds[1].revents)
-			pw_links_read(d->links, on_link, d);
+			follow_node(d);
 		tick_reflectors(d, now_ms());
 		run_due(d, now_ms());
 	}
@@ -632,9 +779,12 @@ int pw_daemon_run(struct pw_options *opt)
 		pw_warn("drift checks off, the resync timer alone repairs: %s", pw_buf_str(&err));
 		pw_buf_reset(&err);
 	}
-	d.links = pw_links_open(opt->iface_prefix, &err);
-	if (!d.links)
-		pw_warn("interfaces will not be followed: %s", pw_buf_str(&err));
+	d.enforced = true;
+	if (opt->endpoint_discovery != PW_DISCOVER_CALICO &&
+	    !(d.net = pw_nodenet_open(true, &err))) {
+		pw_warn("%s: pods are found by Calico's interface names alone", pw_buf_str(&err));
+		pw_buf_reset(&err);
+	}
 	ret = start_api(&d);
 	if (ret < 0)
 		goto out;
@@ -643,7 +793,10 @@ int pw_daemon_run(struct pw_options *opt)
 	pw_sd_notify("STOPPING=1");
 out:
 	stop_api(&d);
-	pw_links_close(d.links);
+	pw_nodenet_close(d.net);
+	pw_cni_cache_free(&d.cni);
+	pw_endpoints_free(d.endpoints);
+	free(d.not_enforced);
 	pw_drift_close(d.drift);
 	pw_applier_free(d.applier);
 	pw_cluster_free(d.cluster);

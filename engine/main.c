@@ -12,10 +12,14 @@
 #include "chains/iptc_writer.h"
 #include "chains/render.h"
 #include "engine/apply.h"
+#include "engine/bridge_nf.h"
+#include "engine/cni_cache.h"
 #include "engine/config_file.h"
 #include "engine/daemon.h"
 #include "engine/cluster.h"
 #include "engine/compile.h"
+#include "engine/endpoint.h"
+#include "engine/nodenet.h"
 #include "engine/options.h"
 #include "k8s/manifest.h"
 #include "lib/log.h"
@@ -39,6 +43,10 @@ enum {
 	OPT_DRIFT_CHECK,
 	OPT_BATCH,
 	OPT_STALL,
+	OPT_PASS_MARK,
+	OPT_DISCOVERY,
+	OPT_CNI_CACHE,
+	OPT_KEEP_SYSCTLS,
 	OPT_VERSION,
 };
 
@@ -51,6 +59,10 @@ static const struct option long_options[] = {
 	{ "prefix", required_argument, NULL, OPT_PREFIX },
 	{ "iface-prefix", required_argument, NULL, OPT_IFACE_PREFIX },
 	{ "accept-mark", required_argument, NULL, OPT_ACCEPT_MARK },
+	{ "pass-mark", required_argument, NULL, OPT_PASS_MARK },
+	{ "endpoint-discovery", required_argument, NULL, OPT_DISCOVERY },
+	{ "cni-cache-dir", required_argument, NULL, OPT_CNI_CACHE },
+	{ "keep-sysctls", no_argument, NULL, OPT_KEEP_SYSCTLS },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
 	{ "cleanup", no_argument, NULL, OPT_CLEANUP },
@@ -83,10 +95,20 @@ static void usage(FILE *out)
 	      "      --once              program the kernel once and exit\n"
 	      "      --cleanup           remove every chain, rule and set podwall owns\n"
 	      "\n"
+	      "Finding the pods on this node:\n"
+	      "      --endpoint-discovery=HOW  auto (default): host routes, then bridges, then\n"
+	      "                          Calico's interface names; or only one of routes,\n"
+	      "                          bridge, calico (names alone; the kernel is not read)\n"
+	      "      --cni-cache-dir=DIRS  the runtime's CNI results, ':'-separated (default\n"
+	      "                          /var/lib/cni/results:/var/lib/cni/cache/results)\n"
+	      "      --keep-sysctls      never turn a bridge's bridge-nf switch on; a bridge\n"
+	      "                          whose frames bypass iptables is then an error\n"
+	      "\n"
 	      "Naming:\n"
 	      "      --prefix=P          prefix of podwall's chains and sets (default pw-)\n"
 	      "      --iface-prefix=P    prefix of pod interfaces (default cali)\n"
 	      "      --accept-mark=BIT   packet mark bit policy chains set (default 0x10000)\n"
+	      "      --pass-mark=BIT     mark bit for traffic of no local pod (default 0x20000)\n"
 	      "\n"
 	      "      --lock-wait=SECONDS wait at most this long for the xtables lock (10)\n"
 	      "\n"
@@ -181,6 +203,25 @@ static int parse_args(int argc, char **argv, struct pw_options *cfg)
 				fprintf(stderr, "podwall: --accept-mark=%s: not a number\n", optarg);
 				return -1;
 			}
+			break;
+		case OPT_PASS_MARK:
+			if (parse_mark(optarg, &cfg->pass_mark) < 0) {
+				fprintf(stderr, "podwall: --pass-mark=%s: not a number\n", optarg);
+				return -1;
+			}
+			break;
+		case OPT_DISCOVERY:
+			if (pw_endpoint_discovery_parse(optarg, &cfg->endpoint_discovery) < 0) {
+				fprintf(stderr, "podwall: --endpoint-discovery=%s: expected auto, "
+					"routes, bridge or calico\n", optarg);
+				return -1;
+			}
+			break;
+		case OPT_CNI_CACHE:
+			replace_string(&cfg->cni_cache_dirs, optarg);
+			break;
+		case OPT_KEEP_SYSCTLS:
+			cfg->keep_sysctls = true;
 			break;
 		case OPT_LOCK_WAIT:
 			if (parse_seconds(optarg, &cfg->lock_wait_ms) < 0) {
@@ -354,6 +395,75 @@ static struct pw_cluster *load_manifests(const struct pw_options *cfg)
 	return cluster;
 }
 
+/*
+ * This node's pods as the kernel shows them. Away from the node (no such
+ * routes or bridges here) the rules name interfaces as Calico's CNI would:
+ * what can be known without the node, and said so.
+ */
+static struct pw_endpoints *observe_node(const struct pw_options *cfg,
+					 const struct pw_cluster *cluster)
+{
+	struct pw_cni_cache cni = { NULL, 0 };
+	struct pw_buf msg = PW_BUF_INIT;
+	struct pw_nodenet *net = NULL;
+	struct pw_endpoints *eps;
+	size_t i;
+
+	if (cfg->endpoint_discovery != PW_DISCOVER_CALICO) {
+		net = pw_nodenet_open(false, &msg);
+		if (!net)
+			pw_warn("%s: rules name pod interfaces as Calico's CNI would",
+				pw_buf_str(&msg));
+		pw_buf_reset(&msg);
+		if (net && cfg->endpoint_discovery != PW_DISCOVER_ROUTES &&
+		    pw_cni_cache_read(cfg->cni_cache_dirs, &cni, &msg) < 0)
+			pw_warn("%s", pw_buf_str(&msg));
+		else if (msg.len)
+			pw_debug("%s", msg.data);
+	}
+	eps = pw_endpoints_resolve(cluster, cfg, net ? pw_nodenet_view(net) : NULL, &cni, NULL);
+	for (i = 0; i < eps->count; i++) {
+		pw_buf_reset(&msg);
+		pw_endpoint_describe(&eps->items[i], &msg);
+		pw_info("%s", msg.data);
+	}
+	if (eps->looked && eps->by_name)
+		pw_notice("%zu of %zu pods of node %s are in none of this host's routes or "
+			  "bridges: their rules name the interfaces Calico's CNI would give them",
+			  eps->by_name, eps->count, cfg->node_name);
+	if (eps->conflicts)
+		pw_warn("%zu interface or bridge port claims were ambiguous and left unbound "
+			"(--log-level=info shows each pod)", eps->conflicts);
+	pw_cni_cache_free(&cni);
+	pw_nodenet_close(net);
+	pw_buf_free(&msg);
+	return eps;
+}
+
+/*
+ * Bridged frames must reach iptables. Returns false when some bridge's
+ * pods are not enforced, each reason logged.
+ */
+static bool check_bridges(const struct pw_options *cfg, const struct pw_endpoints *eps)
+{
+	struct pw_buf changes = PW_BUF_INIT, problems = PW_BUF_INIT;
+	bool dry = cfg->dry_run != PW_DRY_RUN_OFF;
+	int off;
+
+	off = pw_bridge_nf_check_all(eps, !dry && !cfg->keep_sysctls, &changes, &problems);
+	print_lines(PW_LOG_NOTICE, &changes);
+	if (off && dry) {
+		print_lines(PW_LOG_NOTICE, &problems);
+		if (!cfg->keep_sysctls)
+			pw_notice("--once would turn the switches on");
+	} else if (off) {
+		print_lines(PW_LOG_ERR, &problems);
+	}
+	pw_buf_free(&changes);
+	pw_buf_free(&problems);
+	return off == 0;
+}
+
 static int dry_run(const struct pw_options *cfg, const struct pw_dataplane *dp)
 {
 	struct pw_buf out = PW_BUF_INIT;
@@ -437,8 +547,10 @@ int main(int argc, char **argv)
 	struct pw_buf err = PW_BUF_INIT;
 	struct pw_dataplane *dp = NULL;
 	struct pw_cluster *cluster = NULL;
+	struct pw_endpoints *endpoints = NULL;
 	struct pw_options cfg;
 	int ret = EXIT_FAILURE;
+	bool enforced;
 
 	pw_options_init(&cfg);
 	if (load_config_file(argc, argv, &cfg) < 0)
@@ -476,17 +588,26 @@ int main(int argc, char **argv)
 	if (!cluster)
 		goto out;
 	t1 = now_us();
-	dp = pw_compile(cluster, &cfg);
+	endpoints = observe_node(&cfg, cluster);
+	enforced = check_bridges(&cfg, endpoints);
+	dp = pw_compile(cluster, endpoints, &cfg);
 	t2 = now_us();
-	if (cfg.dry_run != PW_DRY_RUN_OFF)
+	if (cfg.dry_run != PW_DRY_RUN_OFF) {
 		ret = dry_run(&cfg, dp) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-	else
+	} else {
 		ret = program(&cfg, dp) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+		/* The rules are in, but some pods' traffic goes around them. */
+		if (ret == EXIT_SUCCESS && !enforced) {
+			pw_err("programmed, but not enforced on node %s: see above", cfg.node_name);
+			ret = EXIT_FAILURE;
+		}
+	}
 	pw_debug("timing: parse=%.1fms compile=%.1fms %s=%.1fms",
 		 (t1 - t0) / 1000.0, (t2 - t1) / 1000.0,
 		 cfg.dry_run != PW_DRY_RUN_OFF ? "render" : "program", (now_us() - t2) / 1000.0);
 out:
 	pw_dataplane_free(dp);
+	pw_endpoints_free(endpoints);
 	pw_cluster_free(cluster);
 	pw_options_free(&cfg);
 	pw_buf_free(&err);

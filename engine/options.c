@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/cni_cache.h"
 #include "engine/options.h"
 #include "lib/util.h"
 
@@ -23,6 +24,9 @@ void pw_options_init(struct pw_options *cfg)
 	cfg->iface_prefix = pw_xstrdup(PW_DEFAULT_IFACE_PREFIX);
 	cfg->prefix = pw_xstrdup(PW_DEFAULT_PREFIX);
 	cfg->accept_mark = PW_DEFAULT_ACCEPT_MARK;
+	cfg->pass_mark = PW_DEFAULT_PASS_MARK;
+	cfg->endpoint_discovery = PW_DISCOVER_AUTO;
+	cfg->cni_cache_dirs = pw_xstrdup(PW_CNI_CACHE_DIRS);
 	cfg->lock_wait_ms = PW_DEFAULT_LOCK_WAIT_MS;
 	cfg->log_level = PW_LOG_NOTICE;
 	cfg->resync_interval_s = PW_DEFAULT_RESYNC_S;
@@ -42,6 +46,7 @@ void pw_options_free(struct pw_options *cfg)
 	free(cfg->node_name);
 	free(cfg->iface_prefix);
 	free(cfg->prefix);
+	free(cfg->cni_cache_dirs);
 	free(cfg->config_path);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -63,6 +68,7 @@ void pw_options_copy(struct pw_options *dst, const struct pw_options *src)
 	dst->node_name = dup_or_null(src->node_name);
 	dst->iface_prefix = dup_or_null(src->iface_prefix);
 	dst->prefix = dup_or_null(src->prefix);
+	dst->cni_cache_dirs = dup_or_null(src->cni_cache_dirs);
 	dst->config_path = dup_or_null(src->config_path);
 }
 
@@ -80,9 +86,23 @@ static bool all_name_chars(const char *s)
 	return true;
 }
 
+static int check_mark(const char *option, uint32_t mark, struct pw_buf *err)
+{
+	if (mark == 0 || (mark & (mark - 1))) {
+		pw_buf_printf(err, "%s 0x%x: must be a single bit", option, mark);
+		return -EINVAL;
+	}
+	if (mark & KUBE_PROXY_MARKS) {
+		pw_buf_printf(err, "%s 0x%x: kube-proxy owns 0x4000 and 0x8000", option, mark);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int pw_options_validate(const struct pw_options *cfg, struct pw_buf *err)
 {
 	size_t len = strlen(cfg->prefix);
+	int ret;
 
 	if (len == 0 || len > PW_PREFIX_MAX || !all_name_chars(cfg->prefix)) {
 		pw_buf_printf(err, "--prefix \"%s\": 1 to %d letters, digits, '-' or '_'",
@@ -101,13 +121,14 @@ int pw_options_validate(const struct pw_options *cfg, struct pw_buf *err)
 			      cfg->iface_prefix, PW_IFACE_PREFIX_MAX);
 		return -EINVAL;
 	}
-	if (cfg->accept_mark == 0 || (cfg->accept_mark & (cfg->accept_mark - 1))) {
-		pw_buf_printf(err, "--accept-mark 0x%x: must be a single bit", cfg->accept_mark);
-		return -EINVAL;
-	}
-	if (cfg->accept_mark & KUBE_PROXY_MARKS) {
-		pw_buf_printf(err, "--accept-mark 0x%x: kube-proxy owns 0x4000 and 0x8000",
-			      cfg->accept_mark);
+	ret = check_mark("--accept-mark", cfg->accept_mark, err);
+	if (ret == 0)
+		ret = check_mark("--pass-mark", cfg->pass_mark, err);
+	if (ret < 0)
+		return ret;
+	if (cfg->pass_mark == cfg->accept_mark) {
+		pw_buf_printf(err, "--pass-mark 0x%x: must differ from --accept-mark",
+			      cfg->pass_mark);
 		return -EINVAL;
 	}
 	if (!cfg->node_name || !cfg->node_name[0]) {
@@ -115,4 +136,29 @@ int pw_options_validate(const struct pw_options *cfg, struct pw_buf *err)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+static const char *const discovery_names[] = {
+	[PW_DISCOVER_AUTO] = "auto",
+	[PW_DISCOVER_CALICO] = "calico",
+	[PW_DISCOVER_ROUTES] = "routes",
+	[PW_DISCOVER_BRIDGE] = "bridge",
+};
+
+int pw_endpoint_discovery_parse(const char *text, enum pw_endpoint_discovery *out)
+{
+	size_t i;
+
+	for (i = 0; i < PW_ARRAY_SIZE(discovery_names); i++) {
+		if (strcmp(text, discovery_names[i]) == 0) {
+			*out = (enum pw_endpoint_discovery)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *pw_endpoint_discovery_name(enum pw_endpoint_discovery d)
+{
+	return (size_t)d < PW_ARRAY_SIZE(discovery_names) ? discovery_names[d] : "?";
 }

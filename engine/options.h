@@ -14,6 +14,14 @@ enum pw_dry_run {
 	PW_DRY_RUN_IPSET,	/* --dry-run=ipset */
 };
 
+/* How local pods' host interfaces are found (engine/endpoint.c). */
+enum pw_endpoint_discovery {
+	PW_DISCOVER_AUTO,	/* routes, then bridges, then Calico's naming rule */
+	PW_DISCOVER_CALICO,	/* Calico's naming rule alone; the kernel is not read */
+	PW_DISCOVER_ROUTES,	/* host routes alone (ptp, Calico) */
+	PW_DISCOVER_BRIDGE,	/* bridges alone (flannel, the bridge plugin) */
+};
+
 struct pw_options {
 	char **manifests;	/* -f, in order */
 	size_t nmanifests;
@@ -22,6 +30,10 @@ struct pw_options {
 	char *iface_prefix;	/* workload interface prefix, "cali" */
 	char *prefix;		/* podwall's chain and set prefix, "pw-" */
 	uint32_t accept_mark;	/* the mark bit a policy chain sets to allow */
+	uint32_t pass_mark;	/* the mark bit a dispatch sets on no local pod's traffic */
+	enum pw_endpoint_discovery endpoint_discovery;
+	char *cni_cache_dirs;	/* ':'-separated libcni result caches */
+	bool keep_sysctls;	/* check bridge-nf switches, never turn them on */
 	enum pw_dry_run dry_run;
 	bool once;
 	bool cleanup;		/* --cleanup: remove all podwall owns */
@@ -42,16 +54,21 @@ void pw_options_copy(struct pw_options *dst, const struct pw_options *src);
 
 /*
  * Checks the options against the names they produce: the prefix must leave
- * room for names within the kernel's limits, the mark must be one bit clear
- * of kube-proxy's 0x4000 and 0x8000. Returns 0, or -EINVAL with a
- * message in err.
+ * room for names within the kernel's limits, each mark must be one bit of
+ * its own, clear of kube-proxy's 0x4000 and 0x8000. Returns 0, or -EINVAL
+ * with a message in err.
  */
 struct pw_buf;
 int pw_options_validate(const struct pw_options *cfg, struct pw_buf *err);
 
+/* "auto", "calico", "routes", "bridge": 0, or -EINVAL. */
+int pw_endpoint_discovery_parse(const char *text, enum pw_endpoint_discovery *out);
+const char *pw_endpoint_discovery_name(enum pw_endpoint_discovery d);
+
 #define PW_DEFAULT_PREFIX "pw-"
 #define PW_DEFAULT_IFACE_PREFIX "cali"
 #define PW_DEFAULT_ACCEPT_MARK 0x10000u
+#define PW_DEFAULT_PASS_MARK 0x20000u
 #define PW_DEFAULT_LOCK_WAIT_MS 10000u
 #define PW_DEFAULT_CONFIG_PATH "/etc/podwall/podwall.yaml"
 #define PW_DEFAULT_RESYNC_S 60u

@@ -50,14 +50,19 @@ bool pw_pod_is_addressable(const struct pw_pod *pod)
 	return pod->phase != PW_POD_PHASE_SUCCEEDED && pod->phase != PW_POD_PHASE_FAILED;
 }
 
-const struct pw_cidr *pw_pod_ipv4(const struct pw_pod *pod)
+const struct pw_cidr *pw_pod_address(const struct pw_pod *pod, int family)
 {
 	size_t i;
 
 	for (i = 0; i < pod->nips; i++)
-		if (pod->ips[i].family == AF_INET)
+		if (pod->ips[i].family == family)
 			return &pod->ips[i];
 	return NULL;
+}
+
+const struct pw_cidr *pw_pod_ipv4(const struct pw_pod *pod)
+{
+	return pw_pod_address(pod, AF_INET);
 }
 
 void pw_namespace_free(struct pw_namespace *ns)

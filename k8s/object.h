@@ -70,6 +70,8 @@ struct pw_pod {
  * the node's network.
  */
 bool pw_pod_is_addressable(const struct pw_pod *pod);
+/* The pod's address of family (AF_INET, AF_INET6), or NULL. */
+const struct pw_cidr *pw_pod_address(const struct pw_pod *pod, int family);
 /* The first IPv4 address of the pod, or NULL. */
 const struct pw_cidr *pw_pod_ipv4(const struct pw_pod *pod);
 

@@ -181,18 +181,19 @@ policy() {	# policy NS NAME SPEC-JSON
 	put "$PW_TMP/NetworkPolicy-$1-$2.json"
 }
 
-# What --dry-run says of the mirror: want.rules and want.sets (and, with
+# What --dry-run says of the mirror in each node's namespace, where it sees
+# the node's pods as the daemon does: want.rules and want.sets (and, with
 # flannel, want2.* for edge-2).
 want_state() {
-	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 -f "$M" |
+	nx "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 -f "$M" |
 		normalise_save >"$PW_TMP/want.rules"
-	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 -f "$M" |
+	nx "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 -f "$M" |
 		grep '^add ' | sort >"$PW_TMP/want.sets"
 	[ -n "$PW_NODE2" ] || return 0
-	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name "$PW_NODE2_NAME" -f "$M" |
-		normalise_save >"$PW_TMP/want2.rules"
-	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name "$PW_NODE2_NAME" -f "$M" |
-		grep '^add ' | sort >"$PW_TMP/want2.sets"
+	ip netns exec "$PW_NODE2" "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run \
+		--node-name "$PW_NODE2_NAME" -f "$M" | normalise_save >"$PW_TMP/want2.rules"
+	ip netns exec "$PW_NODE2" "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset \
+		--node-name "$PW_NODE2_NAME" -f "$M" | grep '^add ' | sort >"$PW_TMP/want2.sets"
 }
 
 # True when the kernel holds want.rules and want.sets (and edge-2 want2.*).

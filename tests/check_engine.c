@@ -86,7 +86,7 @@ static struct result compile_with(const char *policies, const char *prefix)
 	load_text(c, cluster_yaml);
 	if (policies)
 		load_text(c, policies);
-	r.dp = pw_compile(c, &opt);
+	r.dp = pw_compile(c, NULL, &opt);
 	pw_render_table(r.dp->filter, &out);
 	r.rules = pw_buf_steal(&out);
 	pw_render_sets(r.dp->sets, &out);
@@ -191,15 +191,27 @@ START_TEST(test_no_policy_leaves_pods_open)
 	ck_assert_uint_eq(count(r.rules, ":pw-tw-"), 3);
 	ck_assert_uint_eq(pw_setlist_count(r.dp->sets), 0);
 	/* Hooks, dispatch and fail-closed ends. */
-	assert_has(r.rules, "-A INPUT -j pw-INPUT\n");
+	assert_has(r.rules, "-A INPUT ! -i lo -j pw-INPUT\n");
 	assert_has(r.rules, "-A FORWARD -j pw-FORWARD\n");
 	assert_has(r.rules, "-A OUTPUT -j pw-OUTPUT\n");
-	assert_has(r.rules, "-A pw-FORWARD -i cali+ -j pw-from-wl-dispatch\n");
-	assert_has(r.rules, "-A pw-FORWARD -o cali+ -j pw-to-wl-dispatch\n");
+	assert_has(r.rules, "-A pw-FORWARD -j MARK --set-xmark 0x0/0x30000\n"
+		   "-A pw-FORWARD -j pw-from-wl-dispatch\n"
+		   "-A pw-FORWARD -m mark --mark 0x0/0x30000 -m comment --comment "
+		   "\"from a local pod: no endpoint chain allowed it\" -j DROP\n"
+		   "-A pw-FORWARD -m mark --mark 0x10000/0x10000 -g pw-from-wl-forward\n"
+		   "-A pw-FORWARD -j MARK --set-xmark 0x0/0x30000\n"
+		   "-A pw-FORWARD -j pw-to-wl-dispatch\n");
 	assert_has(r.rules, "-A pw-to-wl-dispatch -o cali456b416f2bf -g pw-tw-cali456b416f2bf\n");
-	assert_has(r.rules, "-A pw-to-wl-dispatch -m comment --comment \"unknown interface\" -j DROP\n");
-	assert_has(r.rules, "-A pw-from-wl-dispatch -m comment --comment \"unknown interface\" -j DROP\n");
-	assert_has(r.rules, "-A pw-INPUT -i cali+ -j pw-from-wl-dispatch\n");
+	assert_has(r.rules, "-A pw-to-wl-dispatch -o cali+ -m comment --comment \"unknown interface\" -j DROP\n"
+		   "-A pw-to-wl-dispatch -m comment --comment \"not to a local pod\" "
+		   "-j MARK --set-xmark 0x20000/0x20000\n");
+	assert_has(r.rules, "-A pw-from-wl-dispatch -i cali+ -m comment --comment \"unknown interface\" -j DROP\n");
+	assert_has(r.rules, "-A pw-INPUT -j pw-from-wl-dispatch\n");
+	/* A pod sends with its own address, checked before conntrack. */
+	assert_has(r.rules, ":pw-fw-cali456b416f2bf - [0:0]");
+	assert_has(r.rules, "-A pw-fw-cali456b416f2bf ! -s 198.18.0.1/32 -m comment --comment "
+		   "\"a source address the pod does not own\" -j DROP\n"
+		   "-A pw-fw-cali456b416f2bf -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n");
 	assert_has(r.rules, "-A pw-allow -j MARK --set-xmark 0x10000/0x10000\n");
 	result_free(&r);
 }
@@ -211,11 +223,12 @@ START_TEST(test_default_deny_ingress_isolates)
 
 	/*
 	 * Both x pods isolated for ingress, not for egress; y/a untouched: an
-	 * INVALID drop in each of the 6 interface chains, 2 for unknown
-	 * interfaces, 2 for x/a and x/b, 3 after the dispatches of pw-INPUT
-	 * and pw-FORWARD for what no interface chain allowed.
+	 * INVALID drop in each of the 6 interface chains, a forged source in
+	 * each of the 3 from-pod chains, 2 for unknown interfaces, 2 for x/a
+	 * and x/b, 4 after the dispatches of pw-INPUT, pw-FORWARD and
+	 * pw-from-wl-forward for what no interface chain allowed.
 	 */
-	ck_assert_uint_eq(count(r.rules, "-j DROP\n"), 6 + 2 + 2 + 3);
+	ck_assert_uint_eq(count(r.rules, "-j DROP\n"), 6 + 3 + 2 + 2 + 4);
 	assert_has(r.rules, "-A pw-tw-cali456b416f2bf -j MARK --set-xmark 0x0/0x10000\n");
 	assert_has(r.rules, "-A pw-tw-cali456b416f2bf -m comment --comment \"x/deny\" "
 		   "-m mark --mark 0x0/0x10000 -j pw-pi-");
@@ -710,18 +723,18 @@ START_TEST(test_member_changes_follow_remote_pods)
 	load_text(c, cluster_yaml);
 	load_text(c, policies);
 	pw_cluster_index_addresses(c);
-	old = pw_compile(c, &opt);
+	old = pw_compile(c, NULL, &opt);
 
 	load_text(c, changes);
 	ck_assert_uint_gt(change_members(c, old, first_addresses, first_namespaces), 0);
-	full = pw_compile(c, &opt);
+	full = pw_compile(c, NULL, &opt);
 	assert_same_dataplane(old, full);
 	pw_dataplane_free(full);
 
 	/* The new pod goes; the finished one at its address must not come back. */
 	ck_assert_int_eq(pw_cluster_delete(c, PW_KIND_POD, "z", "e"), 0);
 	ck_assert_uint_gt(change_members(c, old, gone_addresses, gone_namespaces), 0);
-	full = pw_compile(c, &opt);
+	full = pw_compile(c, NULL, &opt);
 	assert_same_dataplane(old, full);
 
 	/* Nothing at an address no pod holds: no change. */

@@ -157,9 +157,9 @@ policy() {	# policy NS NAME SPEC-JSON
 # Waits until the kernel holds what --dry-run says of the mirror.
 converge() {
 	_cv_name=$1 _cv_i=0
-	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 -f "$M" |
+	nx "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 -f "$M" |
 		normalise_save >"$PW_TMP/want.rules"
-	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 -f "$M" |
+	nx "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 -f "$M" |
 		grep '^add ' | sort >"$PW_TMP/want.sets"
 	while [ $_cv_i -lt 300 ]; do
 		nx iptables-legacy-save -t filter | normalise_save >"$PW_TMP/have.rules"

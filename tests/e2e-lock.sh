@@ -244,9 +244,9 @@ pw_state() {
 # server's objects, within 15 s.
 converged() {
 	churn dump "$PW_TMP/objects.json" >/dev/null || { fail "$1: dump"; return 1; }
-	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 \
+	nx "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 \
 		-f "$PW_TMP/objects.json" | pw_state >"$PW_TMP/want.rules"
-	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 \
+	nx "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 \
 		-f "$PW_TMP/objects.json" | grep '^add ' | sort >"$PW_TMP/want.sets"
 	_cv_i=0
 	while [ $_cv_i -lt 75 ]; do

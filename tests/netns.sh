@@ -522,10 +522,11 @@ pw_restore_clear() {
 pw_restore_apply() {
 	_ra_ns=${2:-$PW_NODE} _ra_name=${3:-$PW_NODE_NAME}
 	# shellcheck disable=SC2086
-	timeout 60 "$PODWALL" --dry-run=ipset --node-name "$_ra_name" $PW_PODWALL_ARGS -f "$1" \
-		>"$PW_TMP/apply.sets" 2>"$PW_TMP/apply.err" &&
-	timeout 60 "$PODWALL" --dry-run --node-name "$_ra_name" $PW_PODWALL_ARGS -f "$1" \
-		>"$PW_TMP/apply.rules" 2>>"$PW_TMP/apply.err" || {
+	ip netns exec "$_ra_ns" timeout 60 "$PODWALL" --dry-run=ipset --node-name "$_ra_name" \
+		$PW_PODWALL_ARGS -f "$1" >"$PW_TMP/apply.sets" 2>"$PW_TMP/apply.err" &&
+	# shellcheck disable=SC2086
+	ip netns exec "$_ra_ns" timeout 60 "$PODWALL" --dry-run --node-name "$_ra_name" \
+		$PW_PODWALL_ARGS -f "$1" >"$PW_TMP/apply.rules" 2>>"$PW_TMP/apply.err" || {
 		cat "$PW_TMP/apply.err" >&2
 		return 1
 	}

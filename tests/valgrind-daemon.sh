@@ -114,9 +114,9 @@ fault() {
 settle() {
 	_st_name=$1 _st_limit=$(($2 * 10)) _st_i=0
 	_st_counts=$(churn dump "$PW_TMP/objects.json") || { fail "$_st_name: dump"; return 1; }
-	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 \
+	nx "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 \
 		-f "$PW_TMP/objects.json" | normalise_save >"$PW_TMP/want.rules"
-	"$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 \
+	nx "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 \
 		-f "$PW_TMP/objects.json" | grep '^add ' | sort >"$PW_TMP/want.sets"
 	# The counts first: reading the kernel costs CPU that valgrind needs.
 	while [ $_st_i -lt $_st_limit ]; do

@@ -1,0 +1,106 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "engine/bridge_nf.h"
+#include "lib/util.h"
+
+/* "1", "0", or -errno (ENOENT: no such switch, br_netfilter not loaded). */
+static int read_switch(const char *path)
+{
+	char c = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = read(fd, &c, 1) == 1 ? c == '1' : -EIO;
+	close(fd);
+	return ret;
+}
+
+static int write_switch(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, "1\n", 2) != 2)
+		ret = -errno;
+	if (close(fd) < 0 && ret == 0)
+		ret = -errno;
+	return ret;
+}
+
+enum pw_bridge_nf pw_bridge_nf_ensure(const char *bridge, int family, bool may_change,
+				      struct pw_buf *msg)
+{
+	const char *what = family == AF_INET6 ? "ip6tables" : "iptables";
+	char global[96], own[128];
+	int g, b, ret;
+
+	snprintf(global, sizeof(global), "/proc/sys/net/bridge/bridge-nf-call-%s", what);
+	snprintf(own, sizeof(own), "/sys/class/net/%s/bridge/nf_call_%s", bridge, what);
+	g = read_switch(global);
+	b = read_switch(own);
+	if (g == 1 || b == 1)
+		return PW_BRIDGE_NF_ON;
+	if (g == -ENOENT) {
+		/* Without the module loaded neither switch exists, nor can podwall load it. */
+		pw_buf_printf(msg, "bridge %s: frames between its ports bypass %s: %s is missing "
+			      "(load br_netfilter)", bridge, what, global);
+		return PW_BRIDGE_NF_OFF;
+	}
+	if (!may_change) {
+		pw_buf_printf(msg, "bridge %s: frames between its ports bypass %s (%s and %s are "
+			      "0) and podwall was told to change no sysctl", bridge, what,
+			      global, own);
+		return PW_BRIDGE_NF_OFF;
+	}
+	ret = b == -ENOENT ? -ENOENT : write_switch(own);
+	if (ret == 0 && read_switch(own) == 1) {
+		pw_buf_printf(msg, "bridge %s: turned %s on, so that frames between its ports "
+			      "pass %s", bridge, own, what);
+		return PW_BRIDGE_NF_TURNED_ON;
+	}
+	g = write_switch(global);
+	if (g == 0 && read_switch(global) == 1) {
+		pw_buf_printf(msg, "bridge %s: turned %s on, so that frames between its ports "
+			      "pass %s (%s: %s)", bridge, global, what, own,
+			      strerror(ret < 0 ? -ret : EIO));
+		return PW_BRIDGE_NF_TURNED_ON;
+	}
+	pw_buf_printf(msg, "bridge %s: frames between its ports bypass %s, and neither %s (%s) "
+		      "nor %s (%s) could be turned on", bridge, what, own,
+		      strerror(ret < 0 ? -ret : EIO), global, strerror(g < 0 ? -g : EIO));
+	return PW_BRIDGE_NF_OFF;
+}
+
+int pw_bridge_nf_check_all(const struct pw_endpoints *eps, bool may_change,
+			   struct pw_buf *changes, struct pw_buf *problems)
+{
+	struct pw_buf msg = PW_BUF_INIT;
+	int off = 0;
+	size_t i;
+
+	for (i = 0; i < eps->nbridges; i++) {
+		pw_buf_reset(&msg);
+		switch (pw_bridge_nf_ensure(eps->bridges[i], AF_INET, may_change, &msg)) {
+		case PW_BRIDGE_NF_ON:
+			break;
+		case PW_BRIDGE_NF_TURNED_ON:
+			pw_buf_printf(changes, "%s\n", msg.data);
+			break;
+		case PW_BRIDGE_NF_OFF:
+			pw_buf_printf(problems, "%s\n", msg.data);
+			off++;
+			break;
+		}
+	}
+	pw_buf_free(&msg);
+	return off;
+}
