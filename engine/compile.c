@@ -1141,11 +1141,28 @@ static void emit_bridge(struct compiler *cc, const char *bridge, enum direction 
 
 static void end_root_chain(struct name_tree *t, struct pw_chain *c, const char *prefix)
 {
+	const char *guard = t->ctx;
+	struct pw_rule *r;
+
 	/* Everything here carries the Calico prefix: all of it is pods'. */
-	if (t->wildcard && starts_with(prefix, t->wildcard) && *prefix)
+	if (t->wildcard && starts_with(prefix, t->wildcard) && *prefix) {
 		append_drop(c, "unknown interface");
-	else
-		append_pass(t->cc, c, t->dir);
+		return;
+	}
+	if (guard) {
+		r = pw_rule_new();
+		pw_rule_set_jump(r, guard);
+		pw_chain_append(c, r);
+	}
+	append_pass(t->cc, c, t->dir);
+}
+
+/* A guard chain that found nothing: back to the dispatch, which passes it. */
+static void end_guard_chain(struct name_tree *t, struct pw_chain *c, const char *prefix)
+{
+	(void)t;
+	(void)c;
+	(void)prefix;
 }
 
 static const char *dispatch_name(struct compiler *cc, enum direction dir)
@@ -1175,6 +1192,38 @@ static struct pw_strmap *endpoint_targets(struct compiler *cc, enum direction di
 }
 
 /*
+ * <p>from-wl-guard / <p>to-wl-guard: the pod-facing interfaces no wildcard
+ * covers (a routed pod's veth with a name of its CNI's choosing, a bridge),
+ * dropped. The dispatch asks it before it passes anything as no local
+ * pod's, so that a pod's entry or a dispatch chain removed by someone's
+ * edited restore leaves that pod's traffic dropped, not unfiltered. NULL
+ * when there is no such interface.
+ */
+static char *emit_guard(struct compiler *cc, enum direction dir, const struct name_entry *all,
+			size_t n)
+{
+	struct name_entry *e = pw_xcalloc(n + 1, sizeof(*e));
+	const char *wildcard = cc->cfg->iface_prefix;
+	struct name_tree tree;
+	size_t i, k = 0;
+	char *root = NULL;
+
+	for (i = 0; i < n; i++) {
+		if (!all[i].target || starts_with(all[i].name, wildcard))
+			continue;
+		e[k].name = all[i].name;
+		e[k++].why = "a pod's interface whose chain is gone";
+	}
+	if (k) {
+		root = pw_xstrdup(chain_name(cc, dir == INGRESS ? "to-wl-guard" : "from-wl-guard"));
+		tree = (struct name_tree){ cc, dir, false, root, NULL, end_guard_chain, NULL };
+		emit_names(&tree, chain(cc, root), "", "", e, k);
+	}
+	free(e);
+	return root;
+}
+
+/*
  * <p>from-wl-dispatch / <p>to-wl-dispatch: a routed pod by its interface,
  * a bridge by its name (and then its own chain), an interface a host route
  * leads to but no known pod is behind dropped, as is any other with the
@@ -1188,7 +1237,7 @@ static void emit_dispatch(struct compiler *cc, enum direction dir)
 	struct pw_strmap *targets = endpoint_targets(cc, dir);
 	char **bridge_chains = pw_xcalloc(eps->nbridges + 1, sizeof(char *));
 	struct name_tree tree;
-	char *root;
+	char *root, *guard;
 
 	for (i = 0; i < eps->count; i++) {
 		const struct pw_endpoint *ep = &eps->items[i];
@@ -1209,9 +1258,11 @@ static void emit_dispatch(struct compiler *cc, enum direction dir)
 	}
 	qsort(e, n, sizeof(*e), cmp_name_entry);
 	root = pw_xstrdup(dispatch_name(cc, dir));
+	guard = emit_guard(cc, dir, e, n);
 	tree = (struct name_tree){ cc, dir, false, root, cc->cfg->iface_prefix, end_root_chain,
-				   NULL };
+				   guard };
 	emit_names(&tree, chain(cc, root), "", "", e, n);
+	free(guard);
 
 	for (i = 0; i < eps->nbridges; i++)
 		free(bridge_chains[i]);
