@@ -14,7 +14,8 @@
  *	"TARGET blocked" (no answer before the timeout) or "TARGET refused"
  *	(a RST or an ICMP error came back).
  *	--timeout-ms N	 how long to wait for answers (default 300)
- *	--source IP	 send from this address
+ *	--source IP	 send from this address, also one not the namespace's
+ *			 own (a forged source, for the anti-spoofing tests)
  *	--sport-base N	 UDP probe k binds source port N+k and ICMP probes use
  *			 echo id N+k, so that successive runs never reuse a
  *			 conntrack entry of an earlier run (one that a policy
@@ -361,6 +362,14 @@ static uint16_t icmp_checksum(const void *data, size_t len)
 static int bind_source(int fd, const struct in_addr *src, int port)
 {
 	struct sockaddr_in sin;
+	int one = 1;
+
+	/*
+	 * An address the namespace does not own, too: the route lookup of a
+	 * socket refuses such a source unless it is transparent (root only;
+	 * without it, binding to an own address works as before).
+	 */
+	(void)setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof(one));
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
