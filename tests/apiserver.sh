@@ -185,14 +185,14 @@ policy() {	# policy NS NAME SPEC-JSON
 # the node's pods as the daemon does: want.rules and want.sets (and, with
 # flannel, want2.* for edge-2).
 want_state() {
-	nx "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 -f "$M" |
-		normalise_save >"$PW_TMP/want.rules"
-	nx "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 -f "$M" |
-		grep '^add ' | sort >"$PW_TMP/want.sets"
+	podwall_in "$PW_NODE" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 \
+		-f "$M" | normalise_save >"$PW_TMP/want.rules"
+	podwall_in "$PW_NODE" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 \
+		-f "$M" | grep '^add ' | sort >"$PW_TMP/want.sets"
 	[ -n "$PW_NODE2" ] || return 0
-	ip netns exec "$PW_NODE2" "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run \
+	podwall_in "$PW_NODE2" --config "$PW_TMP/podwall.yaml" --dry-run \
 		--node-name "$PW_NODE2_NAME" -f "$M" | normalise_save >"$PW_TMP/want2.rules"
-	ip netns exec "$PW_NODE2" "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset \
+	podwall_in "$PW_NODE2" --config "$PW_TMP/podwall.yaml" --dry-run=ipset \
 		--node-name "$PW_NODE2_NAME" -f "$M" | grep '^add ' | sort >"$PW_TMP/want2.sets"
 }
 
@@ -239,6 +239,7 @@ converge() {
 # (with flannel, edge-2's as well).
 start_daemon() {
 	(cd "$PW_TMP" && exec ip netns exec "$PW_NODE" "$PODWALL" --config "$PW_TMP/podwall.yaml" \
+		--cni-cache-dir "$(cni_dir "$PW_NODE")" \
 		--kubeconfig "$PW_TMP/kubeconfig" --node-name edge-1 --log-level info \
 		--watch-stall-timeout 5 "$@" >>"$LOG" 2>&1) &
 	DAEMON=$!
@@ -247,6 +248,7 @@ start_daemon() {
 	(cd "$PW_TMP" && XTABLES_LOCKFILE="$PW_TMP/xtables-$PW_NODE2_NAME.lock" &&
 		export XTABLES_LOCKFILE &&
 		exec ip netns exec "$PW_NODE2" "$PODWALL" --config "$PW_TMP/podwall.yaml" \
+		--cni-cache-dir "$(cni_dir "$PW_NODE2")" \
 		--kubeconfig "$PW_TMP/kubeconfig" --node-name "$PW_NODE2_NAME" --log-level info \
 		--watch-stall-timeout 5 "$@" >>"$LOG2" 2>&1) &
 	DAEMON2=$!

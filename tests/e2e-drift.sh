@@ -41,8 +41,8 @@ nx "$PWPROBE" serve --background --bind "$PW_NODE_IP" --tcp 80 >/dev/null ||
 	{ fail "node server"; finish; }
 apiserver_up || { fail "apiserver_up"; finish; }
 
-TW_A="pw-tw-$(pod_iface x a)"
-FW_C="pw-fw-$(pod_iface y c)"
+TW_A="pw-tw-$(pod_chain x a)"
+FW_C="pw-fw-$(pod_chain y c)"
 
 namespace x '{"team":"red"}'
 namespace y '{"team":"blue"}'
@@ -135,12 +135,8 @@ repaired_state() {
 	kernel_is_wanted
 }
 
-# INPUT's jump leaves out what the node sends itself (! -i lo).
 jump_first() {
-	case $1 in
-	INPUT) [ "$(nx iptables-legacy -S INPUT | sed -n 2p)" = "-A INPUT ! -i lo -j pw-INPUT" ] ;;
-	*) [ "$(nx iptables-legacy -S "$1" | sed -n 2p)" = "-A $1 -j pw-$1" ] ;;
-	esac
+	[ "$(nx iptables-legacy -S "$1" | sed -n 2p)" = "$(pw_jump "$1")" ]
 }
 
 # measure NAME CLASS CONDITION COMMAND...: probes, runs COMMAND in the node,

@@ -157,9 +157,9 @@ policy() {	# policy NS NAME SPEC-JSON
 # Waits until the kernel holds what --dry-run says of the mirror.
 converge() {
 	_cv_name=$1 _cv_i=0
-	nx "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 -f "$M" |
+	podwall_in "$PW_NODE" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 -f "$M" |
 		normalise_save >"$PW_TMP/want.rules"
-	nx "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 -f "$M" |
+	podwall_in "$PW_NODE" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 -f "$M" |
 		grep '^add ' | sort >"$PW_TMP/want.sets"
 	while [ $_cv_i -lt 300 ]; do
 		nx iptables-legacy-save -t filter | normalise_save >"$PW_TMP/have.rules"
@@ -214,6 +214,7 @@ alive() {
 
 start_daemon() {
 	(cd "$PW_TMP" && exec ip netns exec "$PW_NODE" "$PODWALL" --config "$PW_TMP/podwall.yaml" \
+	--cni-cache-dir "$(cni_dir "$PW_NODE")" \
 		--kubeconfig "$PW_TMP/kubeconfig" --node-name edge-1 --log-level info \
 		--watch-stall-timeout 5 --resync-interval 5 >>"$LOG" 2>&1) &
 	DAEMON=$!

@@ -308,7 +308,7 @@ else
 	fi
 	# The last podwall run applied set B (run 19).
 	check_kube_state "after the race"
-	nx "$PODWALL" --dry-run --node-name edge-1 -f "$M" | podwall_state >"$PW_TMP/pw.want"
+	podwall_in "$PW_NODE" --dry-run --node-name edge-1 -f "$M" | podwall_state >"$PW_TMP/pw.want"
 	nx iptables-legacy-save -t filter | podwall_state >"$PW_TMP/pw.now"
 	if diff -u "$PW_TMP/pw.want" "$PW_TMP/pw.now" >"$PW_TMP/pw.diff"; then
 		pass "after the race: podwall's chains are what --dry-run prints for its last input"

@@ -230,6 +230,7 @@ expect_ingress x/b false
 expect_peer y/a x/a true tcp:80
 
 (cd "$PW_TMP" && exec ip netns exec "$PW_NODE" "$PODWALL" --config "$PW_TMP/podwall.yaml" \
+	--cni-cache-dir "$(cni_dir "$PW_NODE")" \
 	--kubeconfig "$PW_TMP/kubeconfig" --node-name edge-1 --log-level info \
 	--resync-interval 5 >>"$LOG" 2>&1) &
 DAEMON=$!
@@ -244,9 +245,9 @@ pw_state() {
 # server's objects, within 15 s.
 converged() {
 	churn dump "$PW_TMP/objects.json" >/dev/null || { fail "$1: dump"; return 1; }
-	nx "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 \
+	podwall_in "$PW_NODE" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 \
 		-f "$PW_TMP/objects.json" | pw_state >"$PW_TMP/want.rules"
-	nx "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 \
+	podwall_in "$PW_NODE" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 \
 		-f "$PW_TMP/objects.json" | grep '^add ' | sort >"$PW_TMP/want.sets"
 	_cv_i=0
 	while [ $_cv_i -lt 75 ]; do
@@ -270,7 +271,7 @@ check_jumps_first() {
 	for chain in INPUT FORWARD OUTPUT; do
 		first=$(nx iptables-legacy -w -S $chain | sed -n 2p)
 		n=$(nx iptables-legacy -w -S $chain | grep -c -- "-j pw-$chain\$")
-		if [ "$first" = "-A $chain -j pw-$chain" ] && [ "$n" = 1 ]; then
+		if [ "$first" = "$(pw_jump $chain)" ] && [ "$n" = 1 ]; then
 			pass "$1: pw-$chain is first in $chain, once"
 		else
 			fail "$1: $chain begins with '$first' ($n jumps to pw-$chain)"

@@ -217,7 +217,7 @@ case $first in
 *)
 	fail "the restart's first comparison: ${first:-none}" ;;
 esac
-tw_a="pw-tw-$(pod_iface x a)"
+tw_a="pw-tw-$(pod_chain x a)"
 grep -v -e "-A $tw_a " -e "^:$tw_a " "$PW_TMP/before.rules" >"$PW_TMP/before.kept"
 if counters_kept "$PW_TMP/before.kept" "$PW_TMP/after.rules" >"$PW_TMP/counters"; then
 	pass "no counter went back outside the rewritten chain"

@@ -79,7 +79,7 @@ check_truth() {
 
 # node_truth NAME NETNS NODE-NAME WHERE
 node_truth() {
-	ip netns exec "$2" "$PODWALL" --dry-run --node-name "$3" -f "$M" 2>"$PW_TMP/dry.err" |
+	podwall_in "$2" --dry-run --node-name "$3" -f "$M" 2>"$PW_TMP/dry.err" |
 		normalise_save >"$PW_TMP/dry.rules"
 	node_filter_save "$2" | normalise_save >"$PW_TMP/kernel.rules"
 	if ! diff -u "$PW_TMP/dry.rules" "$PW_TMP/kernel.rules" >"$PW_TMP/truth.diff"; then
@@ -87,7 +87,7 @@ node_truth() {
 		head -n 40 "$PW_TMP/truth.diff" >&2
 		return 1
 	fi
-	ip netns exec "$2" "$PODWALL" --dry-run=ipset --node-name "$3" -f "$M" 2>"$PW_TMP/dry.err" |
+	podwall_in "$2" --dry-run=ipset --node-name "$3" -f "$M" 2>"$PW_TMP/dry.err" |
 		awk '$1 == "create" { print "set", $2 } $1 == "add" { print $2, $3 }' | sort >"$PW_TMP/dry.sets"
 	ip netns exec "$2" ipset save |
 		awk '$1 == "create" { print "set", $2 } $1 == "add" { print $2, $3 }' | sort >"$PW_TMP/kernel.sets"

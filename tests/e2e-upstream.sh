@@ -714,10 +714,10 @@ EOF
 expect_ingress 'x/*' false
 if step "C1 SCTP should support a 'default-deny-ingress' policy (TCP and UDP probes)"; then
 	policy_rules x/deny-all >"$PW_TMP/rules"
-	"$PODWALL" --dry-run --node-name edge-1 -f "$M" >"$PW_TMP/dry"
+	podwall_in "$PW_NODE" --dry-run --node-name edge-1 -f "$M" >"$PW_TMP/dry" 2>/dev/null
 	bad=""
 	for pod in a b c; do
-		chain="pw-tw-$(pod_iface x $pod)"
+		chain="pw-tw-$(pod_chain x $pod)"
 		grep -q -- "^-A $chain .*--comment \"x/deny-all\"" "$PW_TMP/dry" &&
 		grep -- "^-A $chain " "$PW_TMP/dry" | tail -n 1 | grep -q -- "-j DROP$" ||
 			bad="$bad x/$pod"

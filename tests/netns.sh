@@ -10,6 +10,7 @@
 #   remote_pod_up NS POD IP [PORTS] a pod on another node (edge-2)
 #   pod_down NS/POD                 delete a pod (its namespace and route)
 #   pod_iface NS POD                the host end of the pod's veth
+#   pod_chain NS POD                what podwall names the pod's chains after
 #   apply_manifests DIR             run podwall on the node(s) (PW_APPLY=once|restore)
 #   node_filter_save [NETNS]        the node's filter table without the CNI's rules
 #   probe_matrix [SPEC]...          every source to every other pod, a table
@@ -148,8 +149,60 @@ ns_sysctl() {
 	ip netns exec "$1" sh -c 'echo "$2" >"/proc/sys/$1"' sh "$2" "$3"
 }
 
+# The CNI result cache of a node, as the container runtime keeps it in
+# /var/lib/cni/results: podwall on that node reads only this one, never the
+# machine's own. With flannel, pod_up writes each pod's result there (unless
+# PW_CNI_CACHE=0: then podwall must learn the ports from the bridge).
+PW_CNI_CACHE=${PW_CNI_CACHE:-1}
+cni_dir() {
+	echo "$PW_TMP/cni/$1/results"
+}
+
+# podwall_in NETNS ARG...: podwall run in a node's namespace, as it runs there.
+podwall_in() {
+	_pi_ns=$1
+	shift
+	ip netns exec "$_pi_ns" "$PODWALL" --cni-cache-dir "$(cni_dir "$_pi_ns")" "$@"
+}
+
+# cni_result NODE-NETNS NS POD IP PREFIXLEN GATEWAY HOST-VETH: what
+# libcni >= 0.8 caches of the bridge plugin's ADD for a pod.
+cni_result() {
+	_cr_dir=$(cni_dir "$1")
+	_cr_id=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+	mkdir -p "$_cr_dir" || return 1
+	printf '%s' "{\"kind\":\"cniCacheV1\",\"containerId\":\"$_cr_id\",\"config\":\"\",\"ifName\":\"eth0\",\"networkName\":\"cbr0\",\"cniArgs\":[[\"IgnoreUnknown\",\"1\"],[\"K8S_POD_NAMESPACE\",\"$2\"],[\"K8S_POD_NAME\",\"$3\"],[\"K8S_POD_INFRA_CONTAINER_ID\",\"$_cr_id\"]],\"result\":{\"cniVersion\":\"0.3.1\",\"interfaces\":[{\"name\":\"cni0\",\"mac\":\"02:50:fd:00:00:01\"},{\"name\":\"$7\",\"mac\":\"02:00:00:00:00:01\"},{\"name\":\"eth0\",\"mac\":\"02:00:00:00:00:02\",\"sandbox\":\"/var/run/netns/cni-$_cr_id\"}],\"ips\":[{\"version\":\"4\",\"address\":\"$4/$5\",\"gateway\":\"$6\",\"interface\":2}],\"dns\":{}}}" \
+		>"$_cr_dir/cbr0-$_cr_id-eth0"
+}
+
+# cni_forget NODE-NETNS NS POD: the runtime's DEL removes the pod's result.
+cni_forget() {
+	grep -l "\"K8S_POD_NAMESPACE\",\"$2\"\],\[\"K8S_POD_NAME\",\"$3\"\]" \
+		"$(cni_dir "$1")"/* 2>/dev/null | xargs -r rm -f
+}
+
+# pw_jump CHAIN: podwall's jump in built-in CHAIN as iptables -S prints
+# it (INPUT's leaves out what the node sends itself).
+pw_jump() {
+	case $1 in
+	INPUT) echo "-A INPUT ! -i lo -j pw-INPUT" ;;
+	*) echo "-A $1 -j pw-$1" ;;
+	esac
+}
+
 nx() {
 	ip netns exec "$PW_NODE" "$@"
+}
+
+# pod_chain NS POD: what the pod's endpoint chains (pw-tw-*, pw-fw-*) are
+# named after: its interface when routed, the digest Calico names
+# interfaces with when it sits behind a bridge.
+pod_chain() {
+	if [ "$PW_TOPOLOGY" = flannel ]; then
+		printf '%s.%s' "$1" "$2" | sha1sum | cut -c1-11
+	else
+		pod_iface "$1" "$2"
+	fi
 }
 
 # pod_iface NS POD: the node end of a pod's veth. Calico's CNI names it
@@ -308,6 +361,10 @@ flannel_pod_up() {
 	# node and the pods that knew the address at a deleted pod's MAC learn
 	# the new one.
 	ip netns exec "$_fp_net" "$PWPROBE" garp eth0 "$_fp_ip" || :
+	if [ "$PW_CNI_CACHE" != 0 ]; then
+		cni_result "$_fp_node" "$_fp_ns" "$_fp_pod" "$_fp_ip" "${_fp_subnet#*/}" "$_fp_gw" \
+			"$_fp_if" || return 1
+	fi
 	_fp_pid=$(start_server "$_fp_net" "$_fp_ports" "") || {
 		echo "pod_up $_fp_ns/$_fp_pod: the server did not start" >&2
 		return 1
@@ -486,6 +543,7 @@ pod_down() {
 		# and its route still there ("File exists").
 		ip netns exec "$_pd_node" ip link del "$(pod_get "$1" iface)" 2>/dev/null
 		ip netns del "$_pd_net"
+		cni_forget "$_pd_node" "${1%%/*}" "${1#*/}"
 	fi
 	awk -v k="$1" '$1 != k' "$PW_TMP/pods" >"$PW_TMP/pods.new"
 	mv "$PW_TMP/pods.new" "$PW_TMP/pods"
@@ -522,10 +580,10 @@ pw_restore_clear() {
 pw_restore_apply() {
 	_ra_ns=${2:-$PW_NODE} _ra_name=${3:-$PW_NODE_NAME}
 	# shellcheck disable=SC2086
-	ip netns exec "$_ra_ns" timeout 60 "$PODWALL" --dry-run=ipset --node-name "$_ra_name" \
+	podwall_in "$_ra_ns" --dry-run=ipset --node-name "$_ra_name" \
 		$PW_PODWALL_ARGS -f "$1" >"$PW_TMP/apply.sets" 2>"$PW_TMP/apply.err" &&
 	# shellcheck disable=SC2086
-	ip netns exec "$_ra_ns" timeout 60 "$PODWALL" --dry-run --node-name "$_ra_name" \
+	podwall_in "$_ra_ns" --dry-run --node-name "$_ra_name" \
 		$PW_PODWALL_ARGS -f "$1" >"$PW_TMP/apply.rules" 2>>"$PW_TMP/apply.err" || {
 		cat "$PW_TMP/apply.err" >&2
 		return 1
@@ -544,7 +602,8 @@ apply_node() {
 		;;
 	*)
 		# shellcheck disable=SC2086
-		ip netns exec "$1" timeout 60 "$PODWALL" --once --node-name "$2" $PW_PODWALL_ARGS -f "$3"
+		timeout 60 ip netns exec "$1" "$PODWALL" --cni-cache-dir "$(cni_dir "$1")" --once \
+			--node-name "$2" $PW_PODWALL_ARGS -f "$3"
 		;;
 	esac
 }

@@ -114,9 +114,9 @@ fault() {
 settle() {
 	_st_name=$1 _st_limit=$(($2 * 10)) _st_i=0
 	_st_counts=$(churn dump "$PW_TMP/objects.json") || { fail "$_st_name: dump"; return 1; }
-	nx "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 \
+	podwall_in "$PW_NODE" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 \
 		-f "$PW_TMP/objects.json" | normalise_save >"$PW_TMP/want.rules"
-	nx "$PODWALL" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 \
+	podwall_in "$PW_NODE" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 \
 		-f "$PW_TMP/objects.json" | grep '^add ' | sort >"$PW_TMP/want.sets"
 	# The counts first: reading the kernel costs CPU that valgrind needs.
 	while [ $_st_i -lt $_st_limit ]; do
@@ -204,6 +204,7 @@ phase() {
 start_daemon() {	# start_daemon [WRAPPER...]
 	(cd "$PW_TMP" && NOTIFY_SOCKET="$NOTIFY_SOCKET" exec ip netns exec "$PW_NODE" "$@" \
 		"$PODWALL" --config "$PW_TMP/podwall.yaml" --kubeconfig "$PW_TMP/kubeconfig" \
+		--cni-cache-dir "$(cni_dir "$PW_NODE")" \
 		--node-name edge-1 --log-level info --watch-stall-timeout 3 --resync-interval 5 \
 		>>"$LOG" 2>&1) &
 	DAEMON=$!
