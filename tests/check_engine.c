@@ -616,6 +616,14 @@ START_TEST(test_options_refuse_bad_names)
 	ck_assert_int_lt(pw_options_validate(&opt, &err), 0);
 	opt.accept_mark = 0x30000;
 	ck_assert_int_lt(pw_options_validate(&opt, &err), 0);
+	/* The pass mark: a bit of its own, not kube-proxy's, not the accept mark. */
+	opt.accept_mark = 0x10000;
+	opt.pass_mark = 0x10000;
+	ck_assert_int_lt(pw_options_validate(&opt, &err), 0);
+	opt.pass_mark = 0x8000;
+	ck_assert_int_lt(pw_options_validate(&opt, &err), 0);
+	opt.pass_mark = 0x40000;
+	ck_assert_int_eq(pw_options_validate(&opt, &err), 0);
 	pw_buf_free(&err);
 	pw_options_free(&opt);
 }
@@ -771,8 +779,13 @@ START_TEST(test_config_file_sets_options)
 		"nodeName: edge-7\nkubeconfig: /etc/podwall/kubeconfig\nprefix: pwx-\n"
 		"ifacePrefix: tap\nacceptMark: 0x20000\nlockWait: 2.5\nlogLevel: debug\n"
 		"resyncInterval: 30\nbatchWindow: 0.02\nwatchStallTimeout: 90\n"
-		"driftCheckInterval: 0.5\n",
+		"driftCheckInterval: 0.5\npassMark: 0x40000\nendpointDiscovery: bridge\n"
+		"cniCacheDir: /run/cni/a:/run/cni/b\nkeepSysctls: yes\n",
 		&opt, &err), 0);
+	ck_assert_uint_eq(opt.pass_mark, 0x40000);
+	ck_assert_int_eq(opt.endpoint_discovery, PW_DISCOVER_BRIDGE);
+	ck_assert_str_eq(opt.cni_cache_dirs, "/run/cni/a:/run/cni/b");
+	ck_assert(opt.keep_sysctls);
 	ck_assert_str_eq(opt.node_name, "edge-7");
 	ck_assert_str_eq(opt.kubeconfig, "/etc/podwall/kubeconfig");
 	ck_assert_str_eq(opt.prefix, "pwx-");
@@ -801,6 +814,8 @@ START_TEST(test_config_file_refuses_bad_input)
 		"nodeName: [unclosed\n",
 		"lockWait: 99999\n",
 		"driftCheckInterval: 7200\n",
+		"endpointDiscovery: magic\n",
+		"keepSysctls: maybe\n",
 	};
 	struct pw_buf err = PW_BUF_INIT;
 	struct pw_options opt;
