@@ -273,6 +273,9 @@ static int describe_match(struct builder *b, const struct pw_match *m,
 	case PW_MATCH_PHYSDEV:
 		*d = (struct match_desc){ "physdev", 0, sizeof(struct pw_physdev_info) };
 		return 0;
+	case PW_MATCH_ICMP6:
+		pw_buf_puts(err, "an icmp6 match needs an IPv6 table");
+		return -EINVAL;
 	}
 	pw_buf_printf(err, "unknown match kind %d", (int)m->kind);
 	return -EINVAL;
@@ -475,6 +478,8 @@ static int fill_match(struct builder *b, void *data, const struct match_desc *d,
 		break;
 	case PW_MATCH_PHYSDEV:
 		return fill_physdev(data, &m->u.physdev, err);
+	case PW_MATCH_ICMP6:
+		break;
 	}
 	return 0;
 }

@@ -237,6 +237,11 @@ void pw_rule_add_physdev(struct pw_rule *r, const char *in, const char *out)
 	m->u.physdev.out = strdup_or_null(out);
 }
 
+void pw_rule_add_icmp6_type(struct pw_rule *r, uint8_t type)
+{
+	add_match(r, PW_MATCH_ICMP6, false)->u.icmp6_type = type;
+}
+
 /* ---------------------------------------------------------------- target */
 
 static void set_target(struct pw_rule *r, enum pw_target_kind kind, const char *chain)
@@ -472,6 +477,10 @@ static void format_match(struct pw_buf *out, const struct pw_match *m)
 		pw_buf_printf(out, " -m mark%s --mark", bang(m->invert));
 		format_mark_value(out, m->u.mark.value, m->u.mark.mask);
 		break;
+	case PW_MATCH_ICMP6:
+		/* libip6t_icmp6's save(): the type alone when every code matches. */
+		pw_buf_printf(out, " -m icmp6 --icmpv6-type %u", m->u.icmp6_type);
+		break;
 	case PW_MATCH_PHYSDEV:
 		/* libxt_physdev's save(): in, then out, then is-bridged. */
 		pw_buf_puts(out, " -m physdev");
@@ -601,6 +610,8 @@ static bool match_equal(const struct pw_match *a, const struct pw_match *b)
 	case PW_MATCH_PHYSDEV:
 		return str_equal(a->u.physdev.in, b->u.physdev.in) &&
 		       str_equal(a->u.physdev.out, b->u.physdev.out);
+	case PW_MATCH_ICMP6:
+		return a->u.icmp6_type == b->u.icmp6_type;
 	}
 	return false;
 }

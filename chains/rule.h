@@ -38,6 +38,7 @@ enum pw_match_kind {
 	PW_MATCH_MULTIPORT,
 	PW_MATCH_MARK,
 	PW_MATCH_PHYSDEV,	/* -m physdev: the bridge ports of a bridged frame */
+	PW_MATCH_ICMP6,		/* -m icmp6 --icmpv6-type, after -p ipv6-icmp */
 };
 
 enum pw_target_kind {
@@ -94,6 +95,8 @@ void pw_rule_add_mark(struct pw_rule *r, uint32_t value, uint32_t mask, bool inv
  * ending in '+' matches the prefix, as interface names do.
  */
 void pw_rule_add_physdev(struct pw_rule *r, const char *in, const char *out);
+/* Needs the rule's protocol to be IPPROTO_ICMPV6; every code of that type. */
+void pw_rule_add_icmp6_type(struct pw_rule *r, uint8_t type);
 
 /* The target; the last call wins. The chain name is copied. */
 void pw_rule_set_verdict(struct pw_rule *r, enum pw_target_kind verdict); /* ACCEPT/DROP/RETURN */

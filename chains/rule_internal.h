@@ -64,6 +64,7 @@ struct pw_match {
 		struct pw_match_multiport multiport;
 		struct pw_match_mark mark;
 		struct pw_match_physdev physdev;
+		uint8_t icmp6_type;
 	} u;
 };
 

@@ -31,6 +31,7 @@ struct chain_order {
 
 struct pw_table {
 	char *name;
+	int family;
 	struct pw_chain **builtins;	/* hook order */
 	size_t nbuiltins;
 	struct chain_order *user;
@@ -83,13 +84,14 @@ static void chain_free(struct pw_chain *c)
 	free(c);
 }
 
-struct pw_table *pw_table_new(const char *name)
+struct pw_table *pw_table_new(const char *name, int family)
 {
 	const char *const *names = builtin_names(name);
 	struct pw_table *t = pw_xcalloc(1, sizeof(*t));
 	size_t i;
 
 	t->name = pw_xstrdup(name);
+	t->family = family;
 	t->user = pw_xcalloc(1, sizeof(*t->user));
 	t->user->sorted = true;
 	t->by_name = pw_strmap_new();
@@ -124,6 +126,11 @@ void pw_table_free(struct pw_table *t)
 const char *pw_table_name(const struct pw_table *t)
 {
 	return t->name;
+}
+
+int pw_table_family(const struct pw_table *t)
+{
+	return t->family;
 }
 
 struct pw_chain *pw_table_find_chain(const struct pw_table *t, const char *name)

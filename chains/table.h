@@ -14,10 +14,14 @@
 struct pw_table;
 struct pw_chain;
 
-/* A table named name ("filter") with its built-in chains, all empty. */
-struct pw_table *pw_table_new(const char *name);
+/*
+ * A table named name ("filter") of family (AF_INET: iptables, AF_INET6:
+ * ip6tables) with its built-in chains, all empty.
+ */
+struct pw_table *pw_table_new(const char *name, int family);
 void pw_table_free(struct pw_table *t);
 const char *pw_table_name(const struct pw_table *t);
+int pw_table_family(const struct pw_table *t);
 
 /* The chain called name, created empty if needed; NULL when the name is
  * longer than the kernel's 28 characters or empty. */

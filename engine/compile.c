@@ -1374,7 +1374,7 @@ struct pw_dataplane *pw_compile(const struct pw_cluster *cluster,
 		endpoints = by_name = pw_endpoints_resolve(cluster, cfg, NULL, NULL, NULL);
 	cc.endpoints = endpoints;
 	cc.dp = pw_xcalloc(1, sizeof(*cc.dp));
-	cc.dp->filter = pw_table_new("filter");
+	cc.dp->filter = pw_table_new("filter", AF_INET);
 	cc.dp->sets = pw_setlist_new();
 	cc.dp->sources = pw_xcalloc(1, sizeof(*cc.dp->sources));
 	cc.namespaces = pw_strmap_new();

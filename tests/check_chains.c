@@ -507,7 +507,7 @@ static struct pw_rule *verdict_rule(enum pw_target_kind kind)
 
 START_TEST(test_table_builtins)
 {
-	struct pw_table *t = pw_table_new("filter");
+	struct pw_table *t = pw_table_new("filter", AF_INET);
 
 	ck_assert_str_eq(pw_table_name(t), "filter");
 	ck_assert_int_eq(pw_table_chain_count(t), 3);
@@ -527,7 +527,7 @@ END_TEST
 
 START_TEST(test_table_chain_names)
 {
-	struct pw_table *t = pw_table_new("filter");
+	struct pw_table *t = pw_table_new("filter", AF_INET);
 	const char *max = "PW-0123456789abcdef012345678";	/* 28 */
 	struct pw_chain *c;
 
@@ -563,7 +563,7 @@ START_TEST(test_table_chain_order)
 	static const char *const second[] = {
 		"INPUT", "FORWARD", "OUTPUT", "PW-0", "PW-A", "PW-FWD", "PW-a", "ZZ",
 	};
-	struct pw_table *t = pw_table_new("filter");
+	struct pw_table *t = pw_table_new("filter", AF_INET);
 
 	/* strcmp() order: upper case sorts before lower case. */
 	pw_table_chain(t, "ZZ");
@@ -584,13 +584,13 @@ END_TEST
 
 START_TEST(test_table_other_tables)
 {
-	struct pw_table *t = pw_table_new("mangle");
+	struct pw_table *t = pw_table_new("mangle", AF_INET);
 
 	ck_assert_int_eq(pw_table_chain_count(t), 5);
 	ck_assert_str_eq(pw_chain_name(pw_table_chain_at(t, 0)), "PREROUTING");
 	ck_assert_str_eq(pw_chain_name(pw_table_chain_at(t, 4)), "POSTROUTING");
 	pw_table_free(t);
-	t = pw_table_new("raw");
+	t = pw_table_new("raw", AF_INET);
 	ck_assert_int_eq(pw_table_chain_count(t), 2);
 	pw_table_free(t);
 }
@@ -598,7 +598,7 @@ END_TEST
 
 START_TEST(test_chain_rules_and_equal)
 {
-	struct pw_table *t = pw_table_new("filter");
+	struct pw_table *t = pw_table_new("filter", AF_INET);
 	struct pw_chain *a = pw_table_chain(t, "PW-A"), *b = pw_table_chain(t, "PW-B");
 
 	ck_assert(pw_chain_equal(a, b));
@@ -640,7 +640,7 @@ START_TEST(test_table_render)
 		"-A PW-POD-abc -m mark ! --mark 0x10000/0x10000 -j DROP\n"
 		"-A PW-POD-abc -j RETURN\n"
 		"COMMIT\n";
-	struct pw_table *t = pw_table_new("filter");
+	struct pw_table *t = pw_table_new("filter", AF_INET);
 	struct pw_chain *pod = pw_table_chain(t, "PW-POD-abc");
 	struct pw_chain *fwd = pw_table_chain(t, "PW-FWD");
 	struct pw_cidr host = cidr("198.18.0.5");
@@ -685,7 +685,7 @@ END_TEST
 
 START_TEST(test_table_scale)
 {
-	struct pw_table *t = pw_table_new("filter");
+	struct pw_table *t = pw_table_new("filter", AF_INET);
 	struct pw_buf out = PW_BUF_INIT;
 	char name[PW_CHAIN_NAME_MAX + 1];
 	size_t i;
@@ -1103,7 +1103,7 @@ static void roundtrip_match_rules(struct pw_table *t)
  */
 static struct pw_table *roundtrip_table(void)
 {
-	struct pw_table *t = pw_table_new("filter");
+	struct pw_table *t = pw_table_new("filter", AF_INET);
 
 	pw_table_chain(t, "PW-Z-empty-chain-name-len-28");
 	roundtrip_header_rules(t);

@@ -213,7 +213,7 @@ static struct pw_table *sample_table(bool with_to_wl, uint16_t extra_port)
 	static const struct pw_port_range web[] = { { 80, 80 }, { 443, 443 },
 						    { 0, 0 } };
 	struct pw_port_range ports[3];
-	struct pw_table *t = pw_table_new("filter");
+	struct pw_table *t = pw_table_new("filter", AF_INET);
 	struct pw_chain *c;
 	struct pw_rule *r;
 
@@ -748,7 +748,7 @@ START_TEST(test_oracle)
 	if (!enter_netns())
 		return;
 	sh("ipset create pw-a hash:net && ipset create pw-ipport hash:ip,port");
-	t = pw_table_new("filter");
+	t = pw_table_new("filter", AF_INET);
 	r = pw_rule_new();
 	oc->build(r);
 	pw_chain_append(pw_table_chain(t, "pw-t"), r);
@@ -1015,7 +1015,7 @@ START_TEST(test_errors)
 	if (!enter_netns())
 		return;
 	/* A set that does not exist: nothing is written. */
-	t = pw_table_new("filter");
+	t = pw_table_new("filter", AF_INET);
 	r = pw_rule_new();
 	pw_rule_add_set(r, PREFIX "missing", PW_SET_SRC, false);
 	pw_chain_append(pw_table_chain(t, PREFIX "a"), r);
@@ -1031,7 +1031,7 @@ START_TEST(test_errors)
 
 	/* A chain that is not ours would be someone else's to manage. */
 	pw_buf_reset(&err);
-	t = pw_table_new("filter");
+	t = pw_table_new("filter", AF_INET);
 	pw_table_chain(t, "KUBE-SERVICES");
 	ck_assert_int_eq(pw_iptc_apply(t, PREFIX, &st, &err), -EINVAL);
 	ck_assert(strstr(pw_buf_str(&err), "KUBE-SERVICES") != NULL);
@@ -1039,7 +1039,7 @@ START_TEST(test_errors)
 
 	/* A built-in rule we could not recognise as ours later. */
 	pw_buf_reset(&err);
-	t = pw_table_new("filter");
+	t = pw_table_new("filter", AF_INET);
 	pw_chain_append(pw_table_chain(t, "INPUT"), verdict(PW_TARGET_ACCEPT));
 	ck_assert_int_eq(pw_iptc_apply(t, PREFIX, &st, &err), -EINVAL);
 	ck_assert(strstr(pw_buf_str(&err), "chain INPUT") != NULL);
@@ -1047,7 +1047,7 @@ START_TEST(test_errors)
 
 	/* A jump to a chain nobody has. */
 	pw_buf_reset(&err);
-	t = pw_table_new("filter");
+	t = pw_table_new("filter", AF_INET);
 	pw_chain_append(pw_table_chain(t, PREFIX "a"), jump("NOPE"));
 	ck_assert_int_eq(pw_iptc_apply(t, PREFIX, &st, &err), -ENOENT);
 	ck_assert_msg(strstr(pw_buf_str(&err), "NOPE") != NULL, "%s", pw_buf_str(&err));
@@ -1057,7 +1057,7 @@ START_TEST(test_errors)
 	pw_buf_reset(&err);
 	sh("iptables-legacy -N " PREFIX "gone && iptables-legacy -N KUBE-X && "
 	   "iptables-legacy -A KUBE-X -j " PREFIX "gone");
-	t = pw_table_new("filter");
+	t = pw_table_new("filter", AF_INET);
 	ck_assert_int_eq(pw_iptc_apply(t, PREFIX, &st, &err), -EMLINK);
 	ck_assert_msg(strstr(pw_buf_str(&err), "chain " PREFIX "gone: delete"), "%s",
 		      pw_buf_str(&err));
@@ -1178,7 +1178,7 @@ END_TEST
 
 START_TEST(test_refused_table_gives_up)
 {
-	struct pw_table *t = pw_table_new("filter");
+	struct pw_table *t = pw_table_new("filter", AF_INET);
 	struct pw_iptc_stats st;
 	struct pw_buf err = PW_BUF_INIT;
 
