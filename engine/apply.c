@@ -22,6 +22,7 @@ static int sync_sets_and_rules(const struct pw_dataplane *dp, const struct pw_op
 					   &stats->sets, err);
 	if (ret == 0)
 		ret = pw_iptc_apply(dp->filter, opt->prefix, &stats->rules, err);
+
 	/* Only now is no rule left that could refer to a set about to go. */
 	if (ret == 0)
 		ret = pw_ipset_kernel_destroy_stale(k, current, dp->sets, &stats->sets, err);
@@ -53,14 +54,19 @@ int pw_apply(const struct pw_dataplane *dp, const struct pw_options *opt,
 void pw_apply_stats_format(const struct pw_apply_stats *stats, struct pw_buf *out)
 {
 	const struct pw_ipset_stats *s = &stats->sets;
-	const struct pw_iptc_stats *r = &stats->rules;
+	const struct pw_iptc_stats *r = &stats->rules, *r6 = &stats->rules6;
 
+	/* One line for both tables: the IPv6 table's work added in. */
 	pw_buf_printf(out, "sets: %u created, %u swapped, %u destroyed, "
 		      "%u members added, %u deleted; chains: %u created, %u rewritten, "
 		      "%u deleted, %u hooks fixed; %s",
 		      s->created, s->swapped, s->destroyed, s->added, s->deleted,
-		      r->chains_created, r->chains_rewritten, r->chains_deleted,
-		      r->jumps_fixed, r->committed ? "committed" : "no commit needed");
+		      r->chains_created + r6->chains_created,
+		      r->chains_rewritten + r6->chains_rewritten,
+		      r->chains_deleted + r6->chains_deleted, r->jumps_fixed + r6->jumps_fixed,
+		      r->committed && r6->committed ? "committed (IPv4 and IPv6)" :
+		      r->committed ? "committed" : r6->committed ? "committed (IPv6)" :
+		      "no commit needed");
 }
 
 struct pw_applier {
@@ -89,8 +95,11 @@ const struct pw_dataplane *pw_applier_current(const struct pw_applier *a)
 
 static bool tables_equal(const struct pw_table *a, const struct pw_table *b)
 {
-	size_t i, n = pw_table_chain_count(a);
+	size_t i, n;
 
+	if (!a || !b)
+		return a == b;
+	n = pw_table_chain_count(a);
 	if (n != pw_table_chain_count(b))
 		return false;
 	for (i = 0; i < n; i++) {
@@ -110,19 +119,24 @@ static int apply_difference(struct pw_applier *a, const struct pw_dataplane *dp,
 {
 	const struct pw_dataplane *old = a->programmed;
 	struct pw_xtables_lock *lock = NULL;
+	bool same4, same6;
 	int ret;
 
 	if (!a->ipsets && !(a->ipsets = pw_ipset_kernel_open(err)))
 		return -EPERM;
 	ret = pw_ipset_kernel_sync(a->ipsets, old->sets, dp->sets, opt->prefix,
 				   &stats->sets, err);
-	if (ret < 0 || tables_equal(old->filter, dp->filter))
+	same4 = tables_equal(old->filter, dp->filter);
+	same6 = true;
+	if (ret < 0 || (same4 && same6))
 		return ret;
 	/* A set can only vanish with the rules that named it: both under the lock. */
 	ret = pw_xtables_lock_acquire(opt->lock_wait_ms, &lock, err);
 	if (ret < 0)
 		return ret;
-	ret = pw_iptc_apply(dp->filter, opt->prefix, &stats->rules, err);
+	if (!same4)
+		ret = pw_iptc_apply(dp->filter, opt->prefix, &stats->rules, err);
+
 	if (ret == 0)
 		ret = pw_ipset_kernel_destroy_stale(a->ipsets, old->sets, dp->sets,
 						    &stats->sets, err);

@@ -15,7 +15,8 @@
 
 struct pw_apply_stats {
 	struct pw_ipset_stats sets;
-	struct pw_iptc_stats rules;
+	struct pw_iptc_stats rules;	/* the IPv4 table */
+	struct pw_iptc_stats rules6;	/* the IPv6 table */
 };
 
 /*

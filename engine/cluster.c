@@ -127,50 +127,45 @@ static void *object_ptr(const struct pw_object *obj, struct pw_buf *key)
 	return NULL;
 }
 
-static bool address_text(const struct pw_pod *pod, char text[PW_CIDR_STRLEN])
-{
-	const struct pw_cidr *ip = pw_pod_ipv4(pod);
-
-	if (!ip)
-		return false;
-	pw_cidr_format(ip, false, text);
-	return true;
-}
-
+/* A pod is found at each of its addresses, of either family. */
 static void index_address(struct pw_cluster *c, const struct pw_pod *pod)
 {
 	char text[PW_CIDR_STRLEN];
 	struct address_pods *a;
+	size_t i;
 
-	if (!c->by_address || !address_text(pod, text))
-		return;
-	a = pw_strmap_get(c->by_address, text);
-	if (!a) {
-		a = pw_xcalloc(1, sizeof(*a));
-		pw_strmap_put(c->by_address, text, a);
+	for (i = 0; c->by_address && i < pod->nips; i++) {
+		pw_cidr_format(&pod->ips[i], false, text);
+		a = pw_strmap_get(c->by_address, text);
+		if (!a) {
+			a = pw_xcalloc(1, sizeof(*a));
+			pw_strmap_put(c->by_address, text, a);
+		}
+		PW_GROW(a->pods, a->cap, a->count + 1);
+		a->pods[a->count++] = pod;
 	}
-	PW_GROW(a->pods, a->cap, a->count + 1);
-	a->pods[a->count++] = pod;
 }
 
 static void unindex_address(struct pw_cluster *c, const struct pw_pod *pod)
 {
 	char text[PW_CIDR_STRLEN];
 	struct address_pods *a;
-	size_t i;
+	size_t i, k;
 
-	if (!c->by_address || !address_text(pod, text) ||
-	    !(a = pw_strmap_get(c->by_address, text)))
-		return;
-	for (i = 0; i < a->count; i++) {
-		if (a->pods[i] == pod) {
-			a->pods[i] = a->pods[--a->count];
-			break;
+	for (k = 0; c->by_address && k < pod->nips; k++) {
+		pw_cidr_format(&pod->ips[k], false, text);
+		if (!(a = pw_strmap_get(c->by_address, text)))
+			continue;
+		for (i = 0; i < a->count; i++) {
+			if (a->pods[i] == pod) {
+				a->pods[i] = a->pods[--a->count];
+				break;
+			}
 		}
-	}
-	if (a->count == 0) {
-		pw_strmap_del(c->by_address, text);
-		free_address_pods(text, a, NULL);
+		if (a->count == 0) {
+			pw_strmap_del(c->by_address, text);
+			free_address_pods(text, a, NULL);
+		}
 	}
 }
 

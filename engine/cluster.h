@@ -33,9 +33,9 @@ const struct pw_pod *pw_cluster_pod(const struct pw_cluster *c, const char *name
 				    const char *name);
 
 /*
- * From the first call on, the cluster keeps its pods indexed by their IPv4
- * address (pw_pod_ipv4, as ipset prints it), so that what an address
- * stands for is found without a walk; one-shot users never pay for it.
+ * From the first call on, the cluster keeps its pods indexed by each of
+ * their addresses, of either family (as ipset prints it), so that what an
+ * address stands for is found without a walk; one-shot users never pay for it.
  */
 void pw_cluster_index_addresses(struct pw_cluster *c);
 /* The pods holding address ip (a finished pod may share it with a new

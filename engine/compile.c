@@ -71,6 +71,8 @@ struct compiler {
 	const struct pw_options *cfg;
 	const struct pw_endpoints *endpoints;
 	struct pw_dataplane *dp;
+	int family;			/* the table being built: AF_INET or AF_INET6 */
+	struct pw_table *table;
 	struct pw_strmap *namespaces;	/* name -> struct pod_list */
 	struct member_pod *members;	/* every pod a set may hold */
 	size_t nmembers;
@@ -81,6 +83,7 @@ struct compiler {
 /* What a pod set was filled from, so that it can be filled again alone. */
 struct set_source {
 	char *set;
+	int family;
 	bool named_port;
 	char *ns;
 	struct pw_selector *nssel;
@@ -123,6 +126,20 @@ static const char *chain_name(struct compiler *cc, const char *suffix)
 	return cc->name.data;
 }
 
+/*
+ * A set's kind in its name: "s", "b", "n" for IPv4 (as they always were),
+ * "s6", "b6", "n6" for IPv6, so that the two families' sets never share a
+ * name however alike their sources.
+ */
+static const char *set_kind(const struct compiler *cc, const char *kind)
+{
+	static const char *const v6[] = { "s6", "b6", "n6" };
+
+	if (cc->family != AF_INET6)
+		return kind;
+	return v6[kind[0] == 's' ? 0 : kind[0] == 'b' ? 1 : 2];
+}
+
 static const char *digest_name(struct compiler *cc, const char *kind, const char *key)
 {
 	char digest[DIGEST_CHARS + 1];
@@ -136,7 +153,7 @@ static const char *digest_name(struct compiler *cc, const char *kind, const char
 static struct pw_chain *chain(struct compiler *cc, const char *name)
 {
 	/* Names are built to fit; a NULL here is a bug, not bad input. */
-	struct pw_chain *c = pw_table_chain(cc->dp->filter, name);
+	struct pw_chain *c = pw_table_chain(cc->table, name);
 
 	if (!c)
 		abort();
@@ -172,10 +189,10 @@ static int index_pod(const struct pw_pod *pod, void *ctx)
 	struct member_pod *m = &cc->members[cc->nmembers];
 	struct pod_list *l;
 
-	if (!pw_pod_is_addressable(pod) || !pw_pod_ipv4(pod))
+	if (!pw_pod_is_addressable(pod) || !pw_pod_address(pod, cc->family))
 		return 0;
 	m->pod = pod;
-	pw_cidr_format(pw_pod_ipv4(pod), false, m->ip);
+	pw_cidr_format(pw_pod_address(pod, cc->family), false, m->ip);
 	cc->nmembers++;
 	l = namespace_pods(cc, pod->namespace);
 	PW_GROW(l->pods, l->cap, l->count + 1);
@@ -305,7 +322,7 @@ static const char *ensure_set(struct compiler *cc, const char *name, enum pw_set
 	struct pw_set *s = pw_setlist_find(cc->dp->sets, name);
 
 	if (!s) {
-		s = pw_set_new(name, type, AF_INET);
+		s = pw_set_new(name, type, cc->family);
 		if (!s)
 			abort();
 		fill(cc, s, ctx);
@@ -336,6 +353,7 @@ static void record_source(struct compiler *cc, const struct pw_set *s,
 	src = &l->items[l->count++];
 	memset(src, 0, sizeof(*src));
 	src->set = pw_xstrdup(pw_set_name(s));
+	src->family = cc->family;
 	src->named_port = named_port;
 	src->ns = sc->ns ? pw_xstrdup(sc->ns) : NULL;
 	src->nssel = sc->nssel ? pw_selector_dup(sc->nssel) : NULL;
@@ -389,7 +407,7 @@ static const char *selector_set(struct compiler *cc, const char *ns,
 	const char *name;
 
 	scope_key(&key, ns, nssel, podsel);
-	name = ensure_set(cc, digest_name(cc, "s", key.data), PW_SET_HASH_IP,
+	name = ensure_set(cc, digest_name(cc, set_kind(cc, "s"), key.data), PW_SET_HASH_IP,
 			  fill_selector_set, &sc);
 	pw_buf_free(&key);
 	return name;
@@ -405,7 +423,7 @@ static void add_named_port(const struct member_pod *m, void *ctx)
 		const struct pw_container_port *p = &pod->ports[i];
 
 		if (p->name && p->protocol == sc->protocol && strcmp(p->name, sc->port_name) == 0)
-			pw_set_add_ip_port(sc->set, pw_pod_ipv4(pod),
+			pw_set_add_ip_port(sc->set, pw_pod_address(pod, pw_set_family(sc->set)),
 					   pw_protocol_name(p->protocol), p->number);
 	}
 }
@@ -435,7 +453,7 @@ static const char *named_port_set(struct compiler *cc, const char *ns,
 
 	scope_key(&key, ns, nssel, podsel);
 	pw_buf_printf(&key, "|port=%s/%s", port->name, pw_protocol_name(port->protocol));
-	name = ensure_set(cc, digest_name(cc, "n", key.data), PW_SET_HASH_IP_PORT,
+	name = ensure_set(cc, digest_name(cc, set_kind(cc, "n"), key.data), PW_SET_HASH_IP_PORT,
 			  fill_named_port_set, &sc);
 	pw_buf_free(&key);
 	return name;
@@ -478,7 +496,7 @@ static const char *ipblock_set(struct compiler *cc, const struct pw_ipblock *b)
 		pw_buf_printf(&key, "%s%s", i ? "," : "", text);
 	}
 	free(sorted);
-	name = ensure_set(cc, digest_name(cc, "b", key.data), PW_SET_HASH_NET,
+	name = ensure_set(cc, digest_name(cc, set_kind(cc, "b"), key.data), PW_SET_HASH_NET,
 			  fill_ipblock_set, (void *)b);
 	pw_buf_free(&key);
 	return name;
@@ -601,8 +619,8 @@ static bool peer_to_match(struct compiler *cc, const struct pw_policy *policy,
 {
 	memset(m, 0, sizeof(*m));
 	if (peer->ipblock) {
-		/* An IPv6 block says nothing about IPv4 packets. */
-		if (peer->ipblock->cidr.family != AF_INET)
+		/* A block of the other family says nothing about this one's packets. */
+		if (peer->ipblock->cidr.family != cc->family)
 			return false;
 		m->set = ipblock_set(cc, peer->ipblock);
 		/* Pods inside the block may be anywhere: so may their named ports. */
@@ -662,7 +680,7 @@ static char *ensure_policy_chain(struct compiler *cc, const struct pw_policy *po
 	struct pw_chain *c;
 	size_t i;
 
-	if (pw_table_find_chain(cc->dp->filter, name))
+	if (pw_table_find_chain(cc->table, name))
 		return name;
 	/* A policy without rules still gets its (empty) chain: it only isolates. */
 	c = chain(cc, name);
@@ -725,7 +743,7 @@ static void emit_endpoint_chain(struct compiler *cc, const struct pw_endpoint *e
 
 	c = chain(cc, endpoint_chain_name(cc, ep, dir));
 	if (dir == EGRESS)
-		append_source_guard(c, ep->pod, AF_INET);
+		append_source_guard(c, ep->pod, cc->family);
 	r = pw_rule_new();
 	pw_rule_add_ctstate(r, PW_CT_RELATED | PW_CT_ESTABLISHED, false);
 	pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
@@ -1093,7 +1111,7 @@ static void emit_bridge(struct compiler *cc, const char *bridge, enum direction 
 	for (i = 0; i < eps->count; i++) {
 		const struct pw_endpoint *ep = &eps->items[i];
 		const char *target = pw_strmap_get(targets, ep->id);
-		const struct pw_cidr *addr = pw_pod_address(ep->pod, AF_INET);
+		const struct pw_cidr *addr = pw_pod_address(ep->pod, cc->family);
 
 		if (ep->kind != PW_ENDPOINT_BRIDGED || strcmp(ep->bridge, bridge) != 0)
 			continue;
@@ -1311,6 +1329,30 @@ static void append_accept(struct pw_chain *c, uint32_t mark)
 	pw_chain_append(c, r);
 }
 
+/*
+ * ICMPv6 that conntrack never tracks and without which a pod is cut off:
+ * MLD query, report and done (130-132), router solicitation and
+ * advertisement (133, 134), neighbour solicitation and advertisement (135,
+ * 136), redirect (137), MLDv2 report (143). Isolated or not, in both
+ * directions: accepted through the node (pod to pod over a bridge, or a
+ * router's), left to the node's own firewall on the way to it. Echo and
+ * the rest follow policy as ICMP does for IPv4.
+ */
+static void append_neighbour_discovery(struct pw_chain *c, enum pw_target_kind verdict)
+{
+	static const uint8_t types[] = { 130, 131, 132, 133, 134, 135, 136, 137, 143 };
+	struct pw_rule *r;
+	size_t i;
+
+	for (i = 0; i < PW_ARRAY_SIZE(types); i++) {
+		r = pw_rule_new();
+		pw_rule_set_protocol(r, IPPROTO_ICMPV6);
+		pw_rule_add_icmp6_type(r, types[i]);
+		pw_rule_set_verdict(r, verdict);
+		pw_chain_append(c, r);
+	}
+}
+
 static void emit_hooks(struct compiler *cc)
 {
 	static const char *const hooks[] = { "INPUT", "FORWARD", "OUTPUT" };
@@ -1331,7 +1373,10 @@ static void emit_hooks(struct compiler *cc)
 	}
 
 	/* Pod to node: the pod's egress policy applies, then the node's firewall. */
-	append_dispatch(cc, chain(cc, chain_name(cc, "INPUT")), EGRESS);
+	c = chain(cc, chain_name(cc, "INPUT"));
+	if (cc->family == AF_INET6)
+		append_neighbour_discovery(c, PW_TARGET_RETURN);
+	append_dispatch(cc, c, EGRESS);
 
 	/*
 	 * Through the node: the sender's egress, then the receiver's ingress.
@@ -1340,6 +1385,8 @@ static void emit_hooks(struct compiler *cc)
 	 */
 	from_pod = pw_xstrdup(chain_name(cc, "from-wl-forward"));
 	c = chain(cc, chain_name(cc, "FORWARD"));
+	if (cc->family == AF_INET6)
+		append_neighbour_discovery(c, PW_TARGET_ACCEPT);
 	append_dispatch(cc, c, EGRESS);
 	r = pw_rule_new();
 	pw_rule_add_mark(r, accept, accept, false);
@@ -1362,14 +1409,45 @@ static void emit_hooks(struct compiler *cc)
 	pw_chain_append(chain(cc, allow_chain(cc)), r);
 }
 
+/* One family's table, into cc->table; the sets go to the shared list. */
+static void compile_family(struct compiler *cc, int family, struct pw_table *table)
+{
+	size_t i;
+
+	cc->family = family;
+	cc->table = table;
+	cc->namespaces = pw_strmap_new();
+	cc->policies = pw_strmap_new();
+	index_pods(cc);
+	index_policies(cc);
+
+	emit_hooks(cc);
+	for (i = 0; i < cc->endpoints->count; i++) {
+		emit_endpoint_chain(cc, &cc->endpoints->items[i], INGRESS);
+		emit_endpoint_chain(cc, &cc->endpoints->items[i], EGRESS);
+	}
+	emit_dispatch(cc, INGRESS);
+	emit_dispatch(cc, EGRESS);
+
+	pw_strmap_foreach(cc->namespaces, free_pod_list, NULL);
+	pw_strmap_free(cc->namespaces);
+	pw_strmap_foreach(cc->policies, free_policy_list, NULL);
+	pw_strmap_free(cc->policies);
+	free(cc->members);
+	cc->members = NULL;
+	cc->nmembers = 0;
+}
+
 struct pw_dataplane *pw_compile(const struct pw_cluster *cluster,
 				const struct pw_endpoints *endpoints,
 				const struct pw_options *cfg)
 {
-	struct compiler cc = { cluster, cfg, NULL, NULL, NULL, NULL, 0, NULL, PW_BUF_INIT };
+	struct compiler cc;
 	struct pw_endpoints *by_name = NULL;
-	size_t i;
 
+	memset(&cc, 0, sizeof(cc));
+	cc.cluster = cluster;
+	cc.cfg = cfg;
 	if (!endpoints)
 		endpoints = by_name = pw_endpoints_resolve(cluster, cfg, NULL, NULL, NULL);
 	cc.endpoints = endpoints;
@@ -1377,25 +1455,12 @@ struct pw_dataplane *pw_compile(const struct pw_cluster *cluster,
 	cc.dp->filter = pw_table_new("filter", AF_INET);
 	cc.dp->sets = pw_setlist_new();
 	cc.dp->sources = pw_xcalloc(1, sizeof(*cc.dp->sources));
-	cc.namespaces = pw_strmap_new();
-	cc.policies = pw_strmap_new();
-	index_pods(&cc);
-	index_policies(&cc);
-
-	emit_hooks(&cc);
-	for (i = 0; i < endpoints->count; i++) {
-		emit_endpoint_chain(&cc, &endpoints->items[i], INGRESS);
-		emit_endpoint_chain(&cc, &endpoints->items[i], EGRESS);
+	compile_family(&cc, AF_INET, cc.dp->filter);
+	if (cfg->ipv6) {
+		cc.dp->filter6 = pw_table_new("filter", AF_INET6);
+		compile_family(&cc, AF_INET6, cc.dp->filter6);
 	}
-	emit_dispatch(&cc, INGRESS);
-	emit_dispatch(&cc, EGRESS);
-
 	pw_endpoints_free(by_name);
-	pw_strmap_foreach(cc.namespaces, free_pod_list, NULL);
-	pw_strmap_free(cc.namespaces);
-	pw_strmap_foreach(cc.policies, free_policy_list, NULL);
-	pw_strmap_free(cc.policies);
-	free(cc.members);
 	pw_buf_free(&cc.name);
 	return cc.dp;
 }
@@ -1405,6 +1470,7 @@ void pw_dataplane_free(struct pw_dataplane *dp)
 	if (!dp)
 		return;
 	pw_table_free(dp->filter);
+	pw_table_free(dp->filter6);
 	pw_setlist_free(dp->sets);
 	free_sources(dp->sources);
 	free(dp);
@@ -1451,7 +1517,7 @@ static void pod_elements(const struct set_source *src, const struct pw_pod *pod,
 {
 	size_t i;
 
-	if (!pw_pod_is_addressable(pod) || !pw_pod_ipv4(pod))
+	if (!pw_pod_is_addressable(pod) || !pw_pod_address(pod, src->family))
 		return;
 	if (src->podsel && !pw_selector_matches(src->podsel, pod->labels))
 		return;
@@ -1466,8 +1532,8 @@ static void pod_elements(const struct set_source *src, const struct pw_pod *pod,
 		if (!p->name || p->protocol != src->port.protocol ||
 		    strcmp(p->name, src->port.name) != 0)
 			continue;
-		text = pw_set_ip_port_text(pw_pod_ipv4(pod), pw_protocol_name(p->protocol),
-					   p->number);
+		text = pw_set_ip_port_text(pw_pod_address(pod, src->family),
+					   pw_protocol_name(p->protocol), p->number);
 		pw_strmap_put(want, text, want);
 		free(text);
 	}
@@ -1504,6 +1570,9 @@ static int diff_address(const char *ip, void *value, void *ctx)
 	size_t i, n = pw_cluster_pods_at(w->cluster, ip, &pods), iplen = strlen(ip);
 
 	(void)value;
+	/* An address is only ever a member of its own family's sets. */
+	if ((strchr(ip, ':') ? AF_INET6 : AF_INET) != w->src->family)
+		return 0;
 	w->want = pw_strmap_new();
 	for (i = 0; i < n; i++)
 		if (in_scope(w->cluster, w->src, pods[i]->namespace))

@@ -15,7 +15,8 @@
 struct pw_set_sources;
 
 struct pw_dataplane {
-	struct pw_table *filter;
+	struct pw_table *filter;	/* IPv4: iptables */
+	struct pw_table *filter6;	/* IPv6: ip6tables, beside it; NULL without IPv6 */
 	struct pw_setlist *sets;
 	struct pw_set_sources *sources;	/* how pw_compile filled the pod sets */
 };
@@ -33,8 +34,8 @@ void pw_dataplane_free(struct pw_dataplane *dp);
  * chains name sets, never pods. After such pods changed, pushes onto out
  * the member additions and deletions that give current's pod sets (as
  * pw_compile filled them from the cluster as it was) the members
- * pw_compile would give them now. addresses holds, as keys, every IPv4
- * address the changed pods held before or hold now, namespaces their
+ * pw_compile would give them now. addresses holds, as keys, every address
+ * of either family the changed pods held before or hold now, namespaces their
  * namespaces. The cluster must index addresses (pw_cluster_index_addresses).
  */
 void pw_compile_member_changes(const struct pw_cluster *cluster,

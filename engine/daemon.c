@@ -116,9 +116,10 @@ static void mark_dirty(struct daemon *d)
 static void note_address(struct daemon *d, const struct pw_pod *pod)
 {
 	char text[PW_CIDR_STRLEN];
+	size_t i;
 
-	if (pod && pw_pod_ipv4(pod)) {
-		pw_cidr_format(pw_pod_ipv4(pod), false, text);
+	for (i = 0; pod && i < pod->nips; i++) {
+		pw_cidr_format(&pod->ips[i], false, text);
 		pw_strmap_put(d->changed_addresses, text, d);
 	}
 }
@@ -380,6 +381,8 @@ static void print_dry_run(struct daemon *d, struct pw_dataplane *dp)
 
 	pw_render_sets(dp->sets, &out);
 	pw_render_table(dp->filter, &out);
+	if (dp->filter6)
+		pw_render_table(dp->filter6, &out);
 	if (!d->last_dry_run || strcmp(d->last_dry_run, out.data) != 0) {
 		fwrite(out.data, 1, out.len, stdout);
 		fflush(stdout);
@@ -523,9 +526,9 @@ static void apply(struct daemon *d, bool full)
 		d->dirty = true;
 		d->apply_at = now_ms() + RETRY_AFTER_ERROR_MS;
 	} else {
-		if (stats.rules.committed)
+		if (stats.rules.committed || stats.rules6.committed)
 			d->commits++;
-		if (full || stats.rules.committed)
+		if (full || stats.rules.committed || stats.rules6.committed)
 			remember_table(d);
 		pw_buf_reset(&err);
 		pw_apply_stats_format(&stats, &err);
@@ -780,6 +783,10 @@ int pw_daemon_run(struct pw_options *opt)
 		pw_buf_reset(&err);
 	}
 	d.enforced = true;
+	if (opt->endpoint_discovery != PW_DISCOVER_CALICO && !pw_kernel_has_ipv6()) {
+		pw_notice("this kernel has no IPv6: programming the IPv4 table and sets alone");
+		opt->ipv6 = false;
+	}
 	if (opt->endpoint_discovery != PW_DISCOVER_CALICO &&
 	    !(d.net = pw_nodenet_open(true, &err))) {
 		pw_warn("%s: pods are found by Calico's interface names alone", pw_buf_str(&err));

@@ -90,8 +90,9 @@ static void usage(FILE *out)
 	      "\n"
 	      "Actions:\n"
 	      "      --dry-run[=WHAT]    print what would be programmed and change nothing:\n"
-	      "                          iptables (default) in iptables-save form, or ipset\n"
-	      "                          in ipset save form\n"
+	      "                          iptables (default: the IPv4 table) in iptables-save\n"
+	      "                          form, ip6tables (the IPv6 table), or ipset (both\n"
+	      "                          families' sets) in ipset save form\n"
 	      "      --once              program the kernel once and exit\n"
 	      "      --cleanup           remove every chain, rule and set podwall owns\n"
 	      "\n"
@@ -181,11 +182,13 @@ static int parse_args(int argc, char **argv, struct pw_options *cfg)
 		case OPT_DRY_RUN:
 			if (!optarg || strcmp(optarg, "iptables") == 0) {
 				cfg->dry_run = PW_DRY_RUN_IPTABLES;
+			} else if (strcmp(optarg, "ip6tables") == 0) {
+				cfg->dry_run = PW_DRY_RUN_IP6TABLES;
 			} else if (strcmp(optarg, "ipset") == 0) {
 				cfg->dry_run = PW_DRY_RUN_IPSET;
 			} else {
-				fprintf(stderr, "podwall: --dry-run=%s: expected iptables or ipset\n",
-					optarg);
+				fprintf(stderr, "podwall: --dry-run=%s: expected iptables, ip6tables "
+					"or ipset\n", optarg);
 				return -1;
 			}
 			break;
@@ -400,7 +403,7 @@ static struct pw_cluster *load_manifests(const struct pw_options *cfg)
  * routes or bridges here) the rules name interfaces as Calico's CNI would:
  * what can be known without the node, and said so.
  */
-static struct pw_endpoints *observe_node(const struct pw_options *cfg,
+static struct pw_endpoints *observe_node(struct pw_options *cfg,
 					 const struct pw_cluster *cluster)
 {
 	struct pw_cni_cache cni = { NULL, 0 };
@@ -410,6 +413,10 @@ static struct pw_endpoints *observe_node(const struct pw_options *cfg,
 	size_t i;
 
 	if (cfg->endpoint_discovery != PW_DISCOVER_CALICO) {
+		if (!pw_kernel_has_ipv6()) {
+			pw_info("this kernel has no IPv6: the IPv4 table and sets alone");
+			cfg->ipv6 = false;
+		}
 		net = pw_nodenet_open(false, &msg);
 		if (!net)
 			pw_warn("%s: rules name pod interfaces as Calico's CNI would",
@@ -471,8 +478,12 @@ static int dry_run(const struct pw_options *cfg, const struct pw_dataplane *dp)
 
 	if (cfg->dry_run == PW_DRY_RUN_IPSET)
 		pw_render_sets(dp->sets, &out);
-	else
+	else if (cfg->dry_run == PW_DRY_RUN_IP6TABLES && dp->filter6)
+		pw_render_table(dp->filter6, &out);
+	else if (cfg->dry_run == PW_DRY_RUN_IPTABLES)
 		pw_render_table(dp->filter, &out);
+	else
+		pw_notice("this host has no IPv6: nothing would be programmed in ip6tables");
 	if (fwrite(pw_buf_str(&out), 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
 		pw_err("writing the dry-run output: %s", strerror(errno));
 		ret = -EIO;
@@ -501,7 +512,7 @@ static int program(const struct pw_options *cfg, const struct pw_dataplane *dp)
 /* Chains and jumps first: a set cannot go while a rule still names it. */
 static int cleanup(const struct pw_options *cfg)
 {
-	struct pw_dataplane empty = { NULL, pw_setlist_new(), NULL };
+	struct pw_dataplane empty;
 	struct pw_buf msg = PW_BUF_INIT;
 	struct pw_xtables_lock *lock = NULL;
 	struct pw_ipset_kernel *k = NULL;
@@ -509,6 +520,8 @@ static int cleanup(const struct pw_options *cfg)
 	struct pw_apply_stats stats;
 	int ret;
 
+	memset(&empty, 0, sizeof(empty));
+	empty.sets = pw_setlist_new();
 	memset(&stats, 0, sizeof(stats));
 	ret = pw_xtables_lock_acquire(cfg->lock_wait_ms, &lock, &msg);
 	if (ret == 0)

@@ -27,6 +27,7 @@ void pw_options_init(struct pw_options *cfg)
 	cfg->pass_mark = PW_DEFAULT_PASS_MARK;
 	cfg->endpoint_discovery = PW_DISCOVER_AUTO;
 	cfg->cni_cache_dirs = pw_xstrdup(PW_CNI_CACHE_DIRS);
+	cfg->ipv6 = true;
 	cfg->lock_wait_ms = PW_DEFAULT_LOCK_WAIT_MS;
 	cfg->log_level = PW_LOG_NOTICE;
 	cfg->resync_interval_s = PW_DEFAULT_RESYNC_S;
@@ -161,4 +162,10 @@ int pw_endpoint_discovery_parse(const char *text, enum pw_endpoint_discovery *ou
 const char *pw_endpoint_discovery_name(enum pw_endpoint_discovery d)
 {
 	return (size_t)d < PW_ARRAY_SIZE(discovery_names) ? discovery_names[d] : "?";
+}
+
+bool pw_kernel_has_ipv6(void)
+{
+	/* Booted with ipv6.disable=1, or built without it: no such directory. */
+	return access("/proc/sys/net/ipv6", F_OK) == 0;
 }

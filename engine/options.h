@@ -10,8 +10,9 @@
 
 enum pw_dry_run {
 	PW_DRY_RUN_OFF,
-	PW_DRY_RUN_IPTABLES,	/* --dry-run, --dry-run=iptables */
-	PW_DRY_RUN_IPSET,	/* --dry-run=ipset */
+	PW_DRY_RUN_IPTABLES,	/* --dry-run, --dry-run=iptables: the IPv4 table */
+	PW_DRY_RUN_IP6TABLES,	/* --dry-run=ip6tables: the IPv6 table */
+	PW_DRY_RUN_IPSET,	/* --dry-run=ipset: both families' sets */
 };
 
 /* How local pods' host interfaces are found (engine/endpoint.c). */
@@ -34,6 +35,13 @@ struct pw_options {
 	enum pw_endpoint_discovery endpoint_discovery;
 	char *cni_cache_dirs;	/* ':'-separated libcni result caches */
 	bool keep_sysctls;	/* check bridge-nf switches, never turn them on */
+	/*
+	 * Not an option but what the node has: IPv6. The IPv6 table and sets
+	 * are compiled and programmed only then. True until the kernel is
+	 * read and says otherwise (never with --endpoint-discovery=calico,
+	 * which reads nothing of it).
+	 */
+	bool ipv6;
 	enum pw_dry_run dry_run;
 	bool once;
 	bool cleanup;		/* --cleanup: remove all podwall owns */
@@ -60,6 +68,9 @@ void pw_options_copy(struct pw_options *dst, const struct pw_options *src);
  */
 struct pw_buf;
 int pw_options_validate(const struct pw_options *cfg, struct pw_buf *err);
+
+/* Whether this kernel has IPv6 at all. */
+bool pw_kernel_has_ipv6(void);
 
 /* "auto", "calico", "routes", "bridge": 0, or -EINVAL. */
 int pw_endpoint_discovery_parse(const char *text, enum pw_endpoint_discovery *out);

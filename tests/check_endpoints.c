@@ -325,6 +325,8 @@ struct packet {
 	const char *physin, *physout;	/* bridge ports; physout only when bridged */
 	const char *src, *dst;
 	uint32_t mark;
+	const char *proto;		/* NULL: tcp */
+	int icmp6_type;
 };
 
 enum verdict { V_ACCEPT, V_DROP, V_PASS };
@@ -388,6 +390,10 @@ static bool rule_matches(struct walk *w, const struct rule *r, size_t *target)
 			ok = addr_matches(r->tok[++i], w->p.src) != neg;
 		else if (strcmp(t, "-d") == 0)
 			ok = addr_matches(r->tok[++i], w->p.dst) != neg;
+		else if (strcmp(t, "-p") == 0)
+			ok = (strcmp(r->tok[++i], w->p.proto ? w->p.proto : "tcp") == 0) != neg;
+		else if (strcmp(t, "--icmpv6-type") == 0)
+			ok = atoi(r->tok[++i]) == w->p.icmp6_type;
 		else if (strcmp(t, "--physdev-in") == 0)
 			ok = iface_matches(r->tok[++i], w->p.physin);
 		else if (strcmp(t, "--physdev-out") == 0)
@@ -465,14 +471,15 @@ static enum verdict walk(struct table *t, const char *hook, const struct packet 
 	return s == STOP_ACCEPT ? V_ACCEPT : s == STOP_DROP ? V_DROP : V_PASS;
 }
 
-static struct table compiled(const struct pw_cluster *c, const struct pw_endpoints *e,
-			     const struct pw_options *opt, struct pw_dataplane **dp_out)
+static struct table compiled_family(const struct pw_cluster *c, const struct pw_endpoints *e,
+				    const struct pw_options *opt, struct pw_dataplane **dp_out,
+				    int family)
 {
 	struct pw_dataplane *dp = pw_compile(c, e, opt);
 	struct pw_buf out = PW_BUF_INIT;
 	struct table t;
 
-	pw_render_table(dp->filter, &out);
+	pw_render_table(family == AF_INET6 ? dp->filter6 : dp->filter, &out);
 	table_parse(&t, out.data);
 	pw_buf_free(&out);
 	if (dp_out)
@@ -480,6 +487,12 @@ static struct table compiled(const struct pw_cluster *c, const struct pw_endpoin
 	else
 		pw_dataplane_free(dp);
 	return t;
+}
+
+static struct table compiled(const struct pw_cluster *c, const struct pw_endpoints *e,
+			     const struct pw_options *opt, struct pw_dataplane **dp_out)
+{
+	return compiled_family(c, e, opt, dp_out, AF_INET);
 }
 
 static bool entered(const struct walk *w, const char *chain)
@@ -762,7 +775,7 @@ static void flannel_walks(unsigned n)
 		ck_assert_int_eq(ep->port[0] != '\0', i % 3 != 2);
 
 		/* Pod to pod over the bridge: both chains, then accepted. */
-		p = (struct packet){ "cni0", "cni0", port, peer_port, me, other, 0 };
+		p = (struct packet){ "cni0", "cni0", port, peer_port, me, other, 0, NULL, 0 };
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_ACCEPT);
 		ck_assert_msg(entered(&w, fw) && entered(&w, tw), "pod %u: %s", i, w.trace);
 		if (w.evaluated > worst)
@@ -777,7 +790,7 @@ static void flannel_walks(unsigned n)
 		ck_assert_msg(walk(&t, "FORWARD", &p, &w) == V_DROP, "pod %u: %s", i, w.trace);
 
 		/* From another node over flannel.1, routed into the bridge. */
-		p = (struct packet){ "flannel.1", "cni0", NULL, NULL, "198.18.50.1", me, 0 };
+		p = (struct packet){ "flannel.1", "cni0", NULL, NULL, "198.18.50.1", me, 0, NULL, 0 };
 		chain_of(ep, "tw", tw);
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_ACCEPT);
 		ck_assert_msg(entered(&w, tw), "pod %u: %s", i, w.trace);
@@ -785,21 +798,21 @@ static void flannel_walks(unsigned n)
 			worst = w.evaluated;
 
 		/* To another node: the pod's egress, then accepted. */
-		p = (struct packet){ "cni0", "flannel.1", port, NULL, me, "198.18.50.1", 0 };
+		p = (struct packet){ "cni0", "flannel.1", port, NULL, me, "198.18.50.1", 0, NULL, 0 };
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_ACCEPT);
 		ck_assert_msg(entered(&w, fw), "pod %u: %s", i, w.trace);
 
 		/* To the node: its egress, then the node's own firewall. */
-		p = (struct packet){ "cni0", NULL, port, NULL, me, "198.18.0.1", 0 };
+		p = (struct packet){ "cni0", NULL, port, NULL, me, "198.18.0.1", 0, NULL, 0 };
 		ck_assert_int_eq(walk(&t, "INPUT", &p, &w), V_PASS);
 		ck_assert_msg(entered(&w, fw), "pod %u: %s", i, w.trace);
 	}
 	{
-		struct packet p = { "eth0", "eth1", NULL, NULL, "192.0.2.1", "192.0.2.2", 0 };
+		struct packet p = { "eth0", "eth1", NULL, NULL, "192.0.2.1", "192.0.2.2", 0, NULL, 0 };
 
 		/* Neither end is a local pod: not podwall's to decide. */
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_PASS);
-		p = (struct packet){ "lo", NULL, NULL, NULL, "127.0.0.1", "127.0.0.1", 0 };
+		p = (struct packet){ "lo", NULL, NULL, NULL, "127.0.0.1", "127.0.0.1", 0, NULL, 0 };
 		ck_assert_int_eq(walk(&t, "INPUT", &p, &w), V_PASS);
 		ck_assert_uint_eq(w.evaluated, 1);
 		/*
@@ -809,7 +822,7 @@ static void flannel_walks(unsigned n)
 		 * window README describes); with any other, dropped.
 		 */
 		p = (struct packet){ "cni0", "cni0", "vethffffffff", NULL, "198.18.1.1",
-				     "198.18.1.2", 0 };
+				     "198.18.1.2", 0, NULL, 0 };
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
 		p.src = "198.18.1.3";
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_ACCEPT);
@@ -817,7 +830,7 @@ static void flannel_walks(unsigned n)
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
 		/* To an address on the bridge no pod has. */
 		p = (struct packet){ "flannel.1", "cni0", NULL, NULL, "198.18.50.1",
-				     "198.18.99.99", 0 };
+				     "198.18.99.99", 0, NULL, 0 };
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
 	}
 	/* Split dispatch: a few dozen rules per packet, not one per pod. */
@@ -865,12 +878,12 @@ START_TEST(test_flannel_policy_holds)
 	t = compiled(c, e, &opt, NULL);
 	port_name(0, p0);
 	port_name(1, p1);
-	p = (struct packet){ "cni0", "cni0", p0, p1, "198.18.1.1", "198.18.1.2", 0 };
+	p = (struct packet){ "cni0", "cni0", p0, p1, "198.18.1.1", "198.18.1.2", 0, NULL, 0 };
 	ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
-	p = (struct packet){ "cni0", "cni0", p1, p0, "198.18.1.2", "198.18.1.1", 0 };
+	p = (struct packet){ "cni0", "cni0", p1, p0, "198.18.1.2", "198.18.1.1", 0, NULL, 0 };
 	ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_ACCEPT);
 	/* Routed in, the receiver's policy still holds. */
-	p = (struct packet){ "flannel.1", "cni0", NULL, NULL, "198.18.50.1", "198.18.1.2", 0 };
+	p = (struct packet){ "flannel.1", "cni0", NULL, NULL, "198.18.50.1", "198.18.1.2", 0, NULL, 0 };
 	ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
 	/* The node itself never passes FORWARD: nothing to stop kubelet. */
 	table_free(&t);
@@ -954,33 +967,33 @@ static void routed_walks(unsigned n)
 		pod_ip((i + 1) % n, other);
 		port_name(i, dev);
 		port_name((i + 1) % n, peer_dev);
-		p = (struct packet){ dev, peer_dev, NULL, NULL, me, other, 0 };
+		p = (struct packet){ dev, peer_dev, NULL, NULL, me, other, 0, NULL, 0 };
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_ACCEPT);
 		if (w.evaluated > worst)
 			worst = w.evaluated;
 		p.src = other;
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
-		p = (struct packet){ "eth0", dev, NULL, NULL, "192.0.2.1", me, 0 };
+		p = (struct packet){ "eth0", dev, NULL, NULL, "192.0.2.1", me, 0, NULL, 0 };
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_ACCEPT);
 	}
 	{
-		struct packet p = { "vethbad00bad", "eth0", NULL, NULL, "198.18.9.9", "192.0.2.1", 0 };
+		struct packet p = { "vethbad00bad", "eth0", NULL, NULL, "198.18.9.9", "192.0.2.1", 0, NULL, 0 };
 
 		/* A pod's veth with no known pod behind it. */
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
 		ck_assert_int_eq(walk(&t, "INPUT", &p, &w), V_DROP);
-		p = (struct packet){ "eth0", "vethbad00bad", NULL, NULL, "192.0.2.1", "198.18.9.9", 0 };
+		p = (struct packet){ "eth0", "vethbad00bad", NULL, NULL, "192.0.2.1", "198.18.9.9", 0, NULL, 0 };
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
 		/* Docker's veth, say: no route, not a pod's. */
-		p = (struct packet){ "veth7f00d0d", "eth0", NULL, NULL, "172.17.0.2", "192.0.2.1", 0 };
+		p = (struct packet){ "veth7f00d0d", "eth0", NULL, NULL, "172.17.0.2", "192.0.2.1", 0, NULL, 0 };
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_PASS);
 		/* An unknown cali interface stays dropped. */
-		p = (struct packet){ "cali0123456789a", "eth0", NULL, NULL, "198.18.1.1", "192.0.2.1", 0 };
+		p = (struct packet){ "cali0123456789a", "eth0", NULL, NULL, "198.18.1.1", "192.0.2.1", 0, NULL, 0 };
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
 	}
 	{
 		/* The node's own traffic pays the dispatches and the guards. */
-		struct packet p = { "eth0", NULL, NULL, NULL, "192.0.2.1", "192.0.2.2", 0 };
+		struct packet p = { "eth0", NULL, NULL, NULL, "192.0.2.1", "192.0.2.2", 0, NULL, 0 };
 
 		ck_assert_int_eq(walk(&t, "INPUT", &p, &w), V_PASS);
 		printf("%u routed pods: at most %u rules looked at per pod-to-pod packet, "
@@ -999,9 +1012,9 @@ static void routed_walks(unsigned n)
 		restore_without(&t, name);
 		chain_of(endpoint_of(e, 1), "fw", name);
 		restore_without(&t, name);
-		p = (struct packet){ "eth0", dev, NULL, NULL, "192.0.2.1", me, 0 };
+		p = (struct packet){ "eth0", dev, NULL, NULL, "192.0.2.1", me, 0, NULL, 0 };
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
-		p = (struct packet){ dev, "eth0", NULL, NULL, me, "192.0.2.1", 0 };
+		p = (struct packet){ dev, "eth0", NULL, NULL, me, "192.0.2.1", 0, NULL, 0 };
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
 		ck_assert_int_eq(walk(&t, "INPUT", &p, &w), V_DROP);
 		/* Without a whole dispatch child, its pods' traffic drops too. */
@@ -1018,7 +1031,7 @@ static void routed_walks(unsigned n)
 			}
 			ck_assert_uint_lt(j, n);
 			pod_ip(j, me);
-			p = (struct packet){ "eth0", other, NULL, NULL, "192.0.2.1", me, 0 };
+			p = (struct packet){ "eth0", other, NULL, NULL, "192.0.2.1", me, 0, NULL, 0 };
 			ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
 		}
 	}
@@ -1058,13 +1071,13 @@ START_TEST(test_calico_names_walk)
 		snprintf(pod, sizeof(pod), "p%u", i);
 		pw_endpoint_iface_name("cali", "x", pod, name);
 		pod_ip(i, me);
-		p = (struct packet){ name, "eth0", NULL, NULL, me, "192.0.2.1", 0 };
+		p = (struct packet){ name, "eth0", NULL, NULL, me, "192.0.2.1", 0, NULL, 0 };
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_ACCEPT);
-		p = (struct packet){ "eth0", name, NULL, NULL, "192.0.2.1", me, 0 };
+		p = (struct packet){ "eth0", name, NULL, NULL, "192.0.2.1", me, 0, NULL, 0 };
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_ACCEPT);
 	}
 	{
-		struct packet p = { "calizzzzzzzzzzz", "eth0", NULL, NULL, "198.18.1.1", "192.0.2.1", 0 };
+		struct packet p = { "calizzzzzzzzzzz", "eth0", NULL, NULL, "198.18.1.1", "192.0.2.1", 0, NULL, 0 };
 
 		ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
 	}
@@ -1099,7 +1112,7 @@ START_TEST(test_flushed_chain_fails_closed)
 	for (i = 0; i < ch->count; i++)
 		free(ch->rules[i].tok);
 	ch->count = 0;
-	p = (struct packet){ "cni0", "cni0", port0, port1, "198.18.1.1", "198.18.1.2", 0 };
+	p = (struct packet){ "cni0", "cni0", port0, port1, "198.18.1.1", "198.18.1.2", 0, NULL, 0 };
 	ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
 	/* Even an emptied bridge chain drops what it would have judged. */
 	ch = pw_strmap_get(t.chains, "pw-from-cni0");
@@ -1107,10 +1120,104 @@ START_TEST(test_flushed_chain_fails_closed)
 	for (i = 0; i < ch->count; i++)
 		free(ch->rules[i].tok);
 	ch->count = 0;
-	p = (struct packet){ "cni0", "flannel.1", port0, NULL, "198.18.1.1", "198.18.50.1", 0 };
+	p = (struct packet){ "cni0", "flannel.1", port0, NULL, "198.18.1.1", "198.18.50.1", 0, NULL, 0 };
 	ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
 	table_free(&t);
 	pw_endpoints_free(e);
+	pw_node_view_free(v);
+	pw_cluster_free(c);
+	pw_options_free(&opt);
+}
+END_TEST
+
+/*
+ * A dual-stack flannel node: the IPv6 table holds the same policy for the
+ * pods' IPv6 addresses, an IPv4-only pod sends no IPv6 of its own, and
+ * neighbour discovery passes whatever isolates whom.
+ */
+START_TEST(test_dual_stack_flannel)
+{
+	static const char pods[] =
+		"apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\n"
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: p0, namespace: x, labels: {pod: p0}}\n"
+		"spec: {nodeName: n1}\nstatus: {phase: Running, podIP: 198.18.1.1,"
+		" podIPs: [{ip: 198.18.1.1}, {ip: 'fd00:18::1:1'}]}\n---\n"
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: p1, namespace: x, labels: {pod: p1}}\n"
+		"spec: {nodeName: n1}\nstatus: {phase: Running, podIP: 198.18.1.2,"
+		" podIPs: [{ip: 198.18.1.2}, {ip: 'fd00:18::1:2'}]}\n---\n"
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: p2, namespace: x, labels: {pod: p2}}\n"
+		"spec: {nodeName: n1}\nstatus: {phase: Running, podIP: 198.18.1.3}\n---\n"
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+		"metadata: {name: p1-from-p0, namespace: x}\n"
+		"spec: {podSelector: {matchLabels: {pod: p1}}, ingress: [{from: [{podSelector:"
+		" {matchLabels: {pod: p0}}}], ports: [{port: 80}]}]}\n";
+	struct pw_cluster *c = pw_cluster_new();
+	struct pw_node_view *v = flannel_view(3);
+	struct pw_cni_cache cni = { NULL, 0 };
+	struct pw_cidr gw6 = prefix("fd00:18::ffff/64");
+	struct pw_options opt;
+	struct pw_endpoints *e;
+	struct pw_dataplane *dp;
+	struct table t;
+	struct walk w;
+	char p0[16], p1[16], p2[16];
+	struct packet p;
+	unsigned i;
+
+	options(&opt);
+	load_text(c, pods);
+	ck_assert(pw_node_view_set_addr(v, BRIDGE_IFINDEX, &gw6, true));
+	for (i = 0; i < 3; i++)
+		cni_record(&cni, i, i, "x");
+	e = pw_endpoints_resolve(c, &opt, v, &cni, NULL);
+	t = compiled_family(c, e, &opt, &dp, AF_INET6);
+	ck_assert(dp->filter6 != NULL);
+	port_name(0, p0);
+	port_name(1, p1);
+	port_name(2, p2);
+
+	/* Echo to the isolated p1: only a rule with no ports would allow it. */
+	p = (struct packet){ "cni0", "cni0", p0, p1, "fd00:18::1:1", "fd00:18::1:2", 0,
+			     "ipv6-icmp", 128 };
+	ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
+	/* Neighbour solicitation to it, from anyone, even from link-local. */
+	p = (struct packet){ "cni0", "cni0", p2, p1, "fe80::2", "ff02::1:ff01:2", 0,
+			     "ipv6-icmp", 135 };
+	ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_ACCEPT);
+	p.icmp6_type = 143;
+	ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_ACCEPT);
+	p = (struct packet){ "cni0", NULL, p1, NULL, "fe80::1", "fe80::ffff", 0, "ipv6-icmp", 133 };
+	ck_assert_int_eq(walk(&t, "INPUT", &p, &w), V_PASS);
+	/* The open p0 over IPv6, from p1; the IPv4-only p2 sends no IPv6 of its own. */
+	p = (struct packet){ "cni0", "cni0", p1, p0, "fd00:18::1:2", "fd00:18::1:1", 0, "udp", 0 };
+	ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_ACCEPT);
+	p = (struct packet){ "cni0", "cni0", p2, p0, "fd00:18::1:3", "fd00:18::1:1", 0, "udp", 0 };
+	ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
+	p.src = "fe80::3";
+	ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
+	/* Another pod's IPv6 address from p0's port: dropped. */
+	p = (struct packet){ "cni0", "flannel-v6.1", p0, NULL, "fd00:18::1:2", "fd00:19::1", 0,
+			     "udp", 0 };
+	ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
+	p.src = "fd00:18::1:1";
+	ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_ACCEPT);
+	/* The sets: p0's IPv6 address in p1's peer set of the IPv6 family. */
+	{
+		size_t k;
+		bool found = false;
+
+		for (k = 0; k < pw_setlist_count(dp->sets); k++) {
+			const struct pw_set *set = pw_setlist_at(dp->sets, k);
+
+			if (pw_set_family(set) == AF_INET6 && pw_set_has_member(set, "fd00:18::1:1"))
+				found = !pw_set_has_member(set, "198.18.1.1");
+		}
+		ck_assert(found);
+	}
+	table_free(&t);
+	pw_dataplane_free(dp);
+	pw_endpoints_free(e);
+	pw_cni_cache_free(&cni);
 	pw_node_view_free(v);
 	pw_cluster_free(c);
 	pw_options_free(&opt);
@@ -1138,6 +1245,7 @@ static Suite *endpoints_suite(void)
 	tcase_add_test(walks, test_routed_110_pods);
 	tcase_add_test(walks, test_calico_names_walk);
 	tcase_add_test(walks, test_flushed_chain_fails_closed);
+	tcase_add_test(walks, test_dual_stack_flannel);
 	suite_add_tcase(s, walks);
 	return s;
 }

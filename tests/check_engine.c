@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "chains/render.h"
 #include "engine/cluster.h"
@@ -112,6 +113,16 @@ static void result_free(struct result *r)
 	ck_assert_msg(strstr((text), (needle)) != NULL, "missing \"%s\" in:\n%s", (needle), (text))
 #define assert_lacks(text, needle) \
 	ck_assert_msg(strstr((text), (needle)) == NULL, "unexpected \"%s\" in:\n%s", (needle), (text))
+
+/* Sets of one family: each IPv4 set has its IPv6 twin. */
+static size_t sets_of(const struct result *r, int family)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < pw_setlist_count(r->dp->sets); i++)
+		n += pw_set_family(pw_setlist_at(r->dp->sets, i)) == family;
+	return n;
+}
 
 static size_t count(const char *text, const char *needle)
 {
@@ -291,7 +302,8 @@ START_TEST(test_namespace_and_pod_selector_are_anded)
 
 	/* Every namespace, pods labelled a: x/a and y/a, not x/b or z/c. */
 	assert_members(set_with(&r, PW_SET_HASH_IP, "198.18.0.1"), "198.18.0.1 198.18.1.1");
-	ck_assert_uint_eq(pw_setlist_count(r.dp->sets), 1);
+	ck_assert_uint_eq(sets_of(&r, AF_INET), 1);
+	ck_assert_uint_eq(sets_of(&r, AF_INET6), 1);
 	result_free(&r);
 }
 END_TEST
@@ -303,7 +315,8 @@ START_TEST(test_two_peers_are_ored)
 		"  ingress: [{from: [{namespaceSelector: {matchLabels: {team: blue}}},"
 		" {podSelector: {matchLabels: {pod: b}}}]}]\n"));
 
-	ck_assert_uint_eq(pw_setlist_count(r.dp->sets), 2);
+	ck_assert_uint_eq(sets_of(&r, AF_INET), 2);
+	ck_assert_uint_eq(sets_of(&r, AF_INET6), 2);
 	ck_assert_uint_eq(count(r.rules, " src -g pw-allow\n"), 2);
 	assert_members(set_with(&r, PW_SET_HASH_IP, "198.18.1.1"), "198.18.1.1");
 	assert_members(set_with(&r, PW_SET_HASH_IP, "198.18.0.2"), "198.18.0.2");
@@ -418,7 +431,8 @@ START_TEST(test_named_port_wrong_protocol_matches_nothing)
 		"  ingress: [{ports: [{port: serve-81-udp}]}]\n"));
 
 	/* serve-81-udp is UDP; the policy asks TCP: an empty set, isolation only. */
-	ck_assert_uint_eq(pw_setlist_count(r.dp->sets), 1);
+	ck_assert_uint_eq(sets_of(&r, AF_INET), 1);
+	ck_assert_uint_eq(sets_of(&r, AF_INET6), 1);
 	ck_assert_uint_eq(pw_set_member_count(pw_setlist_at(r.dp->sets, 0)), 0);
 	result_free(&r);
 }
@@ -482,7 +496,8 @@ START_TEST(test_selectors_share_one_set)
 		       "  ingress: [{from: [{podSelector: {matchLabels: {pod: a}}}]}]\n"));
 
 	/* p1 and p2 are one selector in one namespace; p3's namespace differs. */
-	ck_assert_uint_eq(pw_setlist_count(r.dp->sets), 2);
+	ck_assert_uint_eq(sets_of(&r, AF_INET), 2);
+	ck_assert_uint_eq(sets_of(&r, AF_INET6), 2);
 	result_free(&r);
 }
 END_TEST
@@ -655,6 +670,11 @@ static void assert_same_dataplane(const struct pw_dataplane *got, const struct p
 	pw_render_table(got->filter, &a);
 	pw_render_table(want->filter, &b);
 	ck_assert_str_eq(a.data, b.data);
+	pw_buf_reset(&a);
+	pw_buf_reset(&b);
+	pw_render_table(got->filter6, &a);
+	pw_render_table(want->filter6, &b);
+	ck_assert_str_eq(a.data, b.data);
 	pw_buf_free(&a);
 	pw_buf_free(&b);
 }
@@ -748,6 +768,52 @@ START_TEST(test_member_changes_follow_remote_pods)
 	/* Nothing at an address no pod holds: no change. */
 	ck_assert_uint_eq(change_members(c, old, nobody, nowhere), 0);
 
+	pw_dataplane_free(old);
+	pw_dataplane_free(full);
+	pw_cluster_free(c);
+	pw_options_free(&opt);
+}
+END_TEST
+
+/*
+ * The same over both families: other nodes' dual-stack pods change the
+ * IPv6 sets as the IPv4 ones, each address only its own family's, and an
+ * IPv6 address no pod holds changes nothing.
+ */
+START_TEST(test_member_changes_follow_remote_pods_dual_stack)
+{
+	const char *policies =
+		POLICY("x", "from-c", "  podSelector: {}\n"
+		       "  ingress: [{from: [{podSelector: {matchLabels: {pod: c}}}]}]\n")
+		"---\n"
+		POLICY("x", "to-named", "  podSelector: {}\n  policyTypes: [Egress]\n"
+		       "  egress: [{to: [{namespaceSelector: {}}], ports: [{port: serve-80-tcp}]}]\n");
+	const char *changes =
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: z, labels: {pod: c}}\n"
+		"spec: {nodeName: n2, containers: [{name: c, ports: [{name: serve-80-tcp, containerPort: 80}]}]}\n"
+		"status: {phase: Running, podIP: 198.18.2.3, podIPs: [{ip: 198.18.2.3}, {ip: 'fd00:18::2:3'}]}\n---\n"
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: six, namespace: z, labels: {pod: c}}\n"
+		"spec: {nodeName: n3, containers: [{name: c, ports: [{name: serve-80-tcp, containerPort: 8080}]}]}\n"
+		"status: {phase: Running, podIP: 'fd00:18::2:6', podIPs: [{ip: 'fd00:18::2:6'}]}\n";
+	const char *addresses[] = { "198.18.2.3", "fd00:18::2:3", "fd00:18::2:6", NULL };
+	const char *namespaces[] = { "z", NULL };
+	const char *nobody[] = { "fd00:18::9:9", NULL };
+	struct pw_cluster *c = pw_cluster_new();
+	struct pw_dataplane *old, *full;
+	struct pw_options opt;
+
+	pw_options_init(&opt);
+	free(opt.node_name);
+	opt.node_name = pw_xstrdup("n1");
+	load_text(c, cluster_yaml);
+	load_text(c, policies);
+	pw_cluster_index_addresses(c);
+	old = pw_compile(c, NULL, &opt);
+	load_text(c, changes);
+	ck_assert_uint_gt(change_members(c, old, addresses, namespaces), 0);
+	full = pw_compile(c, NULL, &opt);
+	assert_same_dataplane(old, full);
+	ck_assert_uint_eq(change_members(c, old, nobody, namespaces), 0);
 	pw_dataplane_free(old);
 	pw_dataplane_free(full);
 	pw_cluster_free(c);
@@ -852,6 +918,7 @@ static Suite *engine_suite(void)
 
 	tcase_add_test(compiler, test_no_policy_leaves_pods_open);
 	tcase_add_test(compiler, test_member_changes_follow_remote_pods);
+	tcase_add_test(compiler, test_member_changes_follow_remote_pods_dual_stack);
 	tcase_add_test(compiler, test_default_deny_ingress_isolates);
 	tcase_add_test(compiler, test_default_deny_egress);
 	tcase_add_test(compiler, test_pod_selector_peer_is_policy_namespace);

@@ -12,7 +12,7 @@ trap 'rm -rf "$out"; netns_cleanup' EXIT
 
 for dir in "$srcdir"/examples/*/; do
 	name=$(basename "$dir")
-	for what in iptables ipset; do
+	for what in iptables ip6tables ipset; do
 		golden="$srcdir/tests/golden/$name.$what"
 		$PODWALL_DRY --dry-run=$what --node-name edge-1 -f "$dir" >"$out/$name.$what" 2>"$out/err" ||
 			{ fail "$name: dry-run=$what exited $?: $(cat "$out/err")"; continue; }
