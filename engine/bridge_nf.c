@@ -80,25 +80,28 @@ enum pw_bridge_nf pw_bridge_nf_ensure(const char *bridge, int family, bool may_c
 	return PW_BRIDGE_NF_OFF;
 }
 
-int pw_bridge_nf_check_all(const struct pw_endpoints *eps, bool may_change,
+int pw_bridge_nf_check_all(const struct pw_endpoints *eps, bool ipv6, bool may_change,
 			   struct pw_buf *changes, struct pw_buf *problems)
 {
+	static const int families[] = { AF_INET, AF_INET6 };
 	struct pw_buf msg = PW_BUF_INIT;
+	size_t i, f;
 	int off = 0;
-	size_t i;
 
 	for (i = 0; i < eps->nbridges; i++) {
-		pw_buf_reset(&msg);
-		switch (pw_bridge_nf_ensure(eps->bridges[i], AF_INET, may_change, &msg)) {
-		case PW_BRIDGE_NF_ON:
-			break;
-		case PW_BRIDGE_NF_TURNED_ON:
-			pw_buf_printf(changes, "%s\n", msg.data);
-			break;
-		case PW_BRIDGE_NF_OFF:
-			pw_buf_printf(problems, "%s\n", msg.data);
-			off++;
-			break;
+		for (f = 0; f < (ipv6 ? 2u : 1u); f++) {
+			pw_buf_reset(&msg);
+			switch (pw_bridge_nf_ensure(eps->bridges[i], families[f], may_change, &msg)) {
+			case PW_BRIDGE_NF_ON:
+				break;
+			case PW_BRIDGE_NF_TURNED_ON:
+				pw_buf_printf(changes, "%s\n", msg.data);
+				break;
+			case PW_BRIDGE_NF_OFF:
+				pw_buf_printf(problems, "%s\n", msg.data);
+				off++;
+				break;
+			}
 		}
 	}
 	pw_buf_free(&msg);

@@ -29,11 +29,11 @@ enum pw_bridge_nf pw_bridge_nf_ensure(const char *bridge, int family, bool may_c
 				      struct pw_buf *msg);
 
 /*
- * Every bridge the endpoints use, for IPv4: a line in changes for each
- * switch turned on, in problems for each that is off. Returns how many
- * bridges leave their pods' traffic unenforced.
+ * Every bridge the endpoints use, for IPv4 and, with ipv6, for IPv6: a
+ * line in changes for each switch turned on, in problems for each that is
+ * off. Returns how many switches leave bridged traffic unenforced.
  */
-int pw_bridge_nf_check_all(const struct pw_endpoints *eps, bool may_change,
+int pw_bridge_nf_check_all(const struct pw_endpoints *eps, bool ipv6, bool may_change,
 			   struct pw_buf *changes, struct pw_buf *problems);
 
 #endif

@@ -334,7 +334,7 @@ static void check_enforcement(struct daemon *d, const struct pw_endpoints *eps)
 	bool may_change = !d->opt->keep_sysctls && d->opt->dry_run == PW_DRY_RUN_OFF;
 	bool enforced;
 
-	enforced = pw_bridge_nf_check_all(eps, may_change, &changes, &problems) == 0;
+	enforced = pw_bridge_nf_check_all(eps, d->opt->ipv6, may_change, &changes, &problems) == 0;
 	if (changes.len)
 		pw_notice("%.*s", (int)changes.len - 1, changes.data);
 	if (!enforced && (d->enforced || !d->not_enforced ||
@@ -465,7 +465,9 @@ static bool bridge_nf_turned_off(struct daemon *d)
 
 	for (i = 0; d->enforced && d->endpoints && i < d->endpoints->nbridges && !off; i++)
 		off = pw_bridge_nf_ensure(d->endpoints->bridges[i], AF_INET, false, &msg) ==
-		      PW_BRIDGE_NF_OFF;
+			      PW_BRIDGE_NF_OFF ||
+		      (d->opt->ipv6 && pw_bridge_nf_ensure(d->endpoints->bridges[i], AF_INET6,
+							    false, &msg) == PW_BRIDGE_NF_OFF);
 	if (off)
 		pw_warn("%s: applying at once", msg.data);
 	pw_buf_free(&msg);

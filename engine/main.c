@@ -457,7 +457,8 @@ static bool check_bridges(const struct pw_options *cfg, const struct pw_endpoint
 	bool dry = cfg->dry_run != PW_DRY_RUN_OFF;
 	int off;
 
-	off = pw_bridge_nf_check_all(eps, !dry && !cfg->keep_sysctls, &changes, &problems);
+	off = pw_bridge_nf_check_all(eps, cfg->ipv6, !dry && !cfg->keep_sysctls, &changes,
+				     &problems);
 	print_lines(PW_LOG_NOTICE, &changes);
 	if (off && dry) {
 		print_lines(PW_LOG_NOTICE, &problems);
