@@ -340,7 +340,7 @@ static int fill_set(struct builder *b, struct xt_set_info *s, const struct pw_ma
 		if (ret < 0)
 			return ret;
 	}
-	ret = pw_setindex_lookup(b->sets, m->u.set.name, &s->index, err);
+	ret = pw_setindex_lookup(b->sets, m->u.set.name, &s->index, NULL, err);
 	if (ret < 0)
 		return ret;
 	switch (m->u.set.dir) {

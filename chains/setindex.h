@@ -22,12 +22,16 @@ int pw_setindex_open(struct pw_setindex **out, struct pw_buf *err);
 void pw_setindex_close(struct pw_setindex *si);
 
 /*
- * The index of the set called name in *index. Answers are remembered for
- * the life of si, so one context must not outlive a change of the sets.
- * Returns 0, -ENOENT when there is no such set, or another -errno; the
- * set's name and the reason go to err.
+ * The index of the set called name in *index and, when family is not
+ * NULL, its family in *family: AF_INET, AF_INET6, or AF_UNSPEC when the
+ * set has none (list:set) or the kernel cannot say (before 3.13). A rule
+ * of one family never matches a set of the other, so the writer checks
+ * it as ip6tables does. Answers are remembered for the life of si, so one
+ * context must not outlive a change of the sets. Returns 0, -ENOENT when
+ * there is no such set, or another -errno; the set's name and the reason
+ * go to err.
  */
 int pw_setindex_lookup(struct pw_setindex *si, const char *name, uint16_t *index,
-		       struct pw_buf *err);
+		       int *family, struct pw_buf *err);
 
 #endif

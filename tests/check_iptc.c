@@ -1270,23 +1270,35 @@ START_TEST(test_setindex)
 {
 	struct pw_setindex *si;
 	struct pw_buf err = PW_BUF_INIT;
-	uint16_t a = 99, b = 99;
+	uint16_t a = 99, b = 99, c = 99;
+	int fa = -1, fb = -1, fc = -1;
 
 	if (!enter_netns())
 		return;
-	sh("ipset create pw-first hash:net && ipset create pw-second hash:ip,port");
+	sh("ipset create pw-first hash:net && ipset create pw-second hash:ip,port "
+	   "family inet6 && ipset create pw-third list:set");
 	ck_assert_int_eq(pw_setindex_open(&si, &err), 0);
-	ck_assert_int_eq(pw_setindex_lookup(si, "pw-first", &a, &err), 0);
-	ck_assert_int_eq(pw_setindex_lookup(si, "pw-second", &b, &err), 0);
+	ck_assert_int_eq(pw_setindex_lookup(si, "pw-first", &a, &fa, &err), 0);
+	ck_assert_int_eq(pw_setindex_lookup(si, "pw-second", &b, &fb, &err), 0);
+	ck_assert_int_eq(pw_setindex_lookup(si, "pw-third", &c, &fc, &err), 0);
 	/* A fresh namespace numbers its sets from 0 in creation order. */
 	ck_assert_int_eq(a, 0);
 	ck_assert_int_eq(b, 1);
-	ck_assert_int_eq(pw_setindex_lookup(si, "pw-first", &a, &err), 0);
+	ck_assert_int_eq(c, 2);
+	ck_assert_int_eq(fa, AF_INET);
+	ck_assert_int_eq(fb, AF_INET6);
+	ck_assert_int_eq(fc, AF_UNSPEC);
+	/* Remembered, family and all; the family may be left out. */
+	fb = -1;
+	ck_assert_int_eq(pw_setindex_lookup(si, "pw-second", &b, &fb, &err), 0);
+	ck_assert_int_eq(b, 1);
+	ck_assert_int_eq(fb, AF_INET6);
+	ck_assert_int_eq(pw_setindex_lookup(si, "pw-first", &a, NULL, &err), 0);
 	ck_assert_int_eq(a, 0);
-	ck_assert_int_eq(pw_setindex_lookup(si, "pw-none", &a, &err), -ENOENT);
+	ck_assert_int_eq(pw_setindex_lookup(si, "pw-none", &a, NULL, &err), -ENOENT);
 	ck_assert(strstr(pw_buf_str(&err), "pw-none") != NULL);
 	ck_assert_int_eq(pw_setindex_lookup(si, "a-set-name-longer-than-31-chars-x",
-					    &a, &err), -ENAMETOOLONG);
+					    &a, NULL, &err), -ENAMETOOLONG);
 	pw_setindex_close(si);
 	pw_setindex_close(NULL);
 	pw_buf_free(&err);
