@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include <libiptc/libiptc.h>
+#include <libiptc/libip6tc.h>
 #include <linux/netfilter/xt_comment.h>
 #include <linux/netfilter/xt_conntrack.h>
 #include <linux/netfilter/xt_mark.h>
@@ -31,13 +32,184 @@
 #include "lib/strmap.h"
 #include "lib/util.h"
 
-/*
- * Handles are spelled "struct iptc_handle" throughout, a name every
- * libiptc.h of 1.4 and later accepts (newer ones #define it to xtc_handle).
- */
-
 /* Whole transactions tried before a commit that keeps racing gives up. */
 #define PW_IPTC_MAX_ATTEMPTS 5
+
+/* ------------------------------------------------------------ the family seam */
+
+/*
+ * Everything libip4tc and libip6tc do differently: the names of the same
+ * calls, the handle and entry types, the entry's header (struct ipt_ip or
+ * struct ip6t_ip6, and so where target_offset and next_offset sit), the
+ * goto flag, and where revision probes are asked. The rest of this file is
+ * written once against this table, chosen by the desired table's family.
+ *
+ * Handles and entries cross the seam as void *: iptables 1.4's headers
+ * give the libraries distinct handle types (struct iptc_handle, struct
+ * ip6tc_handle), newer ones #define both to struct xtc_handle; the
+ * wrappers below spell them the old way, which both accept.
+ */
+struct family_ops {
+	int family;			/* AF_INET or AF_INET6 */
+	const char *label;		/* put before every error: "" or "IPv6 " */
+	size_t entry_size;		/* the fixed header, before the matches */
+	size_t ip_size;			/* its address part, at offset 0, compared */
+	size_t target_offset_at;	/* offsetof(entry, target_offset) */
+	size_t next_offset_at;
+	int revision_level;		/* getsockopt() level for revision probes */
+	int revision_match;		/* ..._SO_GET_REVISION_MATCH */
+	/* Fills the header from the rule; the entry is zeroed. */
+	int (*put_header)(const struct pw_rule *r, void *entry, struct pw_buf *err);
+
+	void *(*init)(const char *table);
+	void (*free)(void *h);
+	int (*commit)(void *h);
+	const char *(*first_chain)(void *h);
+	const char *(*next_chain)(void *h);
+	const void *(*first_rule)(const char *chain, void *h);
+	const void *(*next_rule)(const void *e, void *h);
+	const char *(*get_target)(const void *e, void *h);
+	int (*is_chain)(const char *chain, void *h);
+	int (*builtin)(const char *chain, void *h);
+	int (*create_chain)(const char *chain, void *h);
+	int (*flush_entries)(const char *chain, void *h);
+	int (*delete_chain)(const char *chain, void *h);
+	int (*append_entry)(const char *chain, const void *e, void *h);
+	int (*insert_entry)(const char *chain, const void *e, unsigned n, void *h);
+	int (*delete_num_entry)(const char *chain, unsigned n, void *h);
+	const char *(*strerror)(int err);
+};
+
+/*
+ * One set of thin wrappers per library: tc is the function prefix (iptc,
+ * ip6tc), handle and entry its types. The libraries are built from one
+ * source, so the calls line up one for one.
+ */
+#define PW_TC_CALLS(tc, handle, entry)						\
+static void *tc##_call_init(const char *table)					\
+{ return tc##_init(table); }							\
+static void tc##_call_free(void *h)						\
+{ tc##_free((handle *)h); }							\
+static int tc##_call_commit(void *h)						\
+{ return tc##_commit((handle *)h); }						\
+static const char *tc##_call_first_chain(void *h)				\
+{ return tc##_first_chain((handle *)h); }					\
+static const char *tc##_call_next_chain(void *h)				\
+{ return tc##_next_chain((handle *)h); }					\
+static const void *tc##_call_first_rule(const char *chain, void *h)		\
+{ return tc##_first_rule(chain, (handle *)h); }				\
+static const void *tc##_call_next_rule(const void *e, void *h)		\
+{ return tc##_next_rule((const entry *)e, (handle *)h); }			\
+static const char *tc##_call_get_target(const void *e, void *h)		\
+{ return tc##_get_target((const entry *)e, (handle *)h); }			\
+static int tc##_call_is_chain(const char *chain, void *h)			\
+{ return tc##_is_chain(chain, (handle *)h); }					\
+static int tc##_call_builtin(const char *chain, void *h)			\
+{ return tc##_builtin(chain, (handle *)h); }					\
+static int tc##_call_create_chain(const char *chain, void *h)			\
+{ return tc##_create_chain(chain, (handle *)h); }				\
+static int tc##_call_flush_entries(const char *chain, void *h)		\
+{ return tc##_flush_entries(chain, (handle *)h); }				\
+static int tc##_call_delete_chain(const char *chain, void *h)			\
+{ return tc##_delete_chain(chain, (handle *)h); }				\
+static int tc##_call_append_entry(const char *chain, const void *e, void *h)	\
+{ return tc##_append_entry(chain, (const entry *)e, (handle *)h); }		\
+static int tc##_call_insert_entry(const char *chain, const void *e, unsigned n, \
+				  void *h)					\
+{ return tc##_insert_entry(chain, (const entry *)e, n, (handle *)h); }	\
+static int tc##_call_delete_num_entry(const char *chain, unsigned n, void *h)	\
+{ return tc##_delete_num_entry(chain, n, (handle *)h); }			\
+static const char *tc##_call_strerror(int err)				\
+{ return tc##_strerror(err); }
+
+PW_TC_CALLS(iptc, struct iptc_handle, struct ipt_entry)
+PW_TC_CALLS(ip6tc, struct ip6tc_handle, struct ip6t_entry)
+
+#define PW_TC_OPS(tc)								\
+	.init = tc##_call_init, .free = tc##_call_free,			\
+	.commit = tc##_call_commit, .first_chain = tc##_call_first_chain,	\
+	.next_chain = tc##_call_next_chain, .first_rule = tc##_call_first_rule,	\
+	.next_rule = tc##_call_next_rule, .get_target = tc##_call_get_target,	\
+	.is_chain = tc##_call_is_chain, .builtin = tc##_call_builtin,		\
+	.create_chain = tc##_call_create_chain,					\
+	.flush_entries = tc##_call_flush_entries,				\
+	.delete_chain = tc##_call_delete_chain,					\
+	.append_entry = tc##_call_append_entry,					\
+	.insert_entry = tc##_call_insert_entry,					\
+	.delete_num_entry = tc##_call_delete_num_entry,				\
+	.strerror = tc##_call_strerror
+
+static int put_header4(const struct pw_rule *r, void *entry, struct pw_buf *err);
+static int put_header6(const struct pw_rule *r, void *entry, struct pw_buf *err);
+
+static const struct family_ops ipv4_ops = {
+	.family = AF_INET,
+	.label = "",
+	.entry_size = sizeof(struct ipt_entry),
+	.ip_size = sizeof(struct ipt_ip),
+	.target_offset_at = offsetof(struct ipt_entry, target_offset),
+	.next_offset_at = offsetof(struct ipt_entry, next_offset),
+	.revision_level = IPPROTO_IP,
+	.revision_match = IPT_SO_GET_REVISION_MATCH,
+	.put_header = put_header4,
+	PW_TC_OPS(iptc),
+};
+
+static const struct family_ops ipv6_ops = {
+	.family = AF_INET6,
+	.label = "IPv6 ",
+	.entry_size = sizeof(struct ip6t_entry),
+	.ip_size = sizeof(struct ip6t_ip6),
+	.target_offset_at = offsetof(struct ip6t_entry, target_offset),
+	.next_offset_at = offsetof(struct ip6t_entry, next_offset),
+	.revision_level = IPPROTO_IPV6,
+	.revision_match = IP6T_SO_GET_REVISION_MATCH,
+	.put_header = put_header6,
+	PW_TC_OPS(ip6tc),
+};
+
+static const struct family_ops *family_ops(int family)
+{
+	switch (family) {
+	case AF_INET:
+		return &ipv4_ops;
+	case AF_INET6:
+		return &ipv6_ops;
+	}
+	return NULL;
+}
+
+/* The two header fields the generic code needs, wherever the family put them. */
+static uint16_t get_offset(const void *e, size_t at)
+{
+	uint16_t v;
+
+	memcpy(&v, (const char *)e + at, sizeof(v));
+	return v;
+}
+
+static void set_offset(void *e, size_t at, size_t v)
+{
+	uint16_t u = (uint16_t)v;
+
+	memcpy((char *)e + at, &u, sizeof(u));
+}
+
+static uint16_t target_offset(const struct family_ops *f, const void *e)
+{
+	return get_offset(e, f->target_offset_at);
+}
+
+static uint16_t next_offset(const struct family_ops *f, const void *e)
+{
+	return get_offset(e, f->next_offset_at);
+}
+
+/* A match or the target of e, at offset off. */
+static const struct xt_entry_match *object_at(const void *e, size_t off)
+{
+	return (const void *)((const char *)e + off);
+}
 
 /*
  * Test seam: when a program defines it, it runs between the edits and the
@@ -54,7 +226,7 @@ extern void pw_iptc_test_before_commit(unsigned attempt) __attribute__((weak));
  * offsets, so they are compared by iptc_get_target()'s name instead.
  */
 struct want_rule {
-	struct ipt_entry *e;
+	void *e;		/* struct ipt_entry or struct ip6t_entry */
 	const char *target;	/* "", "ACCEPT", "DROP", "RETURN", a chain, "MARK" */
 	bool module_target;	/* its data is compared too (MARK) */
 	const char *jump;	/* JUMP or GOTO: the chain, which must exist */
@@ -117,16 +289,24 @@ struct pw_physdev_info {
 #define REV_UNKNOWN (-1)
 
 struct builder {
+	const struct family_ops *ops;
 	struct pw_setindex *sets;	/* opened on the first set match */
-	int probe_fd;			/* raw socket for revision probes, or -1 */
+	int probe_fd;			/* raw socket of the family for revision probes */
+	int probe_errno;		/* why there is none */
 	int set_rev;			/* REV_UNKNOWN until probed */
 	int conntrack_rev;
 };
 
-static void builder_init(struct builder *b)
+/*
+ * The probe socket is opened at once: for IPv6 it also tells whether the
+ * kernel has the family at all, before anything else is tried.
+ */
+static void builder_init(struct builder *b, const struct family_ops *ops)
 {
+	b->ops = ops;
 	b->sets = NULL;
-	b->probe_fd = -1;
+	b->probe_fd = socket(ops->family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	b->probe_errno = b->probe_fd < 0 ? errno : 0;
 	b->set_rev = REV_UNKNOWN;
 	b->conntrack_rev = REV_UNKNOWN;
 }
@@ -143,7 +323,9 @@ static void builder_fini(struct builder *b)
  * xtables_compatible_revision() asks; the last, oldest one when the kernel
  * cannot say. iptables-save prints a set or conntrack match only in the
  * revision iptables itself would choose ("[unsupported revision]"
- * otherwise), so podwall chooses the same way.
+ * otherwise), so podwall chooses the same way. ip6tables asks on an IPv6
+ * socket; the kernel's extensions answer alike for both, but the family
+ * written is the one asked.
  */
 static int kernel_match_revision(struct builder *b, const char *name,
 				 const uint8_t *revs, size_t n)
@@ -152,14 +334,12 @@ static int kernel_match_revision(struct builder *b, const char *name,
 	socklen_t len;
 	size_t i;
 
-	if (b->probe_fd < 0)
-		b->probe_fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	for (i = 0; b->probe_fd >= 0 && i + 1 < n; i++) {
 		memset(&req, 0, sizeof(req));
 		strncpy(req.name, name, sizeof(req.name) - 1);
 		req.revision = revs[i];
 		len = sizeof(req);
-		if (getsockopt(b->probe_fd, IPPROTO_IP, IPT_SO_GET_REVISION_MATCH,
+		if (getsockopt(b->probe_fd, b->ops->revision_level, b->ops->revision_match,
 			       &req, &len) >= 0)
 			return revs[i];
 	}
@@ -274,8 +454,12 @@ static int describe_match(struct builder *b, const struct pw_match *m,
 		*d = (struct match_desc){ "physdev", 0, sizeof(struct pw_physdev_info) };
 		return 0;
 	case PW_MATCH_ICMP6:
-		pw_buf_puts(err, "an icmp6 match needs an IPv6 table");
-		return -EINVAL;
+		if (b->ops->family != AF_INET6) {
+			pw_buf_puts(err, "an icmp6 match needs an IPv6 table");
+			return -EINVAL;
+		}
+		*d = (struct match_desc){ "icmp6", 0, sizeof(struct ip6t_icmp) };
+		return 0;
 	}
 	pw_buf_printf(err, "unknown match kind %d", (int)m->kind);
 	return -EINVAL;
@@ -287,14 +471,15 @@ static size_t match_size(const struct match_desc *d)
 }
 
 /* Appends an empty match at target_offset; the buffer is sized and zeroed. */
-static void *add_match(struct ipt_entry *e, const struct match_desc *d)
+static void *add_match(const struct family_ops *f, void *e, const struct match_desc *d)
 {
-	struct xt_entry_match *m = (void *)((char *)e + e->target_offset);
+	size_t off = target_offset(f, e);
+	struct xt_entry_match *m = (void *)((char *)e + off);
 
 	m->u.match_size = match_size(d);
 	strncpy(m->u.user.name, d->name, sizeof(m->u.user.name) - 1);
 	m->u.user.revision = d->revision;
-	e->target_offset += m->u.match_size;
+	set_offset(e, f->target_offset_at, off + m->u.match_size);
 	return m->data;
 }
 
@@ -329,20 +514,36 @@ static void fill_conntrack(void *data, int rev, const struct pw_match *m)
 		v1->state_mask = states;
 }
 
-/* Dimensions and source flags as libxt_set's parse_dirs() sets them. */
+static const char *family_name(int family)
+{
+	return family == AF_INET6 ? "inet6" : family == AF_INET ? "inet" : "unspec";
+}
+
+/*
+ * Dimensions and source flags as libxt_set's parse_dirs() sets them. A set
+ * of the other family would never match (and an inverted match always),
+ * so it is refused as ip6tables refuses it; a family the kernel does not
+ * tell (list:set, a kernel before 3.13) is taken on trust, as there.
+ */
 static int fill_set(struct builder *b, struct xt_set_info *s, const struct pw_match *m,
 		    struct pw_buf *err)
 {
-	int ret;
+	int family, ret;
 
 	if (!b->sets) {
 		ret = pw_setindex_open(&b->sets, err);
 		if (ret < 0)
 			return ret;
 	}
-	ret = pw_setindex_lookup(b->sets, m->u.set.name, &s->index, NULL, err);
+	ret = pw_setindex_lookup(b->sets, m->u.set.name, &s->index, &family, err);
 	if (ret < 0)
 		return ret;
+	if (family != AF_UNSPEC && family != b->ops->family) {
+		pw_buf_printf(err, "set %s is of family %s, which a rule of an %s "
+			      "table cannot match", m->u.set.name, family_name(family),
+			      family_name(b->ops->family));
+		return -EINVAL;
+	}
 	switch (m->u.set.dir) {
 	case PW_SET_SRC:
 		s->dim = 1;
@@ -449,6 +650,14 @@ static int fill_physdev(struct pw_physdev_info *info, const struct pw_match_phys
 	return ret;
 }
 
+/* As libip6t_icmp6 parses "--icmpv6-type N": every code of the type. */
+static void fill_icmp6(struct ip6t_icmp *info, uint8_t type)
+{
+	info->type = type;
+	info->code[0] = 0;
+	info->code[1] = 0xff;
+}
+
 static int fill_match(struct builder *b, void *data, const struct match_desc *d,
 		      const struct pw_match *m, struct pw_buf *err)
 {
@@ -479,27 +688,46 @@ static int fill_match(struct builder *b, void *data, const struct match_desc *d,
 	case PW_MATCH_PHYSDEV:
 		return fill_physdev(data, &m->u.physdev, err);
 	case PW_MATCH_ICMP6:
+		fill_icmp6(data, m->u.icmp6_type);
 		break;
 	}
 	return 0;
 }
 
-static int put_addr(const struct pw_rule_addr *a, struct in_addr *addr,
-		    struct in_addr *mask, uint8_t inv_flag, uint8_t *invflags,
-		    struct pw_buf *err)
+/* The first prefix bits of len bytes set, as iptables makes a mask of /N. */
+static void prefix_mask(unsigned char *mask, size_t len, unsigned prefix)
 {
-	uint32_t m;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned bits = prefix >= 8 ? 8 : prefix;
+
+		mask[i] = bits ? (unsigned char)(0xff << (8 - bits)) : 0;
+		prefix -= bits;
+	}
+}
+
+/*
+ * addr and mask are the header's in_addr or in6_addr for family; the
+ * address is stored masked, as iptables parses it.
+ */
+static int put_addr(const struct pw_rule_addr *a, int family, void *addr, void *mask,
+		    uint8_t inv_flag, uint8_t *invflags, struct pw_buf *err)
+{
+	const char *name = family == AF_INET6 ? "IPv6" : "IPv4";
+	size_t i, len = family == AF_INET6 ? 16 : 4;
+	unsigned char *ab = addr, *mb = mask;
 
 	if (!a->present)
 		return 0;
-	if (a->cidr.family != AF_INET || a->cidr.prefix > 32) {
-		pw_buf_puts(err, "only IPv4 addresses fit an IPv4 table");
-		return -EAFNOSUPPORT;
+	/* Not -EAFNOSUPPORT: that says the kernel has no IPv6. */
+	if (a->cidr.family != family || a->cidr.prefix > len * 8) {
+		pw_buf_printf(err, "only %s addresses fit an %s table", name, name);
+		return -EINVAL;
 	}
-	m = a->cidr.prefix ? htonl(0xffffffffu << (32 - a->cidr.prefix)) : 0;
-	memcpy(&addr->s_addr, a->cidr.addr, sizeof(addr->s_addr));
-	addr->s_addr &= m;
-	mask->s_addr = m;
+	prefix_mask(mb, len, a->cidr.prefix);
+	for (i = 0; i < len; i++)
+		ab[i] = a->cidr.addr[i] & mb[i];
 	if (a->invert)
 		*invflags |= inv_flag;
 	return 0;
@@ -519,13 +747,15 @@ static int put_iface(const struct pw_rule_iface *f, char name[IFNAMSIZ],
 	return ret;
 }
 
-static int put_ip(const struct pw_rule *r, struct ipt_ip *ip, struct pw_buf *err)
+static int put_header4(const struct pw_rule *r, void *entry, struct pw_buf *err)
 {
+	struct ipt_ip *ip = &((struct ipt_entry *)entry)->ip;
 	int ret;
 
-	ret = put_addr(&r->src, &ip->src, &ip->smsk, IPT_INV_SRCIP, &ip->invflags, err);
+	ret = put_addr(&r->src, AF_INET, &ip->src, &ip->smsk, IPT_INV_SRCIP,
+		       &ip->invflags, err);
 	if (ret == 0)
-		ret = put_addr(&r->dst, &ip->dst, &ip->dmsk, IPT_INV_DSTIP,
+		ret = put_addr(&r->dst, AF_INET, &ip->dst, &ip->dmsk, IPT_INV_DSTIP,
 			       &ip->invflags, err);
 	if (ret == 0)
 		ret = put_iface(&r->in, ip->iniface, ip->iniface_mask, IPT_INV_VIA_IN,
@@ -536,6 +766,34 @@ static int put_ip(const struct pw_rule *r, struct ipt_ip *ip, struct pw_buf *err
 	ip->proto = r->protocol;
 	if (r->target.kind == PW_TARGET_GOTO)
 		ip->flags |= IPT_F_GOTO;
+	return ret;
+}
+
+/*
+ * As ip6tables fills struct ip6t_ip6: with -p, IP6T_F_PROTO too, which
+ * makes the kernel look for the protocol past the extension headers.
+ */
+static int put_header6(const struct pw_rule *r, void *entry, struct pw_buf *err)
+{
+	struct ip6t_ip6 *ip = &((struct ip6t_entry *)entry)->ipv6;
+	int ret;
+
+	ret = put_addr(&r->src, AF_INET6, &ip->src, &ip->smsk, IP6T_INV_SRCIP,
+		       &ip->invflags, err);
+	if (ret == 0)
+		ret = put_addr(&r->dst, AF_INET6, &ip->dst, &ip->dmsk, IP6T_INV_DSTIP,
+			       &ip->invflags, err);
+	if (ret == 0)
+		ret = put_iface(&r->in, ip->iniface, ip->iniface_mask, IP6T_INV_VIA_IN,
+				&ip->invflags, err);
+	if (ret == 0)
+		ret = put_iface(&r->out, ip->outiface, ip->outiface_mask,
+				IP6T_INV_VIA_OUT, &ip->invflags, err);
+	ip->proto = r->protocol;
+	if (r->protocol)
+		ip->flags |= IP6T_F_PROTO;
+	if (r->target.kind == PW_TARGET_GOTO)
+		ip->flags |= IP6T_F_GOTO;
 	return ret;
 }
 
@@ -593,16 +851,18 @@ static int put_target(const struct pw_rule_target *t, struct xt_entry_target *xt
 }
 
 /*
- * The entry for r, laid out as iptables lays it out: the zeroed ipt_entry,
- * each match XT_ALIGNed in the rule's order, then the target. The buffer is
- * zeroed because the kernel hands padding back and libiptc compares it.
+ * The entry for r, laid out as iptables lays it out: the zeroed header
+ * (ipt_entry or ip6t_entry), each match XT_ALIGNed in the rule's order,
+ * then the target. The buffer is zeroed because the kernel hands padding
+ * back and libiptc compares it.
  */
 static int build_rule(struct builder *b, const struct pw_rule *r, struct want_rule *w,
 		      struct pw_buf *err)
 {
+	const struct family_ops *f = b->ops;
 	struct match_desc *descs = NULL;
-	size_t i, size = sizeof(struct ipt_entry);
-	struct ipt_entry *e = NULL;
+	size_t i, size = f->entry_size;
+	void *e = NULL;
 	int ret = 0;
 
 	memset(w, 0, sizeof(*w));
@@ -615,19 +875,19 @@ static int build_rule(struct builder *b, const struct pw_rule *r, struct want_ru
 	if (ret < 0)
 		goto out;
 	e = pw_xcalloc(1, size + target_size(&r->target));
-	e->target_offset = sizeof(struct ipt_entry);
-	ret = put_ip(r, &e->ip, err);
+	set_offset(e, f->target_offset_at, f->entry_size);
+	ret = f->put_header(r, e, err);
 	for (i = 0; i < r->nmatches && ret == 0; i++)
-		ret = fill_match(b, add_match(e, &descs[i]), &descs[i], &r->matches[i],
+		ret = fill_match(b, add_match(f, e, &descs[i]), &descs[i], &r->matches[i],
 				 err);
 	if (ret == 0)
-		ret = put_target(&r->target, (void *)((char *)e + e->target_offset), w,
-				 err);
+		ret = put_target(&r->target,
+				 (void *)((char *)e + target_offset(f, e)), w, err);
 	if (ret < 0) {
 		free(e);
 		goto out;
 	}
-	e->next_offset = e->target_offset + target_size(&r->target);
+	set_offset(e, f->next_offset_at, target_offset(f, e) + target_size(&r->target));
 	w->e = e;
 out:
 	free(descs);
@@ -645,6 +905,7 @@ struct want_chain {
 
 /* Every desired chain with its entries built, made once per call. */
 struct plan {
+	const struct family_ops *ops;
 	const char *table;
 	const char *prefix;
 	size_t prefix_len;
@@ -653,9 +914,11 @@ struct plan {
 	struct pw_strmap *by_name;	/* name -> struct want_chain */
 };
 
-static void plan_init(struct plan *p, const char *table, const char *prefix)
+static void plan_init(struct plan *p, const struct family_ops *ops, const char *table,
+		      const char *prefix)
 {
 	memset(p, 0, sizeof(*p));
+	p->ops = ops;
 	p->table = table;
 	p->prefix = prefix;
 	p->prefix_len = strlen(prefix);
@@ -730,13 +993,40 @@ static int plan_chain(struct plan *p, struct builder *b, const struct pw_chain *
 	return ret;
 }
 
+/*
+ * "No IPv6 here" is told apart from a failure, so that a caller can leave
+ * the family alone: the kernel without IPv6 (ipv6.disable=1, or built
+ * without it), without ip6_tables, or without the table's module
+ * (ip6table_filter). For IPv4 the same answers are plain failures.
+ */
+static bool missing_family(const struct plan *p, int saved)
+{
+	return p->ops->family == AF_INET6 &&
+	       (saved == EAFNOSUPPORT || saved == ENOENT || saved == ENOPROTOOPT);
+}
+
+static int no_family(const struct plan *p, int saved, const char *op, const char *why,
+		     struct pw_buf *err)
+{
+	const char *what = saved == EAFNOSUPPORT ? "IPv6" :
+			   saved == ENOPROTOOPT ? "ip6_tables" : "such ip6tables table";
+
+	pw_buf_printf(err, "table %s: the kernel has no %s (%s: %s)", p->table, what,
+		      op, why);
+	return -EAFNOSUPPORT;
+}
+
 static int plan_build(struct plan *p, const struct pw_table *t, struct pw_buf *err)
 {
 	struct builder b;
-	size_t i, n = pw_table_chain_count(t);
+	size_t i, n = t ? pw_table_chain_count(t) : 0;
 	int ret = 0;
 
-	builder_init(&b);
+	builder_init(&b, p->ops);
+	if (b.probe_fd < 0 && b.probe_errno == EAFNOSUPPORT && missing_family(p, EAFNOSUPPORT)) {
+		builder_fini(&b);
+		return no_family(p, EAFNOSUPPORT, "socket", strerror(EAFNOSUPPORT), err);
+	}
 	p->chains = pw_xcalloc(n + 1, sizeof(*p->chains));
 	for (i = 0; i < n && ret == 0; i++) {
 		ret = plan_chain(p, &b, pw_table_chain_at(t, i), &p->chains[i], err);
@@ -747,6 +1037,12 @@ static int plan_build(struct plan *p, const struct pw_table *t, struct pw_buf *e
 }
 
 /* ------------------------------------------------------------ comparing */
+
+/* An open handle and the library it belongs to. */
+struct tc {
+	const struct family_ops *ops;
+	void *h;
+};
 
 /*
  * The kernel copies a match's or target's name back only up to its NUL
@@ -761,15 +1057,14 @@ static bool same_object(const struct xt_entry_match *a, const struct xt_entry_ma
 	       memcmp(a->data, b->data, a->u.match_size - sizeof(*a)) == 0;
 }
 
-static bool same_matches(const struct ipt_entry *k, const struct ipt_entry *w)
+static bool same_matches(const struct family_ops *f, const void *k, const void *w)
 {
-	size_t off = sizeof(struct ipt_entry);
+	size_t off = f->entry_size, end = target_offset(f, w);
 
-	while (off < w->target_offset) {
-		const struct xt_entry_match *km = (const void *)((const char *)k + off);
-		const struct xt_entry_match *wm = (const void *)((const char *)w + off);
+	while (off < end) {
+		const struct xt_entry_match *wm = object_at(w, off);
 
-		if (!same_object(km, wm))
+		if (!same_object(object_at(k, off), wm))
 			return false;
 		off += wm->u.match_size;
 	}
@@ -777,55 +1072,54 @@ static bool same_matches(const struct ipt_entry *k, const struct ipt_entry *w)
 }
 
 /* The counters, comefrom and nfcache are the kernel's own and not compared. */
-static bool same_rule(struct iptc_handle *h, const struct ipt_entry *k,
-		      const struct want_rule *w)
+static bool same_rule(const struct tc *t, const void *k, const struct want_rule *w)
 {
-	const struct ipt_entry *e = w->e;
+	const struct family_ops *f = t->ops;
+	const void *e = w->e;
 	const char *target;
 
-	if (memcmp(&k->ip, &e->ip, sizeof(e->ip)) != 0 ||
-	    k->target_offset != e->target_offset || k->next_offset != e->next_offset ||
-	    !same_matches(k, e))
+	if (memcmp(k, e, f->ip_size) != 0 ||
+	    target_offset(f, k) != target_offset(f, e) ||
+	    next_offset(f, k) != next_offset(f, e) || !same_matches(f, k, e))
 		return false;
-	target = iptc_get_target(k, h);
+	target = f->get_target(k, t->h);
 	if (!target || strcmp(target, w->target) != 0)
 		return false;
 	if (!w->module_target)
 		return true;
-	return same_object((const void *)((const char *)k + k->target_offset),
-			   (const void *)((const char *)e + e->target_offset));
+	return same_object(object_at(k, target_offset(f, k)),
+			   object_at(e, target_offset(f, e)));
 }
 
 /* A chain whose rules are exactly the wanted ones, in order. */
-static bool chain_holds(struct iptc_handle *h, const struct want_chain *wc)
+static bool chain_holds(const struct tc *t, const struct want_chain *wc)
 {
-	const struct ipt_entry *k;
+	const void *k;
 	size_t i = 0;
 
-	for (k = iptc_first_rule(wc->name, h); k; k = iptc_next_rule(k, h), i++)
-		if (i >= wc->nrules || !same_rule(h, k, &wc->rules[i]))
+	for (k = t->ops->first_rule(wc->name, t->h); k; k = t->ops->next_rule(k, t->h), i++)
+		if (i >= wc->nrules || !same_rule(t, k, &wc->rules[i]))
 			return false;
 	return i == wc->nrules;
 }
 
 /* Ours: a jump to a user chain named with the prefix (not a target module). */
-static bool rule_is_ours(struct iptc_handle *h, const struct plan *p,
-			 const struct ipt_entry *k)
+static bool rule_is_ours(const struct tc *t, const struct plan *p, const void *k)
 {
-	const char *target = iptc_get_target(k, h);
+	const char *target = t->ops->get_target(k, t->h);
 
-	return target && has_prefix(p, target) && iptc_is_chain(target, h);
+	return target && has_prefix(p, target) && t->ops->is_chain(target, t->h);
 }
 
 /* Our rules in a built-in chain are the wanted ones, first, and no others. */
-static bool builtin_in_place(struct iptc_handle *h, const struct plan *p,
+static bool builtin_in_place(const struct tc *t, const struct plan *p,
 			     const char *chain, const struct want_chain *wc)
 {
 	size_t i = 0, n = wc ? wc->nrules : 0;
-	const struct ipt_entry *k;
+	const void *k;
 
-	for (k = iptc_first_rule(chain, h); k; k = iptc_next_rule(k, h), i++) {
-		if (i < n ? !same_rule(h, k, &wc->rules[i]) : rule_is_ours(h, p, k))
+	for (k = t->ops->first_rule(chain, t->h); k; k = t->ops->next_rule(k, t->h), i++) {
+		if (i < n ? !same_rule(t, k, &wc->rules[i]) : rule_is_ours(t, p, k))
 			return false;
 	}
 	return i >= n;
@@ -837,26 +1131,26 @@ static bool builtin_in_place(struct iptc_handle *h, const struct plan *p,
  * iptc_strerror() reads which call failed from libiptc's own state, so it
  * must come before any other libiptc call; saved is errno right after it.
  */
-static int iptc_fail(struct pw_buf *err, int saved, const char *what, const char *name,
-		     const char *op)
+static int tc_fail(const struct tc *t, struct pw_buf *err, int saved, const char *what,
+		   const char *name, const char *op)
 {
-	pw_buf_printf(err, "%s %s: %s: %s", what, name, op, iptc_strerror(saved));
+	pw_buf_printf(err, "%s %s: %s: %s", what, name, op, t->ops->strerror(saved));
 	/* libiptc leaves errno 0 for a library/kernel version mismatch. */
 	return saved > 0 ? -saved : -EPROTO;
 }
 
-static int check_jump(struct iptc_handle *h, const char *chain, const struct want_rule *w,
+static int check_jump(const struct tc *t, const char *chain, const struct want_rule *w,
 		      size_t i, struct pw_buf *err)
 {
 	/* libiptc would take an unknown name for a target module; say what it is. */
-	if (!w->jump || iptc_is_chain(w->jump, h))
+	if (!w->jump || t->ops->is_chain(w->jump, t->h))
 		return 0;
 	pw_buf_printf(err, "chain %s, rule %zu: jumps to %s, which does not exist",
 		      chain, i + 1, w->jump);
 	return -ENOENT;
 }
 
-static int create_chains(struct iptc_handle *h, const struct plan *p, bool *created,
+static int create_chains(const struct tc *t, const struct plan *p, bool *created,
 			 struct pw_iptc_stats *st, bool *changed, struct pw_buf *err)
 {
 	size_t i;
@@ -864,15 +1158,15 @@ static int create_chains(struct iptc_handle *h, const struct plan *p, bool *crea
 	for (i = 0; i < p->nchains; i++) {
 		const struct want_chain *wc = &p->chains[i];
 
-		if (iptc_is_chain(wc->name, h))
+		if (t->ops->is_chain(wc->name, t->h))
 			continue;
 		if (wc->builtin) {
 			pw_buf_printf(err, "chain %s: not a built-in chain of table %s "
 				      "in the kernel", wc->name, p->table);
 			return -ENOENT;
 		}
-		if (!iptc_create_chain(wc->name, h))
-			return iptc_fail(err, errno, "chain", wc->name, "create");
+		if (!t->ops->create_chain(wc->name, t->h))
+			return tc_fail(t, err, errno, "chain", wc->name, "create");
 		created[i] = true;
 		st->chains_created++;
 		*changed = true;
@@ -880,26 +1174,25 @@ static int create_chains(struct iptc_handle *h, const struct plan *p, bool *crea
 	return 0;
 }
 
-static int fill_chain(struct iptc_handle *h, const struct want_chain *wc,
-		      struct pw_buf *err)
+static int fill_chain(const struct tc *t, const struct want_chain *wc, struct pw_buf *err)
 {
 	size_t i;
 	int ret;
 
-	if (!iptc_flush_entries(wc->name, h))
-		return iptc_fail(err, errno, "chain", wc->name, "flush");
+	if (!t->ops->flush_entries(wc->name, t->h))
+		return tc_fail(t, err, errno, "chain", wc->name, "flush");
 	for (i = 0; i < wc->nrules; i++) {
-		ret = check_jump(h, wc->name, &wc->rules[i], i, err);
+		ret = check_jump(t, wc->name, &wc->rules[i], i, err);
 		if (ret < 0)
 			return ret;
-		if (!iptc_append_entry(wc->name, wc->rules[i].e, h))
-			return iptc_fail(err, errno, "chain", wc->name, "append");
+		if (!t->ops->append_entry(wc->name, wc->rules[i].e, t->h))
+			return tc_fail(t, err, errno, "chain", wc->name, "append");
 	}
 	return 0;
 }
 
 /* Untouched chains keep their counters: only differing ones are refilled. */
-static int sync_user_chains(struct iptc_handle *h, const struct plan *p,
+static int sync_user_chains(const struct tc *t, const struct plan *p,
 			    const bool *created, struct pw_iptc_stats *st, bool *changed,
 			    struct pw_buf *err)
 {
@@ -909,9 +1202,9 @@ static int sync_user_chains(struct iptc_handle *h, const struct plan *p,
 	for (i = 0; i < p->nchains; i++) {
 		const struct want_chain *wc = &p->chains[i];
 
-		if (wc->builtin || chain_holds(h, wc))
+		if (wc->builtin || chain_holds(t, wc))
 			continue;
-		ret = fill_chain(h, wc, err);
+		ret = fill_chain(t, wc, err);
 		if (ret < 0)
 			return ret;
 		if (!created[i])
@@ -925,35 +1218,35 @@ static int sync_user_chains(struct iptc_handle *h, const struct plan *p,
  * Removes every rule of ours from a built-in chain and inserts the wanted
  * ones at the top: foreign rules keep their relative order and counters.
  */
-static int fix_builtin(struct iptc_handle *h, const struct plan *p, const char *chain,
+static int fix_builtin(const struct tc *t, const struct plan *p, const char *chain,
 		       const struct want_chain *wc, struct pw_buf *err)
 {
-	const struct ipt_entry *k;
+	const void *k;
 	unsigned *ours = NULL, i = 0;
 	size_t nours = 0, cap = 0, n = wc ? wc->nrules : 0;
 	int ret = 0;
 
-	for (k = iptc_first_rule(chain, h); k; k = iptc_next_rule(k, h), i++) {
-		if (rule_is_ours(h, p, k)) {
+	for (k = t->ops->first_rule(chain, t->h); k; k = t->ops->next_rule(k, t->h), i++) {
+		if (rule_is_ours(t, p, k)) {
 			PW_GROW(ours, cap, nours + 1);
 			ours[nours++] = i;
 		}
 	}
 	/* From the bottom up, so that the numbers left to delete stay valid. */
 	while (nours > 0 && ret == 0) {
-		if (!iptc_delete_num_entry(chain, ours[--nours], h))
-			ret = iptc_fail(err, errno, "chain", chain, "delete rule");
+		if (!t->ops->delete_num_entry(chain, ours[--nours], t->h))
+			ret = tc_fail(t, err, errno, "chain", chain, "delete rule");
 	}
 	free(ours);
 	for (i = 0; i < n && ret == 0; i++) {
-		ret = check_jump(h, chain, &wc->rules[i], i, err);
-		if (ret == 0 && !iptc_insert_entry(chain, wc->rules[i].e, i, h))
-			ret = iptc_fail(err, errno, "chain", chain, "insert");
+		ret = check_jump(t, chain, &wc->rules[i], i, err);
+		if (ret == 0 && !t->ops->insert_entry(chain, wc->rules[i].e, i, t->h))
+			ret = tc_fail(t, err, errno, "chain", chain, "insert");
 	}
 	return ret;
 }
 
-static int sync_builtins(struct iptc_handle *h, const struct plan *p,
+static int sync_builtins(const struct tc *t, const struct plan *p,
 			 struct pw_iptc_stats *st, bool *changed, struct pw_buf *err)
 {
 	const char **builtins = NULL;
@@ -962,8 +1255,8 @@ static int sync_builtins(struct iptc_handle *h, const struct plan *p,
 	int ret = 0;
 
 	/* Collected first: the edits below must not run inside the chain walk. */
-	for (chain = iptc_first_chain(h); chain; chain = iptc_next_chain(h)) {
-		if (iptc_builtin(chain, h)) {
+	for (chain = t->ops->first_chain(t->h); chain; chain = t->ops->next_chain(t->h)) {
+		if (t->ops->builtin(chain, t->h)) {
 			PW_GROW(builtins, cap, n + 1);
 			builtins[n++] = chain;
 		}
@@ -971,9 +1264,9 @@ static int sync_builtins(struct iptc_handle *h, const struct plan *p,
 	for (i = 0; i < n && ret == 0; i++) {
 		const struct want_chain *wc = pw_strmap_get(p->by_name, builtins[i]);
 
-		if (builtin_in_place(h, p, builtins[i], wc))
+		if (builtin_in_place(t, p, builtins[i], wc))
 			continue;
-		ret = fix_builtin(h, p, builtins[i], wc, err);
+		ret = fix_builtin(t, p, builtins[i], wc, err);
 		st->jumps_fixed++;
 		*changed = true;
 	}
@@ -982,7 +1275,7 @@ static int sync_builtins(struct iptc_handle *h, const struct plan *p,
 }
 
 /* Our chains that are no longer wanted; runs after their jumps are gone. */
-static int delete_stale_chains(struct iptc_handle *h, const struct plan *p,
+static int delete_stale_chains(const struct tc *t, const struct plan *p,
 			       struct pw_iptc_stats *st, bool *changed,
 			       struct pw_buf *err)
 {
@@ -991,8 +1284,8 @@ static int delete_stale_chains(struct iptc_handle *h, const struct plan *p,
 	const char *chain;
 	int ret = 0;
 
-	for (chain = iptc_first_chain(h); chain; chain = iptc_next_chain(h)) {
-		if (!has_prefix(p, chain) || iptc_builtin(chain, h) ||
+	for (chain = t->ops->first_chain(t->h); chain; chain = t->ops->next_chain(t->h)) {
+		if (!has_prefix(p, chain) || t->ops->builtin(chain, t->h) ||
 		    pw_strmap_get(p->by_name, chain))
 			continue;
 		PW_GROW(stale, cap, n + 1);
@@ -1000,12 +1293,12 @@ static int delete_stale_chains(struct iptc_handle *h, const struct plan *p,
 	}
 	/* All flushed before any is deleted: they may still jump to one another. */
 	for (i = 0; i < n && ret == 0; i++)
-		if (!iptc_flush_entries(stale[i], h))
-			ret = iptc_fail(err, errno, "chain", stale[i], "flush");
+		if (!t->ops->flush_entries(stale[i], t->h))
+			ret = tc_fail(t, err, errno, "chain", stale[i], "flush");
 	for (i = 0; i < n && ret == 0; i++) {
 		/* EMLINK here: a rule podwall does not own still jumps to it. */
-		if (!iptc_delete_chain(stale[i], h))
-			ret = iptc_fail(err, errno, "chain", stale[i], "delete");
+		if (!t->ops->delete_chain(stale[i], t->h))
+			ret = tc_fail(t, err, errno, "chain", stale[i], "delete");
 		else
 			st->chains_deleted++;
 	}
@@ -1021,19 +1314,19 @@ static int delete_stale_chains(struct iptc_handle *h, const struct plan *p,
  * The edits of one attempt, in the order the kernel's references need:
  * chains exist before anything jumps to them, jumps go before their chains.
  */
-static int edit_table(struct iptc_handle *h, const struct plan *p,
+static int edit_table(const struct tc *t, const struct plan *p,
 		      struct pw_iptc_stats *st, bool *changed, struct pw_buf *err)
 {
 	bool *created = pw_xcalloc(p->nchains + 1, sizeof(*created));
 	int ret;
 
-	ret = create_chains(h, p, created, st, changed, err);
+	ret = create_chains(t, p, created, st, changed, err);
 	if (ret == 0)
-		ret = sync_user_chains(h, p, created, st, changed, err);
+		ret = sync_user_chains(t, p, created, st, changed, err);
 	if (ret == 0)
-		ret = sync_builtins(h, p, st, changed, err);
+		ret = sync_builtins(t, p, st, changed, err);
 	if (ret == 0)
-		ret = delete_stale_chains(h, p, st, changed, err);
+		ret = delete_stale_chains(t, p, st, changed, err);
 	free(created);
 	return ret;
 }
@@ -1074,24 +1367,26 @@ static int transact(const struct plan *p, struct pw_iptc_stats *stats,
 	struct pw_iptc_stats raced = { 0, 0, 0, 0, 0, false };
 	bool counters_refused = false;
 	unsigned attempt = 0;
+	struct tc t = { p->ops, NULL };
 
 	for (;;) {
-		struct iptc_handle *h;
 		bool changed = false;
 		int ret, saved;
 
 		memset(stats, 0, sizeof(*stats));
 		stats->attempts = ++attempt;
-		h = iptc_init(p->table);
-		if (!h) {
+		t.h = p->ops->init(p->table);
+		if (!t.h) {
 			saved = errno;
 			if (saved == ENOENT && attempt < PW_IPTC_MAX_ATTEMPTS) {
 				pause_briefly();
 				continue;
 			}
-			return iptc_fail(err, saved, "table", p->table, "init");
+			if (missing_family(p, saved))
+				return no_family(p, saved, "init", p->ops->strerror(saved), err);
+			return tc_fail(&t, err, saved, "table", p->table, "init");
 		}
-		ret = edit_table(h, p, stats, &changed, err);
+		ret = edit_table(&t, p, stats, &changed, err);
 		if (ret == 0 && !changed && counters_refused) {
 			/* The raced commit went in: report what it changed. */
 			raced.attempts = attempt;
@@ -1100,56 +1395,67 @@ static int transact(const struct plan *p, struct pw_iptc_stats *stats,
 		} else if (ret == 0 && changed) {
 			if (pw_iptc_test_before_commit)
 				pw_iptc_test_before_commit(attempt);
-			if (iptc_commit(h)) {
+			if (p->ops->commit(t.h)) {
 				stats->committed = true;
 			} else {
 				saved = errno;
 				if (commit_raced(saved) && attempt < PW_IPTC_MAX_ATTEMPTS) {
 					counters_refused = saved == EINVAL;
 					raced = *stats;
-					iptc_free(h);
+					p->ops->free(t.h);
 					continue;
 				}
-				ret = iptc_fail(err, saved, "table", p->table, "commit");
+				ret = tc_fail(&t, err, saved, "table", p->table, "commit");
 			}
 		}
-		iptc_free(h);
+		p->ops->free(t.h);
 		return ret;
 	}
 }
 
 /* desired NULL: nothing wanted, so the same edits take all of ours away. */
-static int run(const char *table, const struct pw_table *desired, const char *prefix,
-	       struct pw_iptc_stats *stats, struct pw_buf *err)
+static int run(const char *table, int family, const struct pw_table *desired,
+	       const char *prefix, struct pw_iptc_stats *stats, struct pw_buf *err)
 {
+	const struct family_ops *ops = family_ops(family);
+	struct pw_buf why = PW_BUF_INIT;
 	struct pw_iptc_stats unused;
 	struct plan p;
-	int ret = 0;
+	int ret;
 
 	if (!stats)
 		stats = &unused;
 	memset(stats, 0, sizeof(*stats));
-	if (!prefix || !*prefix) {
-		pw_buf_puts(err, "podwall's chain prefix must not be empty");
+	if (!ops) {
+		pw_buf_printf(err, "table %s: address family %d is neither IPv4 nor IPv6",
+			      table, family);
 		return -EINVAL;
 	}
-	plan_init(&p, table, prefix);
-	if (desired)
-		ret = plan_build(&p, desired, err);
+	if (!prefix || !*prefix) {
+		pw_buf_printf(err, "%spodwall's chain prefix must not be empty", ops->label);
+		return -EINVAL;
+	}
+	plan_init(&p, ops, table, prefix);
+	ret = plan_build(&p, desired, &why);
 	if (ret == 0)
-		ret = transact(&p, stats, err);
+		ret = transact(&p, stats, &why);
 	plan_free(&p);
+	/* Both tables are "filter": the family says which one an error is of. */
+	if (ret < 0)
+		pw_buf_printf(err, "%s%s", ops->label, pw_buf_str(&why));
+	pw_buf_free(&why);
 	return ret;
 }
 
 int pw_iptc_apply(const struct pw_table *desired, const char *prefix,
 		  struct pw_iptc_stats *stats, struct pw_buf *err)
 {
-	return run(pw_table_name(desired), desired, prefix, stats, err);
+	return run(pw_table_name(desired), pw_table_family(desired), desired, prefix,
+		   stats, err);
 }
 
-int pw_iptc_remove_all(const char *table, const char *prefix,
+int pw_iptc_remove_all(const char *table, int family, const char *prefix,
 		       struct pw_iptc_stats *stats, struct pw_buf *err)
 {
-	return run(table, NULL, prefix, stats, err);
+	return run(table, family, NULL, prefix, stats, err);
 }

@@ -526,7 +526,7 @@ static int cleanup(const struct pw_options *cfg)
 	memset(&stats, 0, sizeof(stats));
 	ret = pw_xtables_lock_acquire(cfg->lock_wait_ms, &lock, &msg);
 	if (ret == 0)
-		ret = pw_iptc_remove_all("filter", cfg->prefix, &stats.rules, &msg);
+		ret = pw_iptc_remove_all("filter", AF_INET, cfg->prefix, &stats.rules, &msg);
 	if (ret == 0 && !(k = pw_ipset_kernel_open(&msg)))
 		ret = -EPERM;
 	if (ret == 0)

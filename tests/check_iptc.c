@@ -1,5 +1,6 @@
 /*
- * The libiptc writer, the set index lookup and the xtables lock against a
+ * The libiptc writer, both of its tables (IPv4 through libip4tc, IPv6
+ * through libip6tc), the set index lookup and the xtables lock against a
  * real kernel. Every test that touches the kernel first moves into a new
  * network namespace; Check runs each test in a forked child, so the
  * namespace dies with it and the host's tables are never seen. Without
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@
 #include <sys/wait.h>
 
 #include <libiptc/libiptc.h>
+#include <libiptc/libip6tc.h>
 
 #include <check.h>
 
@@ -44,13 +47,167 @@
 
 static char lockfile[] = "/tmp/check_iptc-lock-XXXXXX";
 
+/* ---------------------------------------------------------------- families */
+
+/*
+ * What a test needs of one family: its tools, addresses to write with them,
+ * and libip4tc or libip6tc to read the kernel's entries back. Tests over
+ * both tables are Check loop tests whose index picks one of fams[].
+ */
+struct fam {
+	int family;
+	const char *name;		/* "IPv4" */
+	const char *iptables;		/* "iptables-legacy" */
+	const char *save;		/* "iptables-legacy-save" */
+	const char *setfamily;		/* ipset's "inet" */
+	const char *host_base;		/* documentation addresses: base + number */
+	const char *host_len;		/* how -S prints a host: "/32" */
+	const char *writer_base;	/* the concurrent writer's addresses */
+	const char *foreign_net;	/* a network kube-proxy's kind of rule names */
+	int sockopt_level;		/* where libiptc's setsockopt()s go */
+	int add_counters;		/* ..._SO_SET_ADD_COUNTERS */
+	size_t entry_size, ip_size, target_offset_at, next_offset_at, counters_at;
+	void *(*init)(const char *table);
+	void (*free)(void *h);
+	int (*commit)(void *h);
+	const char *(*first_chain)(void *h);
+	const char *(*next_chain)(void *h);
+	const void *(*first_rule)(const char *chain, void *h);
+	const void *(*next_rule)(const void *e, void *h);
+	const char *(*get_target)(const void *e, void *h);
+	int (*builtin)(const char *chain, void *h);
+	int (*is_chain)(const char *chain, void *h);
+	const char *(*get_policy)(const char *chain, struct xt_counters *c, void *h);
+	int (*set_counter)(const char *chain, unsigned n, struct xt_counters *c, void *h);
+	const char *(*strerror)(int err);
+};
+
+#define TEST_TC_CALLS(tc, handle, entry)					\
+static void *tc##_t_init(const char *t) { return tc##_init(t); }		\
+static void tc##_t_free(void *h) { tc##_free((handle *)h); }			\
+static int tc##_t_commit(void *h) { return tc##_commit((handle *)h); }	\
+static const char *tc##_t_first_chain(void *h)					\
+{ return tc##_first_chain((handle *)h); }					\
+static const char *tc##_t_next_chain(void *h)					\
+{ return tc##_next_chain((handle *)h); }					\
+static const void *tc##_t_first_rule(const char *c, void *h)			\
+{ return tc##_first_rule(c, (handle *)h); }					\
+static const void *tc##_t_next_rule(const void *e, void *h)			\
+{ return tc##_next_rule((const entry *)e, (handle *)h); }			\
+static const char *tc##_t_get_target(const void *e, void *h)			\
+{ return tc##_get_target((const entry *)e, (handle *)h); }			\
+static int tc##_t_builtin(const char *c, void *h)				\
+{ return tc##_builtin(c, (handle *)h); }					\
+static int tc##_t_is_chain(const char *c, void *h)				\
+{ return tc##_is_chain(c, (handle *)h); }					\
+static const char *tc##_t_get_policy(const char *c, struct xt_counters *k, void *h) \
+{ return tc##_get_policy(c, k, (handle *)h); }				\
+static int tc##_t_set_counter(const char *c, unsigned n, struct xt_counters *k,	\
+			      void *h)						\
+{ return tc##_set_counter(c, n, k, (handle *)h); }				\
+static const char *tc##_t_strerror(int err) { return tc##_strerror(err); }
+
+TEST_TC_CALLS(iptc, struct iptc_handle, struct ipt_entry)
+TEST_TC_CALLS(ip6tc, struct ip6tc_handle, struct ip6t_entry)
+
+#define TEST_TC_OPS(tc)								\
+	tc##_t_init, tc##_t_free, tc##_t_commit, tc##_t_first_chain,		\
+	tc##_t_next_chain, tc##_t_first_rule, tc##_t_next_rule,		\
+	tc##_t_get_target, tc##_t_builtin, tc##_t_is_chain, tc##_t_get_policy,	\
+	tc##_t_set_counter, tc##_t_strerror
+
+static const struct fam fams[] = {
+	{
+		AF_INET, "IPv4", "iptables-legacy", "iptables-legacy-save", "inet",
+		"192.0.2.", "/32", "198.51.100.", "10.0.0.0/8",
+		IPPROTO_IP, IPT_SO_SET_ADD_COUNTERS,
+		sizeof(struct ipt_entry), sizeof(struct ipt_ip),
+		offsetof(struct ipt_entry, target_offset),
+		offsetof(struct ipt_entry, next_offset),
+		offsetof(struct ipt_entry, counters),
+		TEST_TC_OPS(iptc),
+	},
+	{
+		AF_INET6, "IPv6", "ip6tables-legacy", "ip6tables-legacy-save", "inet6",
+		"2001:db8::", "/128", "2001:db8:100::", "fd00::/8",
+		IPPROTO_IPV6, IP6T_SO_SET_ADD_COUNTERS,
+		sizeof(struct ip6t_entry), sizeof(struct ip6t_ip6),
+		offsetof(struct ip6t_entry, target_offset),
+		offsetof(struct ip6t_entry, next_offset),
+		offsetof(struct ip6t_entry, counters),
+		TEST_TC_OPS(ip6tc),
+	},
+};
+
+#define NFAMS PW_ARRAY_SIZE(fams)
+
+static uint16_t entry_offset(const void *e, size_t at)
+{
+	uint16_t v;
+
+	memcpy(&v, (const char *)e + at, sizeof(v));
+	return v;
+}
+
+static uint16_t target_offset(const struct fam *f, const void *e)
+{
+	return entry_offset(e, f->target_offset_at);
+}
+
+static uint16_t next_offset(const struct fam *f, const void *e)
+{
+	return entry_offset(e, f->next_offset_at);
+}
+
+static struct xt_counters entry_counters(const struct fam *f, const void *e)
+{
+	struct xt_counters c;
+
+	memcpy(&c, (const char *)e + f->counters_at, sizeof(c));
+	return c;
+}
+
+static const struct xt_entry_match *object_at(const void *e, size_t off)
+{
+	return (const void *)((const char *)e + off);
+}
+
 /* ---------------------------------------------------------------- helpers */
 
+/*
+ * A fresh namespace with the family's tools in it: for IPv6 also a kernel
+ * that has IPv6 and ip6_tables (its save then works), else a SKIP.
+ */
+static bool enter_netns_for(const struct fam *f)
+{
+	char check[200], tools[160];
+
+	snprintf(check, sizeof(check), "command -v %s %s ipset && %s -t filter",
+		 f->iptables, f->save, f->save);
+	snprintf(tools, sizeof(tools), "%s, %s and ipset%s", f->iptables, f->save,
+		 f->family == AF_INET6 ? ", and IPv6 with ip6_tables in the kernel" : "");
+	return pw_test_enter_netns(check, tools);
+}
 
 static bool enter_netns(void)
 {
-	return pw_test_enter_netns("command -v iptables-legacy iptables-legacy-save ipset",
-				   "iptables-legacy, iptables-legacy-save and ipset");
+	return enter_netns_for(&fams[0]);
+}
+
+/* Both tables, for the tests that use both. */
+static bool enter_netns_both(void)
+{
+	const struct fam *f = &fams[1];
+
+	if (!enter_netns_for(&fams[0]))
+		return false;
+	if (pw_test_run("command -v %s %s && %s -t filter", f->iptables, f->save,
+			f->save) == 0)
+		return true;
+	printf("SKIP: needs %s and %s, and IPv6 with ip6_tables in the kernel\n",
+	       f->iptables, f->save);
+	fflush(stdout);
+	return false;
 }
 
 static char *vformat(const char *fmt, va_list ap)
@@ -157,13 +314,15 @@ static char *normalize_save(const char *text)
 	return pw_buf_steal(&out);
 }
 
-static void assert_kernel_is(const struct pw_table *t)
+/* The family's save of the filter table is what podwall's printer prints for t. */
+static void assert_kernel_is(const struct fam *f, const struct pw_table *t)
 {
 	struct pw_buf rendered = PW_BUF_INIT;
-	char *saved = sh_output("iptables-legacy-save -t filter");
+	char *saved = sh_output("%s -t filter", f->save);
 	char *got = normalize_save(saved);
 	char *want;
 
+	ck_assert_int_eq(pw_table_family(t), f->family);
 	pw_render_table(t, &rendered);
 	want = normalize_save(pw_buf_str(&rendered));
 	ck_assert_str_eq(got, want);
@@ -208,12 +367,13 @@ static struct pw_rule *verdict(enum pw_target_kind v)
 }
 
 /* A table shaped like podwall's own: hooks, dispatch, sets, marks. */
-static struct pw_table *sample_table(bool with_to_wl, uint16_t extra_port)
+static struct pw_table *sample_table(const struct fam *f, bool with_to_wl,
+				     uint16_t extra_port)
 {
 	static const struct pw_port_range web[] = { { 80, 80 }, { 443, 443 },
 						    { 0, 0 } };
 	struct pw_port_range ports[3];
-	struct pw_table *t = pw_table_new("filter", AF_INET);
+	struct pw_table *t = pw_table_new("filter", f->family);
 	struct pw_chain *c;
 	struct pw_rule *r;
 
@@ -245,6 +405,14 @@ static struct pw_table *sample_table(bool with_to_wl, uint16_t extra_port)
 	}
 
 	c = pw_table_chain(t, PREFIX "from-wl");
+	if (f->family == AF_INET6) {
+		/* What the IPv6 table has and the IPv4 one has not. */
+		r = pw_rule_new();
+		pw_rule_set_protocol(r, IPPROTO_ICMPV6);
+		pw_rule_add_icmp6_type(r, 135);
+		pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
+		pw_chain_append(c, r);
+	}
 	r = pw_rule_new();
 	pw_rule_add_set(r, PREFIX "s1", PW_SET_SRC, false);
 	pw_rule_add_comment(r, "ns/pod a");
@@ -271,51 +439,55 @@ static struct pw_table *sample_table(bool with_to_wl, uint16_t extra_port)
 	return t;
 }
 
-static void create_sample_sets(void)
+/* The sample's sets; each family's table uses sets of its own family. */
+static void create_sample_sets(const struct fam *f)
 {
-	sh("ipset create " PREFIX "s1 hash:net && "
-	   "ipset create " PREFIX "s2 hash:ip,port");
+	sh("ipset create " PREFIX "s1 hash:net family %s && "
+	   "ipset create " PREFIX "s2 hash:ip,port family %s", f->setfamily, f->setfamily);
 }
 
 /* The counters of rule n (from 1) of chain, through libiptc. */
-static struct xt_counters counters_of(const char *chain, unsigned n)
+static struct xt_counters counters_of(const struct fam *f, const char *chain, unsigned n)
 {
-	struct iptc_handle *h = iptc_init("filter");
-	const struct ipt_entry *e;
+	void *h = f->init("filter");
+	const void *e;
 	struct xt_counters c = { 0, 0 };
 	unsigned i = 1;
 
-	ck_assert_msg(h != NULL, "iptc_init: %s", iptc_strerror(errno));
-	for (e = iptc_first_rule(chain, h); e; e = iptc_next_rule(e, h), i++) {
+	ck_assert_msg(h != NULL, "init: %s", f->strerror(errno));
+	for (e = f->first_rule(chain, h); e; e = f->next_rule(e, h), i++) {
 		if (i == n) {
-			c = e->counters;
+			c = entry_counters(f, e);
 			break;
 		}
 	}
 	ck_assert_msg(e != NULL, "%s has no rule %u", chain, n);
-	iptc_free(h);
+	f->free(h);
 	return c;
 }
 
 /* Sets one rule's counters through libiptc, leaving every rule's bytes alone. */
-static void set_counters(const char *chain, unsigned n, uint64_t pkts, uint64_t bytes)
+static void set_counters(const struct fam *f, const char *chain, unsigned n,
+			 uint64_t pkts, uint64_t bytes)
 {
-	struct iptc_handle *h = iptc_init("filter");
+	void *h = f->init("filter");
 	struct xt_counters c = { pkts, bytes };
 
-	ck_assert_msg(h != NULL, "iptc_init: %s", iptc_strerror(errno));
-	ck_assert_msg(iptc_set_counter(chain, n, &c, h), "set_counter: %s",
-		      iptc_strerror(errno));
-	ck_assert_msg(iptc_commit(h), "commit: %s", iptc_strerror(errno));
-	iptc_free(h);
+	ck_assert_msg(h != NULL, "init: %s", f->strerror(errno));
+	ck_assert_msg(f->set_counter(chain, n, &c, h), "set_counter: %s",
+		      f->strerror(errno));
+	ck_assert_msg(f->commit(h), "commit: %s", f->strerror(errno));
+	f->free(h);
 }
 
-static void assert_counters(const char *chain, unsigned n, uint64_t pkts, uint64_t bytes)
+static void assert_counters(const struct fam *f, const char *chain, unsigned n,
+			    uint64_t pkts, uint64_t bytes)
 {
-	struct xt_counters c = counters_of(chain, n);
+	struct xt_counters c = counters_of(f, chain, n);
 
-	ck_assert_msg(c.pcnt == pkts && c.bcnt == bytes, "%s rule %u: [%llu:%llu]",
-		      chain, n, (unsigned long long)c.pcnt, (unsigned long long)c.bcnt);
+	ck_assert_msg(c.pcnt == pkts && c.bcnt == bytes, "%s %s rule %u: [%llu:%llu]",
+		      f->name, chain, n, (unsigned long long)c.pcnt,
+		      (unsigned long long)c.bcnt);
 }
 
 /* A match or target, its name only up to the NUL (the kernel leaves noise after it). */
@@ -330,86 +502,101 @@ static void dump_object(struct pw_buf *out, const struct xt_entry_match *m)
 		pw_buf_printf(out, "%02x", d[i]);
 }
 
-/*
- * Everything that is not podwall's, byte for byte: chain names and
- * policies, and every other rule with its ip part, counters, matches and
- * target (jumps by name, since their offsets move with our chains).
- */
-static char *dump_foreign(void)
+static bool is_verdict(const char *target)
 {
-	struct iptc_handle *h = iptc_init("filter");
+	return !*target || strcmp(target, "ACCEPT") == 0 || strcmp(target, "DROP") == 0 ||
+	       strcmp(target, "RETURN") == 0;
+}
+
+/* One rule, byte for byte, its jump by name (offsets move with other chains). */
+static void dump_entry(const struct fam *f, void *h, const void *e, struct pw_buf *out)
+{
+	const char *target = f->get_target(e, h);
+	const unsigned char *ip = e;
+	struct xt_counters c = entry_counters(f, e);
+	size_t off, i;
+
+	pw_buf_puts(out, "  ");
+	for (i = 0; i < f->ip_size; i++)
+		pw_buf_printf(out, "%02x", ip[i]);
+	pw_buf_printf(out, " [%llu:%llu]", (unsigned long long)c.pcnt,
+		      (unsigned long long)c.bcnt);
+	for (off = f->entry_size; off < target_offset(f, e);) {
+		const struct xt_entry_match *m = object_at(e, off);
+
+		dump_object(out, m);
+		off += m->u.match_size;
+	}
+	pw_buf_printf(out, " -> %s", target);
+	if (!f->is_chain(target, h) && !is_verdict(target))
+		dump_object(out, object_at(e, target_offset(f, e)));
+	pw_buf_putc(out, '\n');
+}
+
+/*
+ * Everything in the family's table, byte for byte: chain names and
+ * policies, and every rule with its ip part, counters, matches and target.
+ * With foreign_only, podwall's chains and jumps are left out.
+ */
+static char *dump_table(const struct fam *f, bool foreign_only)
+{
+	void *h = f->init("filter");
 	struct pw_buf out = PW_BUF_INIT;
 	const char *chain;
 
-	ck_assert_msg(h != NULL, "iptc_init: %s", iptc_strerror(errno));
-	for (chain = iptc_first_chain(h); chain; chain = iptc_next_chain(h)) {
-		const struct ipt_entry *e;
+	ck_assert_msg(h != NULL, "init: %s", f->strerror(errno));
+	for (chain = f->first_chain(h); chain; chain = f->next_chain(h)) {
+		const void *e;
 		struct xt_counters pc;
 
-		if (strncmp(chain, PREFIX, strlen(PREFIX)) == 0)
+		if (foreign_only && strncmp(chain, PREFIX, strlen(PREFIX)) == 0)
 			continue;
 		pw_buf_printf(&out, "chain %s", chain);
-		if (iptc_builtin(chain, h)) {
-			const char *pol = iptc_get_policy(chain, &pc, h);
+		if (f->builtin(chain, h)) {
+			const char *pol = f->get_policy(chain, &pc, h);
 
 			pw_buf_printf(&out, " %s [%llu:%llu]", pol,
 				      (unsigned long long)pc.pcnt,
 				      (unsigned long long)pc.bcnt);
 		}
 		pw_buf_putc(&out, '\n');
-		for (e = iptc_first_rule(chain, h); e; e = iptc_next_rule(e, h)) {
-			const char *target = iptc_get_target(e, h);
-			const unsigned char *ip = (const void *)&e->ip;
-			size_t off, i;
-
-			if (strncmp(target, PREFIX, strlen(PREFIX)) == 0)
+		for (e = f->first_rule(chain, h); e; e = f->next_rule(e, h)) {
+			if (foreign_only &&
+			    strncmp(f->get_target(e, h), PREFIX, strlen(PREFIX)) == 0)
 				continue;
-			pw_buf_puts(&out, "  ");
-			for (i = 0; i < sizeof(e->ip); i++)
-				pw_buf_printf(&out, "%02x", ip[i]);
-			pw_buf_printf(&out, " [%llu:%llu]",
-				      (unsigned long long)e->counters.pcnt,
-				      (unsigned long long)e->counters.bcnt);
-			for (off = sizeof(*e); off < e->target_offset;) {
-				const struct xt_entry_match *m =
-					(const void *)((const char *)e + off);
-
-				dump_object(&out, m);
-				off += m->u.match_size;
-			}
-			pw_buf_printf(&out, " -> %s", target);
-			if (!iptc_is_chain(target, h) && strcmp(target, "ACCEPT") &&
-			    strcmp(target, "DROP") && strcmp(target, "RETURN") && *target)
-				dump_object(&out, (const void *)((const char *)e +
-								 e->target_offset));
-			pw_buf_putc(&out, '\n');
+			dump_entry(f, h, e, &out);
 		}
 	}
-	iptc_free(h);
+	f->free(h);
 	pw_buf_puts(&out, "");
 	return pw_buf_steal(&out);
 }
 
-/* kube-proxy's kind of state, some of it with counters to keep. */
-static void preload_foreign(void)
+static char *dump_foreign(const struct fam *f)
 {
-	sh("iptables-legacy -N KUBE-FORWARD && "
-	   "iptables-legacy -A FORWARD "
-	   "-m comment --comment 'kubernetes forwarding rules' "
+	return dump_table(f, true);
+}
+
+/* kube-proxy's kind of state, some of it with counters to keep. */
+static void preload_foreign(const struct fam *f)
+{
+	const char *ipt = f->iptables;
+
+	sh("%s -N KUBE-FORWARD && "
+	   "%s -A FORWARD -m comment --comment 'kubernetes forwarding rules' "
 	   "-j KUBE-FORWARD -c 9 900 && "
-	   "iptables-legacy -A KUBE-FORWARD -m mark --mark 0x4000/0x4000 "
+	   "%s -A KUBE-FORWARD -m mark --mark 0x4000/0x4000 "
 	   "-m comment --comment 'kubernetes forwarding rules' -j ACCEPT -c 4 400 && "
-	   "iptables-legacy -A KUBE-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED "
-	   "-j ACCEPT && "
-	   "iptables-legacy -N KUBE-FIREWALL && "
-	   "iptables-legacy -I INPUT -j KUBE-FIREWALL && "
-	   "iptables-legacy -I OUTPUT -j KUBE-FIREWALL && "
-	   "iptables-legacy -A KUBE-FIREWALL -m mark --mark 0x8000/0x8000 -j DROP && "
-	   "iptables-legacy -N KUBE-SERVICES && "
-	   "iptables-legacy -A OUTPUT -m conntrack --ctstate NEW -j KUBE-SERVICES && "
-	   "iptables-legacy -A INPUT -s 10.0.0.0/8 -p tcp --dport 22 "
-	   "-j ACCEPT -c 3 300 && "
-	   "iptables-legacy -P FORWARD DROP");
+	   "%s -A KUBE-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT && "
+	   "%s -N KUBE-FIREWALL && "
+	   "%s -I INPUT -j KUBE-FIREWALL && "
+	   "%s -I OUTPUT -j KUBE-FIREWALL && "
+	   "%s -A KUBE-FIREWALL -m mark --mark 0x8000/0x8000 -j DROP && "
+	   "%s -N KUBE-SERVICES && "
+	   "%s -A OUTPUT -m conntrack --ctstate NEW -j KUBE-SERVICES && "
+	   "%s -A INPUT -s %s -p tcp --dport 22 -j ACCEPT -c 3 300 && "
+	   "%s -P FORWARD DROP", ipt, ipt, ipt, ipt, ipt, ipt, ipt, ipt, ipt, ipt, ipt,
+	   f->foreign_net, ipt);
 }
 
 static unsigned count_lines(const char *text, const char *prefix)
@@ -427,13 +614,20 @@ static unsigned count_lines(const char *text, const char *prefix)
 	return n;
 }
 
+/* "-A INPUT -s <host n>/32 -j DROP\n", as -S prints a race's rule. */
+static char *host_drop_line(const struct fam *f, unsigned n)
+{
+	return pw_xasprintf("-A INPUT -s %s%u%s -j DROP\n", f->host_base, n, f->host_len);
+}
+
 /* ---------------------------------------------------------------- oracle */
 
 /*
  * Each kind of rule both ways: podwall's entry through pw_iptc_apply, and
- * the same rule added by the iptables-legacy binary; both read back with
- * libiptc must agree byte for byte (the kernel returns our entry as we
- * built it: a second apply that finds nothing to change proves that).
+ * the same rule added by the iptables-legacy (or ip6tables-legacy) binary;
+ * both read back with libiptc must agree byte for byte (the kernel returns
+ * our entry as we built it: a second apply that finds nothing to change
+ * proves that).
  */
 struct oracle_case {
 	const char *name;
@@ -446,30 +640,35 @@ static void o_accept(struct pw_rule *r)
 	pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
 }
 
+static void addresses(struct pw_rule *r, const char *src, bool src_inv, const char *dst,
+		      bool dst_inv, enum pw_target_kind v)
+{
+	struct pw_cidr s, d;
+
+	if (src) {
+		s = cidr(src);
+		pw_rule_set_src(r, &s, src_inv);
+	}
+	if (dst) {
+		d = cidr(dst);
+		pw_rule_set_dst(r, &d, dst_inv);
+	}
+	pw_rule_set_verdict(r, v);
+}
+
 static void o_addresses(struct pw_rule *r)
 {
-	struct pw_cidr s = cidr("10.1.0.0/16"), d = cidr("192.168.1.5/32");
-
-	pw_rule_set_src(r, &s, false);
-	pw_rule_set_dst(r, &d, false);
-	pw_rule_set_verdict(r, PW_TARGET_DROP);
+	addresses(r, "10.1.0.0/16", false, "192.168.1.5/32", false, PW_TARGET_DROP);
 }
 
 static void o_inverted_addresses(struct pw_rule *r)
 {
-	struct pw_cidr s = cidr("10.0.0.0/8"), d = cidr("172.16.0.0/12");
-
-	pw_rule_set_src(r, &s, true);
-	pw_rule_set_dst(r, &d, true);
-	pw_rule_set_verdict(r, PW_TARGET_RETURN);
+	addresses(r, "10.0.0.0/8", true, "172.16.0.0/12", true, PW_TARGET_RETURN);
 }
 
 static void o_host_bits(struct pw_rule *r)
 {
-	struct pw_cidr s = cidr("10.1.2.3/16");
-
-	pw_rule_set_src(r, &s, false);
-	pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
+	addresses(r, "10.1.2.3/16", false, NULL, false, PW_TARGET_ACCEPT);
 }
 
 static void o_interfaces(struct pw_rule *r)
@@ -632,10 +831,15 @@ static void o_protocol_number(struct pw_rule *r)
 	pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
 }
 
-static void o_podwall_rule(struct pw_rule *r)
+static void podwall_rule(struct pw_rule *r, const char *src)
 {
 	static const struct pw_port_range p[] = { { 80, 80 }, { 443, 443 } };
 
+	if (src) {
+		struct pw_cidr s = cidr(src);
+
+		pw_rule_set_src(r, &s, false);
+	}
 	pw_rule_set_in_iface(r, "cali+", false);
 	pw_rule_set_protocol(r, IPPROTO_TCP);
 	pw_rule_add_comment(r, "ns/pol ingress");
@@ -643,6 +847,11 @@ static void o_podwall_rule(struct pw_rule *r)
 	ck_assert_int_eq(pw_rule_add_multiport(r, p, PW_ARRAY_SIZE(p)), 0);
 	pw_rule_add_mark(r, 0, 0x10000, false);
 	pw_rule_set_mark_target(r, 0x10000, 0x10000);
+}
+
+static void o_podwall_rule(struct pw_rule *r)
+{
+	podwall_rule(r, NULL);
 }
 
 static const struct oracle_case oracle_cases[] = {
@@ -691,22 +900,181 @@ static const struct oracle_case oracle_cases[] = {
 	  o_podwall_rule },
 };
 
+/* The IPv6 table: v6 addresses and prefixes, icmp6, and the rest as in v4. */
+
+static void o6_addresses(struct pw_rule *r)
+{
+	addresses(r, "2001:db8::/32", false, "fd00::5/128", false, PW_TARGET_DROP);
+}
+
+static void o6_inverted_addresses(struct pw_rule *r)
+{
+	addresses(r, "fd00::/8", true, "2001:db8:1::/48", true, PW_TARGET_RETURN);
+}
+
+static void o6_host_bits(struct pw_rule *r)
+{
+	addresses(r, "2001:db8:0:1:2:3:4:5/64", false, NULL, false, PW_TARGET_ACCEPT);
+}
+
+/* A prefix that ends inside a byte, and one inside a 16-bit group. */
+static void o6_odd_prefixes(struct pw_rule *r)
+{
+	addresses(r, "2001:db8:abcd:1234::/61", false, "fd12:3456:7800::/37", true,
+		  PW_TARGET_ACCEPT);
+}
+
+static void o6_all(struct pw_rule *r)
+{
+	addresses(r, "::/0", true, NULL, false, PW_TARGET_DROP);
+}
+
+static void o6_icmp6_proto(struct pw_rule *r)
+{
+	pw_rule_set_protocol(r, IPPROTO_ICMPV6);
+	pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
+}
+
+static void icmp6_rule(struct pw_rule *r, uint8_t type)
+{
+	pw_rule_set_protocol(r, IPPROTO_ICMPV6);
+	pw_rule_add_icmp6_type(r, type);
+	pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
+}
+
+static void o6_icmp6_128(struct pw_rule *r)
+{
+	icmp6_rule(r, 128);
+}
+
+static void o6_icmp6_133(struct pw_rule *r)
+{
+	icmp6_rule(r, 133);
+}
+
+static void o6_icmp6_134(struct pw_rule *r)
+{
+	icmp6_rule(r, 134);
+}
+
+static void o6_icmp6_135(struct pw_rule *r)
+{
+	icmp6_rule(r, 135);
+}
+
+static void o6_icmp6_136(struct pw_rule *r)
+{
+	icmp6_rule(r, 136);
+}
+
+static void o6_icmp6_137(struct pw_rule *r)
+{
+	icmp6_rule(r, 137);
+}
+
+static void o6_icmp6_143(struct pw_rule *r)
+{
+	icmp6_rule(r, 143);
+}
+
+/* Neighbour discovery from a link-local source on a pod's interface. */
+static void o6_icmp6_nd(struct pw_rule *r)
+{
+	struct pw_cidr s = cidr("fe80::/10");
+
+	pw_rule_set_src(r, &s, false);
+	pw_rule_set_in_iface(r, "cali+", false);
+	pw_rule_add_comment(r, "neighbour discovery");
+	icmp6_rule(r, 136);
+}
+
+static void o6_podwall_rule(struct pw_rule *r)
+{
+	podwall_rule(r, "fd00:10::/64");
+}
+
+static const struct oracle_case oracle6_cases[] = {
+	{ "accept", "-j ACCEPT", o_accept },
+	{ "addresses", "-s 2001:db8::/32 -d fd00::5/128 -j DROP", o6_addresses },
+	{ "inverted addresses", "! -s fd00::/8 ! -d 2001:db8:1::/48 -j RETURN",
+	  o6_inverted_addresses },
+	{ "host bits", "-s 2001:db8:0:1:2:3:4:5/64 -j ACCEPT", o6_host_bits },
+	{ "odd prefixes", "-s 2001:db8:abcd:1234::/61 ! -d fd12:3456:7800::/37 -j ACCEPT",
+	  o6_odd_prefixes },
+	{ "inverted ::/0", "! -s ::/0 -j DROP", o6_all },
+	{ "interfaces", "-i eth0 -o veth1 -j ACCEPT", o_interfaces },
+	{ "wildcard interfaces", "! -i cali+ -o tap+ -j ACCEPT", o_wildcard_interfaces },
+	{ "comment, no target", "-m comment --comment 'ns/a b'", o_comment },
+	{ "ctstate", "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", o_ctstate },
+	{ "ctstate inverted", "-m conntrack ! --ctstate INVALID,NEW -j DROP",
+	  o_ctstate_inverted },
+	{ "set src", "-m set --match-set pw-a src -j ACCEPT", o_set_src },
+	{ "set dst inverted", "-m set ! --match-set pw-a dst -j DROP",
+	  o_set_dst_inverted },
+	{ "set dst,dst", "-m set --match-set pw-ipport dst,dst -j ACCEPT",
+	  o_set_dst_dst },
+	{ "set src,dst", "-m set --match-set pw-ipport src,dst -j ACCEPT",
+	  o_set_src_dst },
+	{ "tcp", "-p tcp -m tcp --dport 80 -j ACCEPT", o_tcp },
+	{ "tcp range", "-p tcp -m tcp --dport 8000:8080 -j ACCEPT", o_tcp_range },
+	{ "tcp any port", "-p tcp -m tcp -j ACCEPT", o_tcp_any },
+	{ "udp", "-p udp -m udp --dport 53 -j ACCEPT", o_udp },
+	{ "sctp", "-p sctp -m sctp --dport 9000 -j ACCEPT", o_sctp },
+	{ "multiport", "-p tcp -m multiport --dports 80:90,443,8080 -j ACCEPT",
+	  o_multiport },
+	{ "multiport udp", "-p udp -m multiport --dports 53,5353 -j ACCEPT",
+	  o_multiport_udp },
+	{ "mark", "-m mark --mark 0x4000/0x4000 -j RETURN", o_mark },
+	{ "mark inverted", "-m mark ! --mark 0x1 -j DROP", o_mark_inverted },
+	{ "MARK", "-j MARK --set-xmark 0x10000/0x10000", o_mark_target },
+	{ "jump", "-j pw-dest", o_jump },
+	{ "goto", "-g pw-dest", o_goto },
+	{ "physdev in", "-i cni0 -m physdev --physdev-in veth1a2b3c4d -g pw-dest",
+	  o_physdev_in },
+	{ "physdev out", "-o cni0 -m physdev --physdev-out veth+ --physdev-is-bridged -j DROP",
+	  o_physdev_out },
+	{ "physdev in and out", "-m physdev --physdev-in vethA --physdev-out vethB "
+	  "--physdev-is-bridged -j ACCEPT", o_physdev_both },
+	{ "protocol number", "-p 47 -j ACCEPT", o_protocol_number },
+	{ "ipv6-icmp", "-p ipv6-icmp -j ACCEPT", o6_icmp6_proto },
+	{ "icmp6 echo-request", "-p ipv6-icmp -m icmp6 --icmpv6-type echo-request -j ACCEPT",
+	  o6_icmp6_128 },
+	{ "icmp6 router-solicitation",
+	  "-p ipv6-icmp -m icmp6 --icmpv6-type router-solicitation -j ACCEPT", o6_icmp6_133 },
+	{ "icmp6 134", "-p ipv6-icmp -m icmp6 --icmpv6-type 134 -j ACCEPT", o6_icmp6_134 },
+	{ "icmp6 neighbour-solicitation",
+	  "-p ipv6-icmp -m icmp6 --icmpv6-type neighbour-solicitation -j ACCEPT",
+	  o6_icmp6_135 },
+	{ "icmp6 136", "-p ipv6-icmp -m icmp6 --icmpv6-type 136 -j ACCEPT", o6_icmp6_136 },
+	{ "icmp6 redirect", "-p ipv6-icmp -m icmp6 --icmpv6-type redirect -j ACCEPT",
+	  o6_icmp6_137 },
+	{ "icmp6 143", "-p ipv6-icmp -m icmp6 --icmpv6-type 143 -j ACCEPT", o6_icmp6_143 },
+	{ "neighbour discovery", "-s fe80::/10 -i cali+ -p ipv6-icmp "
+	  "-m comment --comment 'neighbour discovery' -m icmp6 --icmpv6-type 136 -j ACCEPT",
+	  o6_icmp6_nd },
+	{ "podwall rule", "-s fd00:10::/64 -i cali+ -p tcp "
+	  "-m comment --comment 'ns/pol ingress' "
+	  "-m set --match-set pw-a src -m multiport --dports 80,443 "
+	  "-m mark --mark 0x0/0x10000 -j MARK --set-xmark 0x10000/0x10000",
+	  o6_podwall_rule },
+};
+
 static bool same_name(const struct xt_entry_match *a, const struct xt_entry_match *b)
 {
 	return strncmp(a->u.user.name, b->u.user.name, sizeof(a->u.user.name)) == 0;
 }
 
-static const char *compare_entries(struct iptc_handle *h, const struct ipt_entry *ours,
-				   const struct ipt_entry *theirs)
+static const char *compare_entries(const struct fam *f, void *h, const void *ours,
+				   const void *theirs)
 {
-	size_t o = sizeof(*ours), t = sizeof(*theirs);
+	size_t o = f->entry_size, t = f->entry_size;
 	const struct xt_entry_match *om, *tm;
 
-	if (memcmp(&ours->ip, &theirs->ip, sizeof(ours->ip)) != 0)
+	if (memcmp(ours, theirs, f->ip_size) != 0)
 		return "ip part differs";
-	while (o < ours->target_offset && t < theirs->target_offset) {
-		om = (const void *)((const char *)ours + o);
-		tm = (const void *)((const char *)theirs + t);
+	while (o < target_offset(f, ours) && t < target_offset(f, theirs)) {
+		om = object_at(ours, o);
+		tm = object_at(theirs, t);
 		if (!same_name(om, tm))
 			return "match names differ";
 		if (om->u.user.revision != tm->u.user.revision)
@@ -718,84 +1086,102 @@ static const char *compare_entries(struct iptc_handle *h, const struct ipt_entry
 		o += om->u.match_size;
 		t += tm->u.match_size;
 	}
-	if (o != ours->target_offset || t != theirs->target_offset)
+	if (o != target_offset(f, ours) || t != target_offset(f, theirs))
 		return "match counts differ";
-	if (strcmp(iptc_get_target(ours, h), iptc_get_target(theirs, h)) != 0)
+	if (strcmp(f->get_target(ours, h), f->get_target(theirs, h)) != 0)
 		return "targets differ";
-	if (ours->next_offset - ours->target_offset !=
-	    theirs->next_offset - theirs->target_offset)
+	if (next_offset(f, ours) - target_offset(f, ours) !=
+	    next_offset(f, theirs) - target_offset(f, theirs))
 		return "target sizes differ";
-	om = (const void *)((const char *)ours + ours->target_offset);
-	tm = (const void *)((const char *)theirs + theirs->target_offset);
-	if (strcmp(iptc_get_target(ours, h), "MARK") == 0 &&
+	om = object_at(ours, target_offset(f, ours));
+	tm = object_at(theirs, target_offset(f, theirs));
+	if (strcmp(f->get_target(ours, h), "MARK") == 0 &&
 	    (om->u.user.revision != tm->u.user.revision ||
 	     memcmp(om->data, tm->data, om->u.match_size - sizeof(*om)) != 0))
 		return "target data differs";
 	return NULL;
 }
 
-START_TEST(test_oracle)
+static void run_oracle(const struct fam *f, const struct oracle_case *oc)
 {
-	const struct oracle_case *oc = &oracle_cases[_i];
 	struct pw_table *t;
 	struct pw_rule *r;
 	struct pw_iptc_stats st;
 	struct pw_buf line = PW_BUF_INIT;
-	struct iptc_handle *h;
 	const char *why;
 	char *saved;
+	void *h;
 
-	if (!enter_netns())
+	if (!enter_netns_for(f))
 		return;
-	sh("ipset create pw-a hash:net && ipset create pw-ipport hash:ip,port");
-	t = pw_table_new("filter", AF_INET);
+	sh("ipset create pw-a hash:net family %s && "
+	   "ipset create pw-ipport hash:ip,port family %s", f->setfamily, f->setfamily);
+	t = pw_table_new("filter", f->family);
 	r = pw_rule_new();
 	oc->build(r);
 	pw_chain_append(pw_table_chain(t, "pw-t"), r);
 	pw_table_chain(t, "pw-dest");
 	apply(t, &st);
 	ck_assert(st.committed);
-	sh("iptables-legacy -N ORACLE && iptables-legacy -A ORACLE %s", oc->args);
+	sh("%s -N ORACLE && %s -A ORACLE %s", f->iptables, f->iptables, oc->args);
 
-	h = iptc_init("filter");
-	ck_assert_msg(h != NULL, "iptc_init: %s", iptc_strerror(errno));
-	ck_assert(iptc_first_rule("pw-t", h) != NULL);
-	ck_assert(iptc_first_rule("ORACLE", h) != NULL);
-	why = compare_entries(h, iptc_first_rule("pw-t", h),
-			      iptc_first_rule("ORACLE", h));
-	ck_assert_msg(why == NULL, "%s: %s", oc->name, why);
-	iptc_free(h);
+	h = f->init("filter");
+	ck_assert_msg(h != NULL, "init: %s", f->strerror(errno));
+	ck_assert(f->first_rule("pw-t", h) != NULL);
+	ck_assert(f->first_rule("ORACLE", h) != NULL);
+	why = compare_entries(f, h, f->first_rule("pw-t", h), f->first_rule("ORACLE", h));
+	ck_assert_msg(why == NULL, "%s %s: %s", f->name, oc->name, why);
+	f->free(h);
 
 	/* The printer agrees with iptables-save on both rules. */
 	pw_buf_puts(&line, "-A pw-t ");
 	pw_rule_format(r, &line);
-	saved = sh_output("iptables-legacy-save -t filter | grep -e '^-A pw-t ' "
-			  "-e '^-A ORACLE ' | sed 's/^-A ORACLE /-A pw-t /' | uniq");
+	saved = sh_output("%s -t filter | grep -e '^-A pw-t ' -e '^-A ORACLE ' | "
+			  "sed 's/^-A ORACLE /-A pw-t /' | uniq", f->save);
 	pw_buf_putc(&line, '\n');
 	ck_assert_str_eq(saved, pw_buf_str(&line));
 
 	/* Nothing differs, so nothing is written: builder == kernel bytes. */
 	apply(t, &st);
-	ck_assert_msg(!st.committed, "%s: second apply committed", oc->name);
+	ck_assert_msg(!st.committed, "%s %s: second apply committed", f->name, oc->name);
 	ck_assert_int_eq(st.chains_rewritten, 0);
 
 	free(saved);
 	pw_buf_free(&line);
 	pw_table_free(t);
 }
+
+START_TEST(test_oracle)
+{
+	run_oracle(&fams[0], &oracle_cases[_i]);
+}
+END_TEST
+
+START_TEST(test_oracle6)
+{
+	run_oracle(&fams[1], &oracle6_cases[_i]);
+}
 END_TEST
 
 /* ---------------------------------------------------------------- apply */
+
+/*
+ * The apply tests are loop tests over fams[]: _i 0 is the IPv4 table,
+ * 1 the IPv6 one, with the same shapes, foreign rules and races.
+ */
+#define FAM_OR_SKIP(f) \
+	const struct fam *f = &fams[_i]; \
+	if (!enter_netns_for(f)) \
+		return
 
 START_TEST(test_apply_empty_table_matches_render)
 {
 	struct pw_table *t;
 	struct pw_iptc_stats st;
 
-	if (!enter_netns())
-		return;
-	create_sample_sets();
-	t = sample_table(true, 0);
+	FAM_OR_SKIP(f);
+	create_sample_sets(f);
+	t = sample_table(f, true, 0);
 	apply(t, &st);
 	ck_assert(st.committed);
 	ck_assert_int_eq(st.attempts, 1);
@@ -803,7 +1189,7 @@ START_TEST(test_apply_empty_table_matches_render)
 	ck_assert_int_eq(st.chains_rewritten, 0);
 	ck_assert_int_eq(st.chains_deleted, 0);
 	ck_assert_int_eq(st.jumps_fixed, 3);
-	assert_kernel_is(t);
+	assert_kernel_is(f, t);
 	pw_table_free(t);
 }
 END_TEST
@@ -820,30 +1206,31 @@ START_TEST(test_apply_unchanged_keeps_counters)
 	struct pw_iptc_stats st;
 	char *saved, *at;
 	FILE *restore;
+	char cmd[64];
 
-	if (!enter_netns())
-		return;
-	create_sample_sets();
-	t = sample_table(true, 0);
+	FAM_OR_SKIP(f);
+	create_sample_sets(f);
+	t = sample_table(f, true, 0);
 	apply(t, &st);
-	saved = sh_output("iptables-legacy-save -c -t filter");
+	saved = sh_output("%s -c -t filter", f->save);
 	at = strstr(saved, ours);
 	ck_assert(at != NULL);
-	restore = popen("iptables-legacy-restore -c", "w");
+	snprintf(cmd, sizeof(cmd), "%s-restore -c", f->iptables);
+	restore = popen(cmd, "w");
 	ck_assert(restore != NULL);
 	fprintf(restore, "%.*s[5:500]%s", (int)(at - saved), saved, at + strlen("[0:0]"));
 	ck_assert_int_eq(pclose(restore), 0);
-	assert_counters(PREFIX "from-wl", 1, 5, 500);
-	set_counters("FORWARD", 1, 6, 600);
+	assert_counters(f, PREFIX "from-wl", 1, 5, 500);
+	set_counters(f, "FORWARD", 1, 6, 600);
 
 	apply(t, &st);
 	ck_assert(!st.committed);
 	ck_assert_int_eq(st.attempts, 1);
 	ck_assert_int_eq(st.chains_created + st.chains_rewritten + st.chains_deleted +
 			 st.jumps_fixed, 0);
-	assert_counters(PREFIX "from-wl", 1, 5, 500);
-	assert_counters("FORWARD", 1, 6, 600);
-	assert_kernel_is(t);
+	assert_counters(f, PREFIX "from-wl", 1, 5, 500);
+	assert_counters(f, "FORWARD", 1, 6, 600);
+	assert_kernel_is(f, t);
 	free(saved);
 	pw_table_free(t);
 }
@@ -854,21 +1241,20 @@ START_TEST(test_apply_rewrites_only_changed_chain)
 	struct pw_table *t, *t2;
 	struct pw_iptc_stats st;
 
-	if (!enter_netns())
-		return;
-	create_sample_sets();
-	t = sample_table(true, 0);
+	FAM_OR_SKIP(f);
+	create_sample_sets(f);
+	t = sample_table(f, true, 0);
 	apply(t, &st);
-	set_counters(PREFIX "from-wl", 1, 5, 500);
-	set_counters(PREFIX "to-wl", 2, 7, 700);
-	t2 = sample_table(true, 8443);
+	set_counters(f, PREFIX "from-wl", 1, 5, 500);
+	set_counters(f, PREFIX "to-wl", 2, 7, 700);
+	t2 = sample_table(f, true, 8443);
 	apply(t2, &st);
 	ck_assert(st.committed);
 	ck_assert_int_eq(st.chains_rewritten, 1);
 	ck_assert_int_eq(st.chains_created + st.chains_deleted + st.jumps_fixed, 0);
-	assert_counters(PREFIX "from-wl", 1, 5, 500);
-	assert_counters(PREFIX "to-wl", 2, 0, 0);
-	assert_kernel_is(t2);
+	assert_counters(f, PREFIX "from-wl", 1, 5, 500);
+	assert_counters(f, PREFIX "to-wl", 2, 0, 0);
+	assert_kernel_is(f, t2);
 	pw_table_free(t2);
 	pw_table_free(t);
 }
@@ -879,23 +1265,22 @@ START_TEST(test_apply_deletes_vanished_chains)
 	struct pw_table *t, *t2;
 	struct pw_iptc_stats st;
 
-	if (!enter_netns())
-		return;
-	create_sample_sets();
-	t = sample_table(true, 0);
+	FAM_OR_SKIP(f);
+	create_sample_sets(f);
+	t = sample_table(f, true, 0);
 	apply(t, &st);
 	/* Leftovers of ours from an older run, one jumping to the other. */
-	sh("iptables-legacy -N " PREFIX "old-a && iptables-legacy -N " PREFIX "old-b && "
-	   "iptables-legacy -A " PREFIX "old-b -j " PREFIX "old-a && "
-	   "iptables-legacy -A INPUT -j " PREFIX "old-b");
-	t2 = sample_table(false, 0);
+	sh("%s -N " PREFIX "old-a && %s -N " PREFIX "old-b && "
+	   "%s -A " PREFIX "old-b -j " PREFIX "old-a && %s -A INPUT -j " PREFIX "old-b",
+	   f->iptables, f->iptables, f->iptables, f->iptables);
+	t2 = sample_table(f, false, 0);
 	apply(t2, &st);
 	ck_assert(st.committed);
 	ck_assert_int_eq(st.chains_deleted, 3);
 	/* pw-FORWARD lost its jump to pw-to-wl. */
 	ck_assert_int_eq(st.chains_rewritten, 1);
 	ck_assert_int_eq(st.jumps_fixed, 1);		/* INPUT lost the old jump */
-	assert_kernel_is(t2);
+	assert_kernel_is(f, t2);
 	pw_table_free(t2);
 	pw_table_free(t);
 }
@@ -908,26 +1293,25 @@ START_TEST(test_foreign_rules_untouched)
 	struct pw_buf err = PW_BUF_INIT;
 	char *before, *after;
 
-	if (!enter_netns())
-		return;
-	create_sample_sets();
-	preload_foreign();
-	before = dump_foreign();
-	t = sample_table(true, 0);
+	FAM_OR_SKIP(f);
+	create_sample_sets(f);
+	preload_foreign(f);
+	before = dump_foreign(f);
+	t = sample_table(f, true, 0);
 	apply(t, &st);
 	ck_assert_int_eq(st.jumps_fixed, 3);
-	after = dump_foreign();
+	after = dump_foreign(f);
 	ck_assert_str_eq(after, before);
 	free(after);
 
-	t2 = sample_table(false, 0);
+	t2 = sample_table(f, false, 0);
 	apply(t2, &st);
-	after = dump_foreign();
+	after = dump_foreign(f);
 	ck_assert_str_eq(after, before);
 	free(after);
 
-	ck_assert_int_eq(pw_iptc_remove_all("filter", PREFIX, &st, &err), 0);
-	after = dump_foreign();
+	ck_assert_int_eq(pw_iptc_remove_all("filter", f->family, PREFIX, &st, &err), 0);
+	after = dump_foreign(f);
 	ck_assert_str_eq(after, before);
 	free(after);
 
@@ -944,19 +1328,17 @@ START_TEST(test_jump_moved_back_to_top)
 	struct pw_iptc_stats st;
 	char *rules;
 
-	if (!enter_netns())
-		return;
-	create_sample_sets();
-	t = sample_table(true, 0);
+	FAM_OR_SKIP(f);
+	create_sample_sets(f);
+	t = sample_table(f, true, 0);
 	apply(t, &st);
-	sh("iptables-legacy -N KUBE-FORWARD && "
-	   "iptables-legacy -I FORWARD -j KUBE-FORWARD && "
-	   "iptables-legacy -A FORWARD -j " PREFIX "FORWARD");
+	sh("%s -N KUBE-FORWARD && %s -I FORWARD -j KUBE-FORWARD && "
+	   "%s -A FORWARD -j " PREFIX "FORWARD", f->iptables, f->iptables, f->iptables);
 	apply(t, &st);
 	ck_assert(st.committed);
 	ck_assert_int_eq(st.jumps_fixed, 1);
 	ck_assert_int_eq(st.chains_created + st.chains_rewritten + st.chains_deleted, 0);
-	rules = sh_output("iptables-legacy -S FORWARD");
+	rules = sh_output("%s -S FORWARD", f->iptables);
 	ck_assert_str_eq(rules, "-P FORWARD ACCEPT\n"
 				"-A FORWARD -j " PREFIX "FORWARD\n"
 				"-A FORWARD -j KUBE-FORWARD\n");
@@ -976,23 +1358,22 @@ START_TEST(test_remove_all)
 	struct pw_buf err = PW_BUF_INIT;
 	char *before, *after, *saved;
 
-	if (!enter_netns())
-		return;
-	create_sample_sets();
-	preload_foreign();
-	before = dump_foreign();
-	t = sample_table(true, 0);
+	FAM_OR_SKIP(f);
+	create_sample_sets(f);
+	preload_foreign(f);
+	before = dump_foreign(f);
+	t = sample_table(f, true, 0);
 	apply(t, &st);
-	ck_assert_int_eq(pw_iptc_remove_all("filter", PREFIX, &st, &err), 0);
+	ck_assert_int_eq(pw_iptc_remove_all("filter", f->family, PREFIX, &st, &err), 0);
 	ck_assert(st.committed);
 	ck_assert_int_eq(st.chains_deleted, 5);
 	ck_assert_int_eq(st.jumps_fixed, 3);
-	saved = sh_output("iptables-legacy-save -t filter");
+	saved = sh_output("%s -t filter", f->save);
 	ck_assert_msg(strstr(saved, PREFIX) == NULL, "left behind:\n%s", saved);
-	after = dump_foreign();
+	after = dump_foreign(f);
 	ck_assert_str_eq(after, before);
 
-	ck_assert_int_eq(pw_iptc_remove_all("filter", PREFIX, &st, &err), 0);
+	ck_assert_int_eq(pw_iptc_remove_all("filter", f->family, PREFIX, &st, &err), 0);
 	ck_assert(!st.committed);
 	/* The sets are free to go: no rule refers to them any more. */
 	sh("ipset destroy " PREFIX "s1 && ipset destroy " PREFIX "s2");
@@ -1012,10 +1393,9 @@ START_TEST(test_errors)
 	struct pw_buf err = PW_BUF_INIT;
 	char *saved;
 
-	if (!enter_netns())
-		return;
+	FAM_OR_SKIP(f);
 	/* A set that does not exist: nothing is written. */
-	t = pw_table_new("filter", AF_INET);
+	t = pw_table_new("filter", f->family);
 	r = pw_rule_new();
 	pw_rule_add_set(r, PREFIX "missing", PW_SET_SRC, false);
 	pw_chain_append(pw_table_chain(t, PREFIX "a"), r);
@@ -1023,15 +1403,22 @@ START_TEST(test_errors)
 	ck_assert_msg(strstr(pw_buf_str(&err), PREFIX "missing") &&
 		      strstr(pw_buf_str(&err), "chain " PREFIX "a"), "%s",
 		      pw_buf_str(&err));
+	/* Both tables are "filter": an error says which family's it is. */
+	if (f->family == AF_INET6)
+		ck_assert_msg(strncmp(pw_buf_str(&err), "IPv6 chain ", 11) == 0, "%s",
+			      pw_buf_str(&err));
+	else
+		ck_assert_msg(strncmp(pw_buf_str(&err), "chain ", 6) == 0, "%s",
+			      pw_buf_str(&err));
 	ck_assert(!st.committed);
-	saved = sh_output("iptables-legacy-save -t filter");
+	saved = sh_output("%s -t filter", f->save);
 	ck_assert(strstr(saved, PREFIX) == NULL);
 	free(saved);
 	pw_table_free(t);
 
 	/* A chain that is not ours would be someone else's to manage. */
 	pw_buf_reset(&err);
-	t = pw_table_new("filter", AF_INET);
+	t = pw_table_new("filter", f->family);
 	pw_table_chain(t, "KUBE-SERVICES");
 	ck_assert_int_eq(pw_iptc_apply(t, PREFIX, &st, &err), -EINVAL);
 	ck_assert(strstr(pw_buf_str(&err), "KUBE-SERVICES") != NULL);
@@ -1039,7 +1426,7 @@ START_TEST(test_errors)
 
 	/* A built-in rule we could not recognise as ours later. */
 	pw_buf_reset(&err);
-	t = pw_table_new("filter", AF_INET);
+	t = pw_table_new("filter", f->family);
 	pw_chain_append(pw_table_chain(t, "INPUT"), verdict(PW_TARGET_ACCEPT));
 	ck_assert_int_eq(pw_iptc_apply(t, PREFIX, &st, &err), -EINVAL);
 	ck_assert(strstr(pw_buf_str(&err), "chain INPUT") != NULL);
@@ -1047,7 +1434,7 @@ START_TEST(test_errors)
 
 	/* A jump to a chain nobody has. */
 	pw_buf_reset(&err);
-	t = pw_table_new("filter", AF_INET);
+	t = pw_table_new("filter", f->family);
 	pw_chain_append(pw_table_chain(t, PREFIX "a"), jump("NOPE"));
 	ck_assert_int_eq(pw_iptc_apply(t, PREFIX, &st, &err), -ENOENT);
 	ck_assert_msg(strstr(pw_buf_str(&err), "NOPE") != NULL, "%s", pw_buf_str(&err));
@@ -1055,13 +1442,270 @@ START_TEST(test_errors)
 
 	/* A foreign rule that jumps into a chain we want gone. */
 	pw_buf_reset(&err);
-	sh("iptables-legacy -N " PREFIX "gone && iptables-legacy -N KUBE-X && "
-	   "iptables-legacy -A KUBE-X -j " PREFIX "gone");
-	t = pw_table_new("filter", AF_INET);
+	sh("%s -N " PREFIX "gone && %s -N KUBE-X && %s -A KUBE-X -j " PREFIX "gone",
+	   f->iptables, f->iptables, f->iptables);
+	t = pw_table_new("filter", f->family);
 	ck_assert_int_eq(pw_iptc_apply(t, PREFIX, &st, &err), -EMLINK);
 	ck_assert_msg(strstr(pw_buf_str(&err), "chain " PREFIX "gone: delete"), "%s",
 		      pw_buf_str(&err));
 	pw_table_free(t);
+
+	/* The same for --cleanup. */
+	pw_buf_reset(&err);
+	ck_assert_int_eq(pw_iptc_remove_all("filter", f->family, PREFIX, &st, &err),
+			 -EMLINK);
+	pw_buf_reset(&err);
+	ck_assert_int_eq(pw_iptc_remove_all("filter", AF_UNIX, PREFIX, &st, &err), -EINVAL);
+	pw_buf_free(&err);
+}
+END_TEST
+
+/* What does not fit a family is refused before the kernel is touched. */
+START_TEST(test_family_mismatch)
+{
+	static const struct {
+		int table_family;
+		const char *what;
+		const char *addr;	/* as the rule's source, or NULL */
+		const char *set_family;	/* of the set the rule matches, or NULL */
+		bool icmp6;
+		const char *expect;
+	} cases[] = {
+		{ AF_INET6, "v4 address", "10.0.0.0/8", NULL, false,
+		  "only IPv6 addresses fit an IPv6 table" },
+		{ AF_INET, "v6 address", "fd00::/8", NULL, false,
+		  "only IPv4 addresses fit an IPv4 table" },
+		{ AF_INET6, "inet set", NULL, "inet", false, "of family inet," },
+		{ AF_INET, "inet6 set", NULL, "inet6", false, "of family inet6," },
+		{ AF_INET, "icmp6 match", NULL, NULL, true, "icmp6 match needs an IPv6" },
+	};
+	struct pw_buf err = PW_BUF_INIT;
+	struct pw_iptc_stats st;
+	char *saved;
+	size_t i;
+
+	if (!enter_netns_both())
+		return;
+	sh("ipset create pw-inet hash:ip family inet && "
+	   "ipset create pw-inet6 hash:ip family inet6 && "
+	   "ipset create pw-list list:set");
+	for (i = 0; i < PW_ARRAY_SIZE(cases); i++) {
+		struct pw_table *t = pw_table_new("filter", cases[i].table_family);
+		struct pw_rule *r = pw_rule_new();
+		char set[32];
+
+		if (cases[i].addr) {
+			struct pw_cidr c = cidr(cases[i].addr);
+
+			pw_rule_set_src(r, &c, false);
+		}
+		if (cases[i].set_family) {
+			snprintf(set, sizeof(set), "pw-%s", cases[i].set_family);
+			pw_rule_add_set(r, set, PW_SET_SRC, false);
+		}
+		if (cases[i].icmp6) {
+			pw_rule_set_protocol(r, IPPROTO_ICMPV6);
+			pw_rule_add_icmp6_type(r, 128);
+		}
+		pw_chain_append(pw_table_chain(t, PREFIX "a"), r);
+		pw_buf_reset(&err);
+		ck_assert_int_eq(pw_iptc_apply(t, PREFIX, &st, &err), -EINVAL);
+		ck_assert_msg(strstr(pw_buf_str(&err), cases[i].expect) &&
+			      strstr(pw_buf_str(&err), "chain " PREFIX "a, rule 1"),
+			      "%s: %s", cases[i].what, pw_buf_str(&err));
+		ck_assert(!st.committed);
+		pw_table_free(t);
+	}
+	saved = sh_output("iptables-legacy-save -t filter; ip6tables-legacy-save -t filter");
+	ck_assert_msg(strstr(saved, PREFIX) == NULL, "%s", saved);
+	free(saved);
+
+	/* A set with no family of its own (list:set) fits either table. */
+	for (i = 0; i < NFAMS; i++) {
+		struct pw_table *t = pw_table_new("filter", fams[i].family);
+		struct pw_rule *r = pw_rule_new();
+
+		pw_rule_add_set(r, "pw-list", PW_SET_SRC, false);
+		pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
+		pw_chain_append(pw_table_chain(t, PREFIX "a"), r);
+		apply(t, &st);
+		ck_assert(st.committed);
+		pw_table_free(t);
+	}
+	pw_buf_free(&err);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- two tables */
+
+/* The one that is not f. */
+static const struct fam *other_fam(const struct fam *f)
+{
+	return f == &fams[0] ? &fams[1] : &fams[0];
+}
+
+/*
+ * Both tables, each written by its own apply: the IPv4 one never touches
+ * the IPv6 table, nor the other way round, down to the counters.
+ */
+START_TEST(test_both_tables)
+{
+	struct pw_table *t[NFAMS], *t2;
+	struct pw_buf err = PW_BUF_INIT;
+	struct pw_iptc_stats st;
+	size_t i;
+
+	if (!enter_netns_both())
+		return;
+	sh("ipset create " PREFIX "s1 hash:net family inet && "
+	   "ipset create " PREFIX "s2 hash:ip,port family inet && "
+	   "ipset create " PREFIX "s1-6 hash:net family inet6 && "
+	   "ipset create " PREFIX "s2-6 hash:ip,port family inet6");
+	/* The same chain names in both; the IPv6 sets under their own names. */
+	t[0] = sample_table(&fams[0], true, 0);
+	t[1] = pw_table_new("filter", AF_INET6);
+	{
+		struct pw_chain *c = pw_table_chain(t[1], PREFIX "FORWARD");
+		struct pw_rule *r = pw_rule_new();
+		struct pw_cidr net = cidr("fd00::/8");
+
+		pw_chain_append(pw_table_chain(t[1], "FORWARD"), jump(PREFIX "FORWARD"));
+		pw_rule_set_src(r, &net, false);
+		pw_rule_add_set(r, PREFIX "s1-6", PW_SET_DST, false);
+		pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
+		pw_chain_append(c, r);
+		r = pw_rule_new();
+		pw_rule_set_protocol(r, IPPROTO_ICMPV6);
+		pw_rule_add_icmp6_type(r, 135);
+		pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
+		pw_chain_append(c, r);
+		pw_chain_append(c, verdict(PW_TARGET_DROP));
+	}
+	for (i = 0; i < NFAMS; i++) {
+		apply(t[i], &st);
+		ck_assert(st.committed);
+	}
+	for (i = 0; i < NFAMS; i++)
+		assert_kernel_is(&fams[i], t[i]);
+	set_counters(&fams[1], PREFIX "FORWARD", 1, 11, 1100);
+	set_counters(&fams[0], PREFIX "FORWARD", 1, 12, 1200);
+
+	for (i = 0; i < NFAMS; i++) {
+		const struct fam *f = &fams[i], *o = other_fam(f);
+		char *before = dump_table(o, false), *after;
+
+		/* Each table as wanted: nothing to do in either. */
+		apply(t[i], &st);
+		ck_assert(!st.committed);
+
+		/* A changed IPv4 table leaves IPv6 alone, and the other way round. */
+		t2 = f->family == AF_INET ? sample_table(f, false, 0) : pw_table_new("filter",
+										     AF_INET6);
+		apply(t2, &st);
+		ck_assert(st.committed);
+		assert_kernel_is(f, t2);
+		after = dump_table(o, false);
+		ck_assert_str_eq(after, before);
+		free(after);
+
+		ck_assert_int_eq(pw_iptc_remove_all("filter", f->family, PREFIX, &st, &err),
+				 0);
+		ck_assert_msg(st.committed || f->family == AF_INET6, "%s", f->name);
+		after = dump_table(o, false);
+		ck_assert_str_eq(after, before);
+		free(after);
+
+		/* Back as it was, counters aside. */
+		apply(t[i], &st);
+		ck_assert(st.committed);
+		free(before);
+		pw_table_free(t2);
+	}
+	for (i = 0; i < NFAMS; i++) {
+		assert_kernel_is(&fams[i], t[i]);
+		pw_table_free(t[i]);
+	}
+	pw_buf_free(&err);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- no IPv6 */
+
+/*
+ * socket(AF_INET6) as a kernel without IPv6 answers it (ipv6.disable=1),
+ * for the writer and libip6tc alike: the test binary's own socket() comes
+ * before libc's. inet6_sockets_left IPv6 sockets still open (-1: all).
+ */
+static int inet6_sockets_left = -1;
+
+int socket(int domain, int type, int protocol)
+{
+	if (domain == AF_INET6 && inet6_sockets_left >= 0 && inet6_sockets_left-- == 0) {
+		inet6_sockets_left = 0;
+		errno = EAFNOSUPPORT;
+		return -1;
+	}
+	return (int)syscall(SYS_socket, domain, type, protocol);
+}
+
+static struct pw_table *small_table(int family)
+{
+	struct pw_table *t = pw_table_new("filter", family);
+
+	pw_chain_append(pw_table_chain(t, "INPUT"), jump(PREFIX "INPUT"));
+	pw_table_chain(t, PREFIX "INPUT");
+	return t;
+}
+
+START_TEST(test_no_ipv6)
+{
+	struct pw_buf err = PW_BUF_INIT;
+	struct pw_iptc_stats st;
+	struct pw_table *t, *t4;
+
+	if (!enter_netns())
+		return;
+	t = small_table(AF_INET6);
+	t4 = small_table(AF_INET);
+
+	/* No IPv6 socket at all: told before anything else is tried. */
+	inet6_sockets_left = 0;
+	ck_assert_int_eq(pw_iptc_apply(t, PREFIX, &st, &err), -EAFNOSUPPORT);
+	ck_assert_msg(strstr(pw_buf_str(&err), "IPv6 table filter: the kernel has no "
+			     "IPv6 (socket: "), "%s", pw_buf_str(&err));
+	ck_assert(!st.committed);
+	pw_buf_reset(&err);
+	ck_assert_int_eq(pw_iptc_remove_all("filter", AF_INET6, PREFIX, &st, &err),
+			 -EAFNOSUPPORT);
+	/* IPv4 goes on as before. */
+	apply(t4, &st);
+	ck_assert(st.committed);
+
+	/* The same answer from libip6tc's own socket. */
+	inet6_sockets_left = 1;
+	pw_buf_reset(&err);
+	ck_assert_int_eq(pw_iptc_apply(t, PREFIX, &st, &err), -EAFNOSUPPORT);
+	ck_assert_msg(strstr(pw_buf_str(&err), "IPv6 table filter: the kernel has no "
+			     "IPv6 (init: "), "%s", pw_buf_str(&err));
+	inet6_sockets_left = -1;
+	pw_table_free(t);
+
+	/* An IPv6 table the kernel has no module for is "no IPv6" too... */
+	pw_buf_reset(&err);
+	t = pw_table_new("pwnosuch", AF_INET6);
+	ck_assert_int_eq(pw_iptc_apply(t, PREFIX, &st, &err), -EAFNOSUPPORT);
+	ck_assert_msg(strstr(pw_buf_str(&err), "IPv6 table pwnosuch: the kernel has no "
+			     "such ip6tables table (init: "), "%s", pw_buf_str(&err));
+	ck_assert_int_eq(st.attempts, 5);
+	pw_table_free(t);
+	/* ...but a missing IPv4 table is a failure. */
+	pw_buf_reset(&err);
+	t = pw_table_new("pwnosuch", AF_INET);
+	ck_assert_int_eq(pw_iptc_apply(t, PREFIX, &st, &err), -ENOENT);
+	ck_assert_msg(strncmp(pw_buf_str(&err), "table pwnosuch: init: ", 22) == 0, "%s",
+		      pw_buf_str(&err));
+	pw_table_free(t);
+	pw_table_free(t4);
 	pw_buf_free(&err);
 }
 END_TEST
@@ -1071,33 +1715,37 @@ END_TEST
 void pw_iptc_test_before_commit(unsigned attempt);
 
 static enum { RACE_NONE, RACE_FIRST, RACE_ALWAYS } race_mode;
+static const struct fam *race_fam;	/* whose table the other writer writes */
 
 /* Another writer commits between our init and commit, changing the count. */
 void pw_iptc_test_before_commit(unsigned attempt)
 {
 	if (race_mode == RACE_ALWAYS || (race_mode == RACE_FIRST && attempt == 1))
-		sh("iptables-legacy -A INPUT -s 192.0.2.%u -j DROP", attempt);
+		sh("%s -A INPUT -s %s%u -j DROP", race_fam->iptables, race_fam->host_base,
+		   attempt);
 }
 
 START_TEST(test_eagain_retried)
 {
 	struct pw_table *t;
 	struct pw_iptc_stats st;
-	char *rules;
+	char *rules, *line, *want;
 
-	if (!enter_netns())
-		return;
-	create_sample_sets();
-	t = sample_table(true, 0);
+	FAM_OR_SKIP(f);
+	create_sample_sets(f);
+	t = sample_table(f, true, 0);
+	race_fam = f;
 	race_mode = RACE_FIRST;
 	apply(t, &st);
 	race_mode = RACE_NONE;
 	ck_assert_int_eq(st.attempts, 2);
 	ck_assert(st.committed);
-	rules = sh_output("iptables-legacy -S INPUT");
-	ck_assert_str_eq(rules, "-P INPUT ACCEPT\n"
-				"-A INPUT -j " PREFIX "INPUT\n"
-				"-A INPUT -s 192.0.2.1/32 -j DROP\n");
+	rules = sh_output("%s -S INPUT", f->iptables);
+	line = host_drop_line(f, 1);
+	want = pw_xasprintf("-P INPUT ACCEPT\n-A INPUT -j " PREFIX "INPUT\n%s", line);
+	ck_assert_str_eq(rules, want);
+	free(want);
+	free(line);
 	free(rules);
 	pw_table_free(t);
 }
@@ -1109,10 +1757,10 @@ START_TEST(test_eagain_gives_up)
 	struct pw_iptc_stats st;
 	struct pw_buf err = PW_BUF_INIT;
 
-	if (!enter_netns())
-		return;
-	create_sample_sets();
-	t = sample_table(true, 0);
+	FAM_OR_SKIP(f);
+	create_sample_sets(f);
+	t = sample_table(f, true, 0);
+	race_fam = f;
 	race_mode = RACE_ALWAYS;
 	ck_assert_int_eq(pw_iptc_apply(t, PREFIX, &st, &err), -EAGAIN);
 	race_mode = RACE_NONE;
@@ -1138,9 +1786,11 @@ int setsockopt(int fd, int level, int optname, const void *optval, socklen_t opt
 {
 	static unsigned n;
 
-	if (counters_races && level == IPPROTO_IP && optname == IPT_SO_SET_ADD_COUNTERS) {
+	if (counters_races && race_fam && level == race_fam->sockopt_level &&
+	    optname == race_fam->add_counters) {
 		counters_races--;
-		sh("iptables-legacy -A INPUT -s 192.0.2.%u -j DROP", 100 + ++n);
+		sh("%s -A INPUT -s %s%u -j DROP", race_fam->iptables, race_fam->host_base,
+		   100 + ++n);
 	}
 	return (int)syscall(SYS_setsockopt, fd, level, optname, optval, optlen);
 }
@@ -1149,12 +1799,12 @@ START_TEST(test_counters_race_retried)
 {
 	struct pw_table *t;
 	struct pw_iptc_stats st;
-	char *rules;
+	char *rules, *line, *want;
 
-	if (!enter_netns())
-		return;
-	create_sample_sets();
-	t = sample_table(true, 0);
+	FAM_OR_SKIP(f);
+	create_sample_sets(f);
+	t = sample_table(f, true, 0);
+	race_fam = f;
 	counters_races = 1;
 	apply(t, &st);
 	ck_assert_int_eq(counters_races, 0);
@@ -1165,10 +1815,12 @@ START_TEST(test_counters_race_retried)
 	ck_assert_int_eq(st.attempts, 2);
 	ck_assert(st.committed);
 	ck_assert_int_gt(st.chains_created, 0);
-	rules = sh_output("iptables-legacy -S INPUT");
-	ck_assert_str_eq(rules, "-P INPUT ACCEPT\n"
-				"-A INPUT -j " PREFIX "INPUT\n"
-				"-A INPUT -s 192.0.2.101/32 -j DROP\n");
+	rules = sh_output("%s -S INPUT", f->iptables);
+	line = host_drop_line(f, 101);
+	want = pw_xasprintf("-P INPUT ACCEPT\n-A INPUT -j " PREFIX "INPUT\n%s", line);
+	ck_assert_str_eq(rules, want);
+	free(want);
+	free(line);
 	free(rules);
 	apply(t, &st);
 	ck_assert(!st.committed);
@@ -1178,25 +1830,23 @@ END_TEST
 
 START_TEST(test_refused_table_gives_up)
 {
-	struct pw_table *t = pw_table_new("filter", AF_INET);
+	struct pw_table *t;
 	struct pw_iptc_stats st;
 	struct pw_buf err = PW_BUF_INIT;
+	struct pw_rule *r;
 
-	if (!enter_netns())
-		return;
+	FAM_OR_SKIP(f);
 	/*
 	 * A tcp match on a udp rule: the kernel's checkentry refuses it at
 	 * SET_REPLACE with EINVAL, attempt after attempt.
 	 */
-	{
-		struct pw_rule *r = pw_rule_new();
-
-		pw_rule_set_protocol(r, IPPROTO_TCP);
-		pw_rule_add_dport(r, 80, 80);
-		pw_rule_set_protocol(r, IPPROTO_UDP);
-		pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
-		pw_chain_append(pw_table_chain(t, PREFIX "a"), r);
-	}
+	t = pw_table_new("filter", f->family);
+	r = pw_rule_new();
+	pw_rule_set_protocol(r, IPPROTO_TCP);
+	pw_rule_add_dport(r, 80, 80);
+	pw_rule_set_protocol(r, IPPROTO_UDP);
+	pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
+	pw_chain_append(pw_table_chain(t, PREFIX "a"), r);
 	ck_assert_int_eq(pw_iptc_apply(t, PREFIX, &st, &err), -EINVAL);
 	ck_assert_int_eq(st.attempts, 5);
 	ck_assert(!st.committed);
@@ -1220,15 +1870,15 @@ START_TEST(test_concurrent_writer)
 	struct pw_table *t[2];
 	struct pw_iptc_stats st;
 	unsigned i, retried = 0;
-	char *saved;
+	char *saved, *prefix;
+	const char *head;
 	pid_t pid;
 	int status;
 
-	if (!enter_netns())
-		return;
-	create_sample_sets();
-	t[0] = sample_table(true, 0);
-	t[1] = sample_table(false, 0);
+	FAM_OR_SKIP(f);
+	create_sample_sets(f);
+	t[0] = sample_table(f, true, 0);
+	t[1] = sample_table(f, false, 0);
 	pid = fork();
 	ck_assert(pid >= 0);
 	if (pid == 0) {
@@ -1236,8 +1886,8 @@ START_TEST(test_concurrent_writer)
 		unsigned n;
 
 		for (n = 1; n <= WRITER_RULES; n++) {
-			snprintf(cmd, sizeof(cmd), "until iptables-legacy -A INPUT "
-				 "-s 198.51.100.%u -j DROP 2>/dev/null; do :; done", n);
+			snprintf(cmd, sizeof(cmd), "until %s -A INPUT -s %s%u -j DROP "
+				 "2>/dev/null; do :; done", f->iptables, f->writer_base, n);
 			if (system(cmd) != 0)
 				_exit(1);
 		}
@@ -1250,14 +1900,16 @@ START_TEST(test_concurrent_writer)
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	saved = sh_output("iptables-legacy -S INPUT");
-	ck_assert_int_eq(count_lines(saved, "-A INPUT -s 198.51.100."), WRITER_RULES);
+	saved = sh_output("%s -S INPUT", f->iptables);
+	prefix = pw_xasprintf("-A INPUT -s %s", f->writer_base);
+	ck_assert_int_eq(count_lines(saved, prefix), WRITER_RULES);
 	ck_assert_int_eq(count_lines(saved, "-A INPUT -j " PREFIX "INPUT"), 1);
-	ck_assert(strncmp(saved, "-P INPUT ACCEPT\n-A INPUT -j " PREFIX "INPUT\n",
-			  strlen("-P INPUT ACCEPT\n-A INPUT -j " PREFIX "INPUT\n")) == 0);
-	printf("concurrent writer: %u of 30 applies retried\n", retried);
+	head = "-P INPUT ACCEPT\n-A INPUT -j " PREFIX "INPUT\n";
+	ck_assert(strncmp(saved, head, strlen(head)) == 0);
+	printf("concurrent writer (%s): %u of 30 applies retried\n", f->name, retried);
 	apply(t[1], &st);
 	ck_assert(!st.committed);
+	free(prefix);
 	free(saved);
 	pw_table_free(t[1]);
 	pw_table_free(t[0]);
@@ -1486,23 +2138,32 @@ static Suite *iptc_suite(void)
 	tc = tcase_create("oracle");
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_oracle, 0, PW_ARRAY_SIZE(oracle_cases));
+	tcase_add_loop_test(tc, test_oracle6, 0, PW_ARRAY_SIZE(oracle6_cases));
 	suite_add_tcase(s, tc);
 
+	/* Each of these once per family: _i indexes fams[]. */
 	tc = tcase_create("apply");
 	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_apply_empty_table_matches_render);
-	tcase_add_test(tc, test_apply_unchanged_keeps_counters);
-	tcase_add_test(tc, test_apply_rewrites_only_changed_chain);
-	tcase_add_test(tc, test_apply_deletes_vanished_chains);
-	tcase_add_test(tc, test_foreign_rules_untouched);
-	tcase_add_test(tc, test_jump_moved_back_to_top);
-	tcase_add_test(tc, test_remove_all);
-	tcase_add_test(tc, test_errors);
-	tcase_add_test(tc, test_eagain_retried);
-	tcase_add_test(tc, test_eagain_gives_up);
-	tcase_add_test(tc, test_concurrent_writer);
-	tcase_add_test(tc, test_counters_race_retried);
-	tcase_add_test(tc, test_refused_table_gives_up);
+	tcase_add_loop_test(tc, test_apply_empty_table_matches_render, 0, NFAMS);
+	tcase_add_loop_test(tc, test_apply_unchanged_keeps_counters, 0, NFAMS);
+	tcase_add_loop_test(tc, test_apply_rewrites_only_changed_chain, 0, NFAMS);
+	tcase_add_loop_test(tc, test_apply_deletes_vanished_chains, 0, NFAMS);
+	tcase_add_loop_test(tc, test_foreign_rules_untouched, 0, NFAMS);
+	tcase_add_loop_test(tc, test_jump_moved_back_to_top, 0, NFAMS);
+	tcase_add_loop_test(tc, test_remove_all, 0, NFAMS);
+	tcase_add_loop_test(tc, test_errors, 0, NFAMS);
+	tcase_add_loop_test(tc, test_eagain_retried, 0, NFAMS);
+	tcase_add_loop_test(tc, test_eagain_gives_up, 0, NFAMS);
+	tcase_add_loop_test(tc, test_concurrent_writer, 0, NFAMS);
+	tcase_add_loop_test(tc, test_counters_race_retried, 0, NFAMS);
+	tcase_add_loop_test(tc, test_refused_table_gives_up, 0, NFAMS);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("families");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_family_mismatch);
+	tcase_add_test(tc, test_both_tables);
+	tcase_add_test(tc, test_no_ipv6);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("setindex");
