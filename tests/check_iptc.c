@@ -182,7 +182,8 @@ static bool enter_netns_for(const struct fam *f)
 {
 	char check[200], tools[160];
 
-	snprintf(check, sizeof(check), "command -v %s %s ipset && %s -t filter",
+	/* In parentheses: the caller sends only the last command's output away. */
+	snprintf(check, sizeof(check), "(command -v %s %s ipset && %s -t filter)",
 		 f->iptables, f->save, f->save);
 	snprintf(tools, sizeof(tools), "%s, %s and ipset%s", f->iptables, f->save,
 		 f->family == AF_INET6 ? ", and IPv6 with ip6_tables in the kernel" : "");
@@ -201,7 +202,7 @@ static bool enter_netns_both(void)
 
 	if (!enter_netns_for(&fams[0]))
 		return false;
-	if (pw_test_run("command -v %s %s && %s -t filter", f->iptables, f->save,
+	if (pw_test_run("(command -v %s %s && %s -t filter)", f->iptables, f->save,
 			f->save) == 0)
 		return true;
 	printf("SKIP: needs %s and %s, and IPv6 with ip6_tables in the kernel\n",
