@@ -780,7 +780,7 @@ int pw_daemon_run(struct pw_options *opt)
 		goto out;
 	}
 	if (opt->dry_run == PW_DRY_RUN_OFF &&
-	    !(d.drift = pw_drift_open("filter", opt->prefix, &err))) {
+	    !(d.drift = pw_drift_open("filter", AF_INET, opt->prefix, &err))) {
 		pw_warn("drift checks off, the resync timer alone repairs: %s", pw_buf_str(&err));
 		pw_buf_reset(&err);
 	}

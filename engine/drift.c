@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,10 +14,47 @@
 
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4/ip_tables.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
 
 #include "engine/drift.h"
 
+/*
+ * What differs between the IPv4 and the IPv6 table as the kernel hands
+ * them out: the socket, the getsockopt() numbers, and the entry's fixed
+ * header (struct ipt_entry or struct ip6t_entry), whose size moves every
+ * field after the address part. Everything below reads entries through it.
+ */
+struct table_family {
+	int family;
+	const char *label;		/* before the table's name: "" or "IPv6 " */
+	int level;			/* getsockopt() level */
+	int get_info, get_entries;
+	size_t entry_size;
+	size_t target_offset_at, next_offset_at, comefrom_at, counters_at;
+};
+
+static const struct table_family families[] = {
+	{ AF_INET, "", IPPROTO_IP, IPT_SO_GET_INFO, IPT_SO_GET_ENTRIES,
+	  sizeof(struct ipt_entry), offsetof(struct ipt_entry, target_offset),
+	  offsetof(struct ipt_entry, next_offset), offsetof(struct ipt_entry, comefrom),
+	  offsetof(struct ipt_entry, counters) },
+	{ AF_INET6, "IPv6 ", IPPROTO_IPV6, IP6T_SO_GET_INFO, IP6T_SO_GET_ENTRIES,
+	  sizeof(struct ip6t_entry), offsetof(struct ip6t_entry, target_offset),
+	  offsetof(struct ip6t_entry, next_offset), offsetof(struct ip6t_entry, comefrom),
+	  offsetof(struct ip6t_entry, counters) },
+};
+
+/* The two families' info and entries requests share one layout. */
+typedef char getinfo_layouts_agree[sizeof(struct ipt_getinfo) ==
+				   sizeof(struct ip6t_getinfo) ? 1 : -1];
+typedef char get_entries_layouts_agree[offsetof(struct ipt_get_entries, entrytable) ==
+				       offsetof(struct ip6t_get_entries, entrytable) ?
+				       1 : -1];
+
+#define ENTRIES_HEADER offsetof(struct ipt_get_entries, entrytable)
+
 struct pw_drift {
+	const struct table_family *fam;
 	int fd;
 	char table[XT_TABLE_MAXNAMELEN];
 	char *prefix;
@@ -26,22 +64,38 @@ struct pw_drift {
 	size_t capacity;			/* bytes of entries->entrytable */
 };
 
-struct pw_drift *pw_drift_open(const char *table, const char *prefix, struct pw_buf *err)
+struct pw_drift *pw_drift_open(const char *table, int family, const char *prefix,
+			       struct pw_buf *err)
 {
+	const struct table_family *fam = NULL;
 	struct pw_drift *d;
+	size_t i;
+	int saved;
 
+	for (i = 0; i < PW_ARRAY_SIZE(families); i++)
+		if (families[i].family == family)
+			fam = &families[i];
+	if (!fam) {
+		pw_buf_printf(err, "table %s: address family %d is neither IPv4 nor IPv6",
+			      table, family);
+		return NULL;
+	}
 	if (strlen(table) >= XT_TABLE_MAXNAMELEN) {
-		pw_buf_printf(err, "table name \"%s\" too long", table);
+		pw_buf_printf(err, "%stable name \"%s\" too long", fam->label, table);
 		return NULL;
 	}
 	d = pw_xcalloc(1, sizeof(*d));
+	d->fam = fam;
 	strcpy(d->table, table);
 	d->prefix = pw_xstrdup(prefix);
-	d->fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	d->fd = socket(family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	if (d->fd < 0) {
-		pw_buf_printf(err, "raw socket for reading table %s: %s", table, strerror(errno));
+		saved = errno;
+		pw_buf_printf(err, "raw socket for reading %stable %s: %s", fam->label, table,
+			      strerror(saved));
 		free(d->prefix);
 		free(d);
+		errno = saved;
 		return NULL;
 	}
 	return d;
@@ -95,6 +149,7 @@ struct chain_start {
 };
 
 struct table_walk {
+	const struct table_family *fam;
 	unsigned char *base;
 	unsigned size;
 	struct chain_start *starts;	/* by offset */
@@ -102,26 +157,41 @@ struct table_walk {
 	size_t cap;
 };
 
-static struct ipt_entry *entry_at(const struct table_walk *w, unsigned off)
-{
-	struct ipt_entry *e;
+/* An entry of either family: its bytes, and its two offsets read out. */
+struct entry {
+	unsigned char *p;
+	uint16_t target_offset;
+	uint16_t next_offset;
+};
 
-	if (off > w->size || w->size - off < sizeof(*e))
-		return NULL;
-	e = (struct ipt_entry *)(w->base + off);
-	if (e->next_offset < sizeof(*e) || e->next_offset > w->size - off ||
-	    e->target_offset < sizeof(*e) ||
-	    e->target_offset + sizeof(struct xt_entry_target) > e->next_offset)
-		return NULL;
-	return e;
+static uint16_t u16_at(const unsigned char *p, size_t at)
+{
+	uint16_t v;
+
+	memcpy(&v, p + at, sizeof(v));
+	return v;
 }
 
-static struct xt_entry_target *target_of(struct ipt_entry *e)
+static bool entry_at(const struct table_walk *w, unsigned off, struct entry *e)
 {
-	return (struct xt_entry_target *)((unsigned char *)e + e->target_offset);
+	size_t hdr = w->fam->entry_size;
+
+	if (off > w->size || w->size - off < hdr)
+		return false;
+	e->p = w->base + off;
+	e->target_offset = u16_at(e->p, w->fam->target_offset_at);
+	e->next_offset = u16_at(e->p, w->fam->next_offset_at);
+	return e->next_offset >= hdr && e->next_offset <= w->size - off &&
+	       e->target_offset >= hdr &&
+	       e->target_offset + sizeof(struct xt_entry_target) <= e->next_offset;
 }
 
-static bool is_target(const struct ipt_entry *e, const struct xt_entry_target *t,
+static struct xt_entry_target *target_of(const struct entry *e)
+{
+	return (struct xt_entry_target *)(e->p + e->target_offset);
+}
+
+static bool is_target(const struct entry *e, const struct xt_entry_target *t,
 		      const char *name, size_t size)
 {
 	return t->u.target_size >= size && e->target_offset + size <= e->next_offset &&
@@ -169,17 +239,17 @@ static bool find_chains(struct table_walk *w, const struct ipt_getinfo *info)
 		if (info->valid_hooks & (1u << h))
 			add_start(w, info->hook_entry[h], hook_names[h], true);
 	while (off < w->size) {
-		struct ipt_entry *e = entry_at(w, off);
 		struct xt_error_target *err;
+		struct entry e;
 
-		if (!e)
+		if (!entry_at(w, off, &e))
 			return false;
-		err = (struct xt_error_target *)target_of(e);
-		if (is_target(e, &err->target, XT_ERROR_TARGET, sizeof(*err))) {
+		err = (struct xt_error_target *)target_of(&e);
+		if (is_target(&e, &err->target, XT_ERROR_TARGET, sizeof(*err))) {
 			err->errorname[sizeof(err->errorname) - 1] = '\0';
-			add_start(w, off + e->next_offset, err->errorname, false);
+			add_start(w, off + e.next_offset, err->errorname, false);
 		}
-		off += e->next_offset;
+		off += e.next_offset;
 	}
 	qsort(w->starts, w->nstarts, sizeof(*w->starts), cmp_start);
 	return true;
@@ -192,19 +262,19 @@ static bool find_chains(struct table_walk *w, const struct ipt_getinfo *info)
  * the name of the chain it reaches (or the distance, for a fall-through).
  */
 static uint64_t mix_entry(uint64_t h, const struct table_walk *w, unsigned off,
-			  struct ipt_entry *e)
+			  const struct entry *e)
 {
 	struct xt_standard_target *std = (struct xt_standard_target *)target_of(e);
 
-	memset(&e->counters, 0, sizeof(e->counters));
-	e->comefrom = 0;
+	memset(e->p + w->fam->counters_at, 0, sizeof(struct xt_counters));
+	memset(e->p + w->fam->comefrom_at, 0, sizeof(unsigned int));
 	if (is_target(e, &std->target, XT_STANDARD_TARGET, sizeof(*std)) && std->verdict >= 0) {
 		const struct chain_start *to = chain_starting_at(w, (unsigned)std->verdict);
 
 		h = to ? mix_name(h, to->name) : mix(h, (uint64_t)std->verdict - off);
 		std->verdict = 0;
 	}
-	return mix_bytes(h, (const unsigned char *)e, e->next_offset);
+	return mix_bytes(h, e->p, e->next_offset);
 }
 
 /*
@@ -214,7 +284,8 @@ static uint64_t mix_entry(uint64_t h, const struct table_walk *w, unsigned off,
  */
 static uint64_t digest_owned(struct pw_drift *d, const struct ipt_getinfo *info)
 {
-	struct table_walk w = { (unsigned char *)d->entries->entrytable, info->size, NULL, 0, 0 };
+	struct table_walk w = { d->fam, (unsigned char *)d->entries + ENTRIES_HEADER,
+				info->size, NULL, 0, 0 };
 	size_t plen = strlen(d->prefix), i;
 	uint64_t h = 0xcbf29ce484222325ull;
 
@@ -226,18 +297,18 @@ static uint64_t digest_owned(struct pw_drift *d, const struct ipt_getinfo *info)
 		const struct chain_start *c = &w.starts[i];
 		unsigned end = i + 1 < w.nstarts ? w.starts[i + 1].offset : w.size;
 		unsigned off = c->offset;
-		struct ipt_entry *e;
+		struct entry e;
 
 		if (!c->builtin && strncmp(c->name, d->prefix, plen) != 0)
 			continue;
 		h = mix_name(h, c->name);
-		while (off < end && (e = entry_at(&w, off))) {
-			unsigned next = off + e->next_offset;
+		while (off < end && entry_at(&w, off, &e)) {
+			unsigned next = off + e.next_offset;
 
 			/* The next chain's ERROR head is not a rule of this one. */
-			if (!is_target(e, target_of(e), XT_ERROR_TARGET,
+			if (!is_target(&e, target_of(&e), XT_ERROR_TARGET,
 				       sizeof(struct xt_error_target)))
-				h = mix_entry(h, &w, off, e);
+				h = mix_entry(h, &w, off, &e);
 			if (c->builtin)
 				break;
 			off = next;
@@ -258,28 +329,29 @@ static int read_digest(struct pw_drift *d, uint64_t *digest, struct pw_buf *err)
 
 	memset(&info, 0, sizeof(info));
 	strcpy(info.name, d->table);
-	if (getsockopt(d->fd, IPPROTO_IP, IPT_SO_GET_INFO, &info, &len) < 0) {
+	if (getsockopt(d->fd, d->fam->level, d->fam->get_info, &info, &len) < 0) {
 		saved = errno;
-		pw_buf_printf(err, "table %s: reading its header: %s", d->table, strerror(saved));
+		pw_buf_printf(err, "%stable %s: reading its header: %s", d->fam->label,
+			      d->table, strerror(saved));
 		return -saved;
 	}
 	size = info.size;
 	if (!d->entries || d->capacity < size) {
 		free(d->entries);
-		d->entries = pw_xcalloc(1, sizeof(*d->entries) + size);
+		d->entries = pw_xcalloc(1, ENTRIES_HEADER + size);
 		d->capacity = size;
 	}
 	/* The kernel writes a name only up to its NUL: the rest must be zeros. */
-	memset(d->entries, 0, sizeof(*d->entries) + size);
+	memset(d->entries, 0, ENTRIES_HEADER + size);
 	strcpy(d->entries->name, d->table);
 	d->entries->size = (unsigned)size;
-	len = (socklen_t)(sizeof(*d->entries) + size);
-	if (getsockopt(d->fd, IPPROTO_IP, IPT_SO_GET_ENTRIES, d->entries, &len) < 0) {
+	len = (socklen_t)(ENTRIES_HEADER + size);
+	if (getsockopt(d->fd, d->fam->level, d->fam->get_entries, d->entries, &len) < 0) {
 		saved = errno;
 		/* EAGAIN: the size changed between the two reads, someone is writing. */
 		if (saved != EAGAIN)
-			pw_buf_printf(err, "table %s: reading its rules: %s", d->table,
-				      strerror(saved));
+			pw_buf_printf(err, "%stable %s: reading its rules: %s", d->fam->label,
+				      d->table, strerror(saved));
 		return -saved;
 	}
 	*digest = digest_owned(d, &info);
@@ -292,7 +364,8 @@ int pw_drift_remember(struct pw_drift *d, struct pw_buf *err)
 
 	d->known = ret == 0;
 	if (ret == -EAGAIN)
-		pw_buf_printf(err, "table %s: changing while it was read", d->table);
+		pw_buf_printf(err, "%stable %s: changing while it was read", d->fam->label,
+			      d->table);
 	return ret;
 }
 

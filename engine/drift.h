@@ -17,15 +17,22 @@
 #ifndef PW_DRIFT_H
 #define PW_DRIFT_H
 
+#include <sys/socket.h>	/* AF_INET, AF_INET6 */
+
 #include "lib/util.h"
 
 struct pw_drift;
 
 /*
- * For table ("filter") and the chains named with prefix; NULL with the
- * reason in err (no CAP_NET_RAW...).
+ * For table ("filter") of family (AF_INET: the iptables table, AF_INET6:
+ * the ip6tables one) and the chains named with prefix. One watches one
+ * table: a dual-stack node opens one per family, remembers and checks
+ * each after its own table's commit or comparison. NULL with the reason
+ * in err (no CAP_NET_RAW...) and errno set; errno EAFNOSUPPORT for
+ * AF_INET6 means the kernel has no IPv6 at all.
  */
-struct pw_drift *pw_drift_open(const char *table, const char *prefix, struct pw_buf *err);
+struct pw_drift *pw_drift_open(const char *table, int family, const char *prefix,
+			       struct pw_buf *err);
 void pw_drift_close(struct pw_drift *d);
 
 /*

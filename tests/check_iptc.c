@@ -38,6 +38,7 @@
 #include "chains/rule.h"
 #include "chains/setindex.h"
 #include "chains/table.h"
+#include "engine/drift.h"
 #include "tests/testlib.h"
 #include "lib/cidr.h"
 #include "lib/util.h"
@@ -1917,6 +1918,93 @@ START_TEST(test_concurrent_writer)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- drift */
+
+static int drift_check(struct pw_drift *d)
+{
+	struct pw_buf err = PW_BUF_INIT;
+	int ret = pw_drift_check(d, &err);
+
+	ck_assert_msg(ret >= 0, "drift check: %d %s", ret, pw_buf_str(&err));
+	pw_buf_free(&err);
+	return ret;
+}
+
+static void drift_remember(struct pw_drift *d)
+{
+	struct pw_buf err = PW_BUF_INIT;
+
+	ck_assert_msg(pw_drift_remember(d, &err) == 0, "remember: %s", pw_buf_str(&err));
+	pw_buf_free(&err);
+}
+
+/*
+ * One watcher per table: it sees what happens to podwall's part of its
+ * own family's table, and nothing of the other family's, nor of anyone
+ * else's chains, nor counters.
+ */
+START_TEST(test_drift)
+{
+	const struct fam *f = &fams[_i], *o = other_fam(f);
+	struct pw_buf err = PW_BUF_INIT;
+	struct pw_iptc_stats st;
+	struct pw_drift *d;
+	struct pw_table *t;
+
+	if (!enter_netns_both())
+		return;
+	create_sample_sets(f);
+	t = sample_table(f, true, 0);
+	sh("%s -N KUBE-SERVICES", f->iptables);
+	apply(t, &st);
+	d = pw_drift_open("filter", f->family, PREFIX, &err);
+	ck_assert_msg(d != NULL, "open: %s", pw_buf_str(&err));
+	ck_assert_int_eq(drift_check(d), 1);		/* nothing remembered yet */
+	drift_remember(d);
+	ck_assert_int_eq(drift_check(d), 0);
+
+	/* Not drift: someone else's chains, counters, the other table. */
+	sh("%s -A KUBE-SERVICES -s %s -j DROP && %s -N X && %s -A FORWARD -j X",
+	   f->iptables, f->foreign_net, f->iptables, f->iptables);
+	set_counters(f, PREFIX "from-wl", 1, 3, 300);
+	sh("%s -N " PREFIX "other && %s -I INPUT -j ACCEPT && %s -F " PREFIX "other",
+	   o->iptables, o->iptables, o->iptables);
+	ck_assert_int_eq(drift_check(d), 0);
+
+	/* Drift: a rule above podwall's jump, then one of its chains flushed. */
+	sh("%s -I INPUT -j ACCEPT", f->iptables);
+	ck_assert_int_eq(drift_check(d), 1);
+	apply(t, &st);
+	ck_assert_int_eq(st.jumps_fixed, 1);
+	drift_remember(d);
+	ck_assert_int_eq(drift_check(d), 0);
+	sh("%s -F " PREFIX "to-wl", f->iptables);
+	ck_assert_int_eq(drift_check(d), 1);
+	apply(t, &st);
+	drift_remember(d);
+	ck_assert_int_eq(drift_check(d), 0);
+	pw_drift_close(d);
+	pw_drift_close(NULL);
+
+	/* No such family; no IPv6 in the kernel. */
+	pw_buf_reset(&err);
+	ck_assert(pw_drift_open("filter", AF_UNIX, PREFIX, &err) == NULL);
+	ck_assert_str_ne(pw_buf_str(&err), "");
+	if (f->family == AF_INET6) {
+		inet6_sockets_left = 0;
+		pw_buf_reset(&err);
+		errno = 0;
+		ck_assert(pw_drift_open("filter", AF_INET6, PREFIX, &err) == NULL);
+		ck_assert_int_eq(errno, EAFNOSUPPORT);
+		ck_assert_msg(strstr(pw_buf_str(&err), "IPv6 table filter"), "%s",
+			      pw_buf_str(&err));
+		inet6_sockets_left = -1;
+	}
+	pw_buf_free(&err);
+	pw_table_free(t);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- set index */
 
 START_TEST(test_setindex)
@@ -2165,6 +2253,11 @@ static Suite *iptc_suite(void)
 	tcase_add_test(tc, test_family_mismatch);
 	tcase_add_test(tc, test_both_tables);
 	tcase_add_test(tc, test_no_ipv6);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("drift");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_drift, 0, NFAMS);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("setindex");
