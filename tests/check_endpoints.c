@@ -32,30 +32,6 @@
 
 /* ------------------------------------------------------------ clusters */
 
-static int store(struct pw_object *obj, const char *where, void *ctx)
-{
-	(void)where;
-	pw_cluster_upsert(ctx, obj);
-	return 0;
-}
-
-static void load_text(struct pw_cluster *c, const char *text)
-{
-	char path[] = "/tmp/pw-check-endpoints-XXXXXX.yaml";
-	struct pw_buf errors = PW_BUF_INIT, notices = PW_BUF_INIT;
-	int fd = mkstemps(path, 5);
-	int n;
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, text, strlen(text)), (int)strlen(text));
-	close(fd);
-	n = pw_manifest_load(path, store, c, &errors, &notices);
-	unlink(path);
-	ck_assert_msg(n == 0, "manifest errors: %s", pw_buf_str(&errors));
-	pw_buf_free(&errors);
-	pw_buf_free(&notices);
-}
-
 /* Pod i of namespace ns ("x"), address 198.18.1.<i+1>, on node n1 or n2. */
 static void add_pod(struct pw_buf *y, const char *ns, unsigned i, const char *node)
 {
@@ -79,7 +55,7 @@ static struct pw_cluster *cluster_of(unsigned local, unsigned remote, const char
 		add_pod(&y, "x", 1000 + i, "n2");
 	if (extra)
 		pw_buf_puts(&y, extra);
-	load_text(c, y.data);
+	pw_test_load_manifest(c, y.data);
 	pw_buf_free(&y);
 	return c;
 }
@@ -1165,7 +1141,7 @@ START_TEST(test_dual_stack_flannel)
 	unsigned i;
 
 	options(&opt);
-	load_text(c, pods);
+	pw_test_load_manifest(c, pods);
 	ck_assert(pw_node_view_set_addr(v, BRIDGE_IFINDEX, &gw6, true));
 	for (i = 0; i < 3; i++)
 		cni_record(&cni, i, i, "x");

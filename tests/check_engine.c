@@ -20,6 +20,7 @@
 #include "engine/endpoint.h"
 #include "engine/options.h"
 #include "k8s/manifest.h"
+#include "tests/testlib.h"
 
 /* x/a and x/b are local to node n1, y/a is local too, z/c is elsewhere. */
 static const char cluster_yaml[] =
@@ -46,30 +47,6 @@ struct result {
 	char *sets;
 };
 
-static int store(struct pw_object *obj, const char *where, void *ctx)
-{
-	(void)where;
-	pw_cluster_upsert(ctx, obj);
-	return 0;
-}
-
-static void load_text(struct pw_cluster *c, const char *text)
-{
-	char path[] = "/tmp/pw-check-engine-XXXXXX.yaml";
-	struct pw_buf errors = PW_BUF_INIT, notices = PW_BUF_INIT;
-	int fd = mkstemps(path, 5);
-	int n;
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, text, strlen(text)), (int)strlen(text));
-	close(fd);
-	n = pw_manifest_load(path, store, c, &errors, &notices);
-	unlink(path);
-	ck_assert_msg(n == 0, "manifest errors: %s", pw_buf_str(&errors));
-	pw_buf_free(&errors);
-	pw_buf_free(&notices);
-}
-
 static struct result compile_with(const char *policies, const char *prefix)
 {
 	struct pw_cluster *c = pw_cluster_new();
@@ -84,9 +61,9 @@ static struct result compile_with(const char *policies, const char *prefix)
 		free(opt.prefix);
 		opt.prefix = pw_xstrdup(prefix);
 	}
-	load_text(c, cluster_yaml);
+	pw_test_load_manifest(c, cluster_yaml);
 	if (policies)
-		load_text(c, policies);
+		pw_test_load_manifest(c, policies);
 	r.dp = pw_compile(c, NULL, &opt);
 	pw_render_table(r.dp->filter, &out);
 	r.rules = pw_buf_steal(&out);
@@ -748,12 +725,12 @@ START_TEST(test_member_changes_follow_remote_pods)
 	pw_options_init(&opt);
 	free(opt.node_name);
 	opt.node_name = pw_xstrdup("n1");
-	load_text(c, cluster_yaml);
-	load_text(c, policies);
+	pw_test_load_manifest(c, cluster_yaml);
+	pw_test_load_manifest(c, policies);
 	pw_cluster_index_addresses(c);
 	old = pw_compile(c, NULL, &opt);
 
-	load_text(c, changes);
+	pw_test_load_manifest(c, changes);
 	ck_assert_uint_gt(change_members(c, old, first_addresses, first_namespaces), 0);
 	full = pw_compile(c, NULL, &opt);
 	assert_same_dataplane(old, full);
@@ -805,11 +782,11 @@ START_TEST(test_member_changes_follow_remote_pods_dual_stack)
 	pw_options_init(&opt);
 	free(opt.node_name);
 	opt.node_name = pw_xstrdup("n1");
-	load_text(c, cluster_yaml);
-	load_text(c, policies);
+	pw_test_load_manifest(c, cluster_yaml);
+	pw_test_load_manifest(c, policies);
 	pw_cluster_index_addresses(c);
 	old = pw_compile(c, NULL, &opt);
-	load_text(c, changes);
+	pw_test_load_manifest(c, changes);
 	ck_assert_uint_gt(change_members(c, old, addresses, namespaces), 0);
 	full = pw_compile(c, NULL, &opt);
 	assert_same_dataplane(old, full);

@@ -11,7 +11,33 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine/cluster.h"
+#include "k8s/manifest.h"
 #include "tests/testlib.h"
+
+static int store_object(struct pw_object *obj, const char *where, void *ctx)
+{
+	(void)where;
+	pw_cluster_upsert(ctx, obj);
+	return 0;
+}
+
+void pw_test_load_manifest(struct pw_cluster *cluster, const char *text)
+{
+	char path[] = "/tmp/pw-test-manifest-XXXXXX.yaml";
+	struct pw_buf errors = PW_BUF_INIT, notices = PW_BUF_INIT;
+	int fd = mkstemps(path, 5);
+	int n;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (int)strlen(text));
+	close(fd);
+	n = pw_manifest_load(path, store_object, cluster, &errors, &notices);
+	unlink(path);
+	ck_assert_msg(n == 0, "manifest errors: %s", pw_buf_str(&errors));
+	pw_buf_free(&errors);
+	pw_buf_free(&notices);
+}
 
 static bool skip(const char *why)
 {

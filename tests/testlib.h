@@ -23,6 +23,13 @@ void pw_test_remove_tree(const char *dir, int depth);
 /* A fresh directory "<$TMPDIR or /tmp>/<suite>.XXXXXX" in dir (64 bytes). */
 void pw_test_make_workdir(char dir[64], const char *suite);
 
+/*
+ * Loads manifests given as text into cluster (a struct pw_cluster), as
+ * podwall -f would; the test fails on any error in them.
+ */
+struct pw_cluster;
+void pw_test_load_manifest(struct pw_cluster *cluster, const char *text);
+
 /* For Check suites: hay holds needle, or the test fails showing both. */
 #define ck_assert_contains(hay, needle) \
 	ck_assert_msg(strstr((hay), (needle)) != NULL, \
