@@ -4,6 +4,7 @@
 Usage:
   gen-cluster.py --pods N --policies M --namespaces K --local L
                  [--node edge-1] [--seed S] --out DIR [--format yaml|json]
+                 [--ipam blocks|node-subnet] [--subnet-len LEN]
 
 DIR gets three files, one per kind: 00-namespaces, 01-pods, 02-policies
 (.yaml: multi-document YAML; .json: {"kind": "List", "items": [...]}).
@@ -19,8 +20,13 @@ The cluster:
     app.kubernetes.io/name; named container ports (http 8080, grpc 50051,
     metrics 9090, dns 53/UDP, redis 6379, postgres 5432, sip 5060/UDP,
     diameter 3868/SCTP, ...).  Addresses are unique, in 198.18.0.0/15, taken
-    from /26 blocks given to each node as Calico's IPAM does.  L pods are on
-    --node, the others on node-NNN (110 pods per node).
+    from /26 blocks given to each node as Calico's IPAM does (--ipam blocks,
+    the default), or (--ipam node-subnet) from one subnet per node as
+    flannel leases them: a /LEN (--subnet-len, default 24) each, --node's
+    the first (198.18.0.0/24 by default), then node-001, node-002, ... in
+    order; the subnet's .0, .1 (the bridge's gateway address) and .255
+    addresses are never a pod's.  L pods are on --node, the others on
+    node-NNN (110 pods per node).
   - M NetworkPolicies: per namespace a default-deny, often a default-deny of
     egress with the usual allow-DNS, then a mix of app-to-app rules
     (podSelector peers), namespaceSelector peers, both together,
@@ -247,7 +253,37 @@ def base_app(app):
     return b if b in APP else app
 
 
-def make_pods(rng, namespaces, n, local, node):
+def node_subnets(node, names, subnet_len):
+    """{node name: its subnet}, as flannel leases them: --node first, then
+    the others in name order."""
+    size = 1 << (32 - subnet_len)
+    order = [node] + sorted(x for x in set(names) if x != node)
+    if len(order) * size > POOL.num_addresses:
+        sys.exit("gen-cluster.py: %d nodes of /%d do not fit in %s" % (len(order), subnet_len, POOL))
+    first = int(POOL.network_address)
+    return dict((name, ipaddress.ip_network((first + k * size, subnet_len)))
+                for k, name in enumerate(order))
+
+
+def node_subnet_addresses(pods, node, subnet_len):
+    nets = node_subnets(node, [p["spec"]["nodeName"] for p in pods], subnet_len)
+    cursor = {}
+    for p in pods:
+        name = p["spec"]["nodeName"]
+        net = nets[name]
+        a = cursor.get(name, int(net.network_address) + 2)
+        while a & 0xff in (0, 255):
+            a += 1
+        if a >= int(net.broadcast_address):
+            sys.exit("gen-cluster.py: %s's subnet %s is full: make --subnet-len smaller"
+                     % (name, net))
+        cursor[name] = a + 1
+        ip = str(ipaddress.ip_address(a))
+        p["status"]["podIP"] = ip
+        p["status"]["podIPs"] = [{"ip": ip}]
+
+
+def make_pods(rng, namespaces, n, local, node, ipam="blocks", subnet_len=24):
     # Pod counts: small fixed ones for the platform namespaces, the rest skewed.
     fixed = {"kube-system": max(2, n // 400), "monitoring": max(1, n // 1000),
              "ingress-nginx": max(2, n // 800)}
@@ -292,6 +328,10 @@ def make_pods(rng, namespaces, n, local, node):
         pods[i]["spec"]["nodeName"] = node
     for j, i in enumerate(others):
         pods[i]["spec"]["nodeName"] = "node-%03d" % (j // PODS_PER_NODE + 1)
+
+    if ipam == "node-subnet":
+        node_subnet_addresses(pods, node, subnet_len)
+        return pods
 
     # Addresses: each node takes /26 blocks of 198.18.0.0/15 as it needs them.
     first = int(POOL.network_address)
@@ -659,12 +699,12 @@ def make_policies(rng, namespaces, m):
     return out
 
 
-def generate(pods, policies, namespaces, local, node, seed):
+def generate(pods, policies, namespaces, local, node, seed, ipam="blocks", subnet_len=24):
     if namespaces < 1:
         sys.exit("gen-cluster.py: --namespaces must be at least 1")
     rng = random.Random(seed)
     nss = make_namespaces(rng, namespaces)
-    pod_objs = make_pods(rng, nss, pods, local, node)
+    pod_objs = make_pods(rng, nss, pods, local, node, ipam, subnet_len)
     pol_objs = make_policies(rng, nss, policies)
     return [ns.obj() for ns in nss], pod_objs, pol_objs
 
@@ -679,10 +719,16 @@ def main(argv):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", required=True)
     p.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    p.add_argument("--ipam", choices=("blocks", "node-subnet"), default="blocks",
+                   help="/26 blocks as Calico's IPAM, or one subnet per node as flannel")
+    p.add_argument("--subnet-len", type=int, default=24, help="with --ipam node-subnet")
     a = p.parse_args(argv[1:])
+    if not 16 <= a.subnet_len <= 30:
+        p.error("--subnet-len must be 16 to 30")
     if a.pods < 0 or a.policies < 0 or a.local < 0 or a.local > a.pods:
         p.error("need 0 <= --local <= --pods and non-negative counts")
-    nss, pods, pols = generate(a.pods, a.policies, a.namespaces, a.local, a.node, a.seed)
+    nss, pods, pols = generate(a.pods, a.policies, a.namespaces, a.local, a.node, a.seed,
+                               a.ipam, a.subnet_len)
     os.makedirs(a.out, exist_ok=True)
     ext = a.format
     for old in ("00-namespaces", "01-pods", "02-policies"):

@@ -1071,6 +1071,330 @@ START_TEST(test_error_from_kernel)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- dual stack */
+
+/*
+ * An IPv4 and an IPv6 set of each type in one desired list, as a
+ * dual-stack node has them: one sync creates both families, a second
+ * changes members of both by difference (a v6 nomatch flipped, a v6 /0
+ * split into ::/1 and 8000::/1), swaps a v6 set whose sizing changed and
+ * recreates one whose family changed, and a third finds nothing to do.
+ */
+START_TEST(test_dual_stack_sync)
+{
+	static const char *const ip4[] = { "198.18.0.1", "198.18.0.2", NULL };
+	static const char *const ip6[] = { "fd00::1", "fd00::2", "fd00:0:0:1::ffff", NULL };
+	static const char *const net4[] = { "198.18.0.0/15", "198.18.1.0/24 nomatch", NULL };
+	static const char *const net6[] = {
+		"fd00::/8", "fd00:1::/32 nomatch", "fd00:2::/127", "::/0", NULL,
+	};
+	static const char *const port4[] = { "198.18.0.1,tcp:80", NULL };
+	static const char *const port6[] = { "fd00::1,tcp:80", "fd00::1,udp:53", NULL };
+	/* Second round: the same names, other members. */
+	static const char *const ip4b[] = { "198.18.0.2", "198.18.0.3", NULL };
+	static const char *const ip6b[] = { "fd00::2", "fd00::3", "fd00:0:0:1::ffff", NULL };
+	static const char *const net6b[] = {
+		"fd00::/8", "fd00:1::/32", "fd00:2::/127 nomatch", "fd00:3::/48", NULL,
+	};
+	static const char *const port6b[] = { "fd00::1,tcp:80", "fd00::9,sctp:9", NULL };
+	static const char *const fam6[] = { "fd00::7", NULL };
+	struct pw_setlist *desired;
+	struct pw_ipset_kernel *k;
+	struct pw_ipset_stats st;
+	struct pw_set *s;
+	char *before, *after, *lines;
+
+	NEED_NETNS();
+	k = open_kernel();
+	desired = pw_setlist_new();
+	add_set(desired, mkset(PFX "ip4", PW_SET_HASH_IP, AF_INET, ip4));
+	add_set(desired, mkset(PFX "ip6", PW_SET_HASH_IP, AF_INET6, ip6));
+	add_set(desired, mkset(PFX "net4", PW_SET_HASH_NET, AF_INET, net4));
+	add_set(desired, mkset(PFX "net6", PW_SET_HASH_NET, AF_INET6, net6));
+	add_set(desired, mkset(PFX "port4", PW_SET_HASH_IP_PORT, AF_INET, port4));
+	add_set(desired, mkset(PFX "port6", PW_SET_HASH_IP_PORT, AF_INET6, port6));
+	add_set(desired, mkset(PFX "fam", PW_SET_HASH_IP, AF_INET, ip4));
+	sync_ok(k, desired, &st);
+	/* 2 + 3 + 2 + (3 + 2 halves) + 1 + 2 + 2 */
+	assert_stats(&st, 7, 0, 0, 17, 0);
+	assert_roundtrip(k, desired);
+	lines = kernel_add_lines(PFX "net6");
+	ck_assert_str_eq(lines, "add " PFX "net6 8000::/1\n"
+			 "add " PFX "net6 ::/1\n"
+			 "add " PFX "net6 fd00:1::/32 nomatch\n"
+			 "add " PFX "net6 fd00:2::/127\n"
+			 "add " PFX "net6 fd00::/8\n");
+	free(lines);
+	assert_create_line(PFX "port6", "create " PFX "port6 hash:ip,port family inet6 ");
+	assert_create_line(PFX "net4", "create " PFX "net4 hash:net family inet ");
+	/* The kernel tests v6 members as the model says. */
+	ck_assert_int_eq(pw_test_run("ipset test " PFX "net6 fd00:3::1"), 0);
+	ck_assert_int_ne(pw_test_run("ipset test " PFX "net6 fd00:1::1"), 0);
+	ck_assert_int_eq(pw_test_run("ipset test " PFX "net6 2001:db8::1"), 0);
+	ck_assert_int_eq(pw_test_run("ipset test " PFX "port6 fd00::1,udp:53"), 0);
+	ck_assert_int_ne(pw_test_run("ipset test " PFX "port6 fd00::1,tcp:53"), 0);
+	pw_setlist_free(desired);
+
+	/* The untouched sets of both families keep their text (initval and all). */
+	before = capture("ipset save " PFX "ip4; ipset save " PFX "net4; ipset save " PFX "port4");
+	desired = pw_setlist_new();
+	add_set(desired, mkset(PFX "ip4", PW_SET_HASH_IP, AF_INET, ip4));
+	add_set(desired, mkset(PFX "ip6", PW_SET_HASH_IP, AF_INET6, ip6b));
+	add_set(desired, mkset(PFX "net4", PW_SET_HASH_NET, AF_INET, net4));
+	add_set(desired, mkset(PFX "net6", PW_SET_HASH_NET, AF_INET6, net6b));
+	add_set(desired, mkset(PFX "port4", PW_SET_HASH_IP_PORT, AF_INET, port4));
+	s = mkset(PFX "port6", PW_SET_HASH_IP_PORT, AF_INET6, port6b);
+	pw_set_set_maxelem(s, 1000);
+	add_set(desired, s);
+	add_set(desired, mkset(PFX "fam", PW_SET_HASH_IP, AF_INET6, fam6));
+	sync_ok(k, desired, &st);
+	/*
+	 * ip6: -fd00::1 +fd00::3; net6: -::/1 -8000::/1, fd00:1::/32 and
+	 * fd00:2::/127 flipped (a delete and an add each), +fd00:3::/48;
+	 * port6 swapped (2 added to the new set); fam recreated (1 added).
+	 */
+	assert_stats(&st, 0, 2, 0, 1 + 3 + 2 + 1, 1 + 4);
+	assert_roundtrip(k, desired);
+	after = capture("ipset save " PFX "ip4; ipset save " PFX "net4; ipset save " PFX "port4");
+	ck_assert_str_eq(after, before);
+	free(after);
+	free(before);
+	ck_assert_int_ne(pw_test_run("ipset test " PFX "net6 fd00:2::1"), 0);
+	ck_assert_int_eq(pw_test_run("ipset test " PFX "net6 fd00:1::1"), 0);
+	ck_assert_int_ne(pw_test_run("ipset test " PFX "net6 2001:db8::1"), 0);
+	assert_create_line(PFX "fam", "create " PFX "fam hash:ip family inet6 ");
+	ck_assert(!kernel_has_set(PFX "tmp-0"));
+	pw_setlist_free(desired);
+
+	/* Round three: the same once more, nothing to do. */
+	desired = pw_setlist_new();
+	add_set(desired, mkset(PFX "ip4", PW_SET_HASH_IP, AF_INET, ip4b));
+	add_set(desired, mkset(PFX "ip6", PW_SET_HASH_IP, AF_INET6, ip6b));
+	sync_ok(k, desired, &st);
+	assert_stats(&st, 0, 0, 0, 1, 1);
+	sync_ok(k, desired, &st);
+	assert_stats(&st, 0, 0, 0, 0, 0);
+	pw_setlist_free(desired);
+	pw_ipset_kernel_close(k);
+}
+END_TEST
+
+/* An event's few changes, v4 and v6 members interleaved, set after set. */
+START_TEST(test_dual_stack_changes)
+{
+	static const char *const ip4[] = { "198.18.0.1", NULL };
+	static const char *const ip6[] = { "fd00::1", NULL };
+	static const char *const port6[] = { "fd00::1,tcp:80", NULL };
+	struct pw_member_changes changes = { NULL, 0, 0 };
+	struct pw_setlist *desired;
+	struct pw_ipset_kernel *k;
+	struct pw_ipset_stats st;
+	struct pw_buf err = PW_BUF_INIT;
+
+	NEED_NETNS();
+	k = open_kernel();
+	desired = pw_setlist_new();
+	add_set(desired, mkset(PFX "a4", PW_SET_HASH_IP, AF_INET, ip4));
+	add_set(desired, mkset(PFX "a6", PW_SET_HASH_IP, AF_INET6, ip6));
+	add_set(desired, mkset(PFX "p6", PW_SET_HASH_IP_PORT, AF_INET6, port6));
+	sync_ok(k, desired, &st);
+
+	pw_member_changes_push(&changes, PFX "a4", "198.18.0.2", true);
+	pw_member_changes_push(&changes, PFX "a6", "fd00::2", true);
+	pw_member_changes_push(&changes, PFX "a6", "fd00::3", true);
+	pw_member_changes_push(&changes, PFX "a6", "fd00::1", false);
+	pw_member_changes_push(&changes, PFX "p6", "fd00::2,udp:53", true);
+	pw_member_changes_push(&changes, PFX "a4", "198.18.0.1", false);
+	memset(&st, 0, sizeof(st));
+	ck_assert_int_eq(pw_ipset_kernel_apply_changes(k, &changes, &st, &err), 0);
+	ck_assert_str_eq(pw_buf_str(&err), "");
+	ck_assert_uint_eq(st.added, 4);
+	ck_assert_uint_eq(st.deleted, 2);
+	pw_setlist_apply_changes(desired, &changes);
+	assert_roundtrip(k, desired);
+	pw_member_changes_free(&changes);
+
+	/* A v4 member for a v6 set is refused, and named. */
+	pw_member_changes_push(&changes, PFX "a6", "198.18.0.9", true);
+	memset(&st, 0, sizeof(st));
+	ck_assert_int_lt(pw_ipset_kernel_apply_changes(k, &changes, &st, &err), 0);
+	ck_assert_msg(str_contains(pw_buf_str(&err), "ipset " PFX "a6: add 198.18.0.9"),
+		      "%s", pw_buf_str(&err));
+	ck_assert_uint_eq(st.added, 0);
+	assert_roundtrip(k, desired);
+	pw_member_changes_free(&changes);
+	pw_buf_free(&err);
+	pw_setlist_free(desired);
+	pw_ipset_kernel_close(k);
+}
+END_TEST
+
+static bool rule6_exists(const char *set)
+{
+	return pw_test_run("ip6tables-legacy -C INPUT -m set --match-set %s src -j ACCEPT",
+			   set) == 0;
+}
+
+/*
+ * A v6 set an ip6tables rule uses: a new sizing swaps it in under the
+ * rule, a new family cannot (the kernel refuses both the swap and the
+ * destroy), and the v4 set of the same shape beside it is not touched.
+ */
+START_TEST(test_v6_set_in_use)
+{
+	static const char *const ip6[] = { "fd00::1", "fd00::2", NULL };
+	static const char *const ip6b[] = { "fd00::2", "fd00::3", NULL };
+	static const char *const ip4[] = { "198.18.0.1", NULL };
+	struct pw_setlist *desired;
+	struct pw_ipset_kernel *k;
+	struct pw_ipset_stats st;
+	struct pw_buf err = PW_BUF_INIT;
+	struct pw_set *s;
+	char *text, *before, *after;
+
+	if (!pw_test_enter_netns("(command -v ip6tables-legacy && ip6tables-legacy-save)",
+				 "ip6tables-legacy, and IPv6 with ip6_tables in the kernel"))
+		return;
+	k = open_kernel();
+	desired = pw_setlist_new();
+	add_set(desired, mkset(PFX "u6", PW_SET_HASH_IP, AF_INET6, ip6));
+	add_set(desired, mkset(PFX "u4", PW_SET_HASH_IP, AF_INET, ip4));
+	sync_ok(k, desired, &st);
+	pw_setlist_free(desired);
+	ck_assert_int_eq(pw_test_run("ip6tables-legacy -A INPUT -m set --match-set " PFX "u6 "
+				     "src -j ACCEPT"), 0);
+	ck_assert_int_eq(pw_test_run("iptables-legacy -A INPUT -m set --match-set " PFX "u4 "
+				     "src -j ACCEPT"), 0);
+	before = capture("ipset save " PFX "u4");
+
+	desired = pw_setlist_new();
+	s = mkset(PFX "u6", PW_SET_HASH_IP, AF_INET6, ip6b);
+	pw_set_set_maxelem(s, 4096);
+	add_set(desired, s);
+	add_set(desired, mkset(PFX "u4", PW_SET_HASH_IP, AF_INET, ip4));
+	sync_ok(k, desired, &st);
+	assert_stats(&st, 0, 1, 0, 2, 0);
+	assert_roundtrip(k, desired);
+	ck_assert(rule6_exists(PFX "u6"));
+	text = capture("ipset list -t " PFX "u6");
+	ck_assert_msg(str_contains(text, "References: 1\n"), "%s", text);
+	ck_assert_msg(str_contains(text, "family inet6 ") && str_contains(text, "maxelem 4096"),
+		      "%s", text);
+	free(text);
+	after = capture("ipset save " PFX "u4");
+	ck_assert_str_eq(after, before);
+	free(after);
+	free(before);
+	pw_setlist_free(desired);
+
+	/* inet6 to inet under the rule: refused, the set left as it was. */
+	before = capture("ipset save " PFX "u6");
+	desired = pw_setlist_new();
+	add_set(desired, mkset(PFX "u6", PW_SET_HASH_IP, AF_INET, ip4));
+	ck_assert_int_eq(sync_to(k, desired, &st, &err), -EBUSY);
+	ck_assert_msg(str_contains(pw_buf_str(&err), PFX "u6: "), "%s", pw_buf_str(&err));
+	after = capture("ipset save " PFX "u6");
+	ck_assert_str_eq(after, before);
+	ck_assert(rule6_exists(PFX "u6"));
+	free(before);
+	free(after);
+	pw_buf_free(&err);
+	pw_setlist_free(desired);
+	pw_ipset_kernel_close(k);
+}
+END_TEST
+
+/* What podwall would not have written, in v6 sets: listed empty, replaced. */
+START_TEST(test_v6_odd_sets)
+{
+	static const char *const ip6[] = { "fd00::1", NULL };
+	static const char *const port6[] = { "fd00::1,tcp:80", NULL };
+	struct pw_setlist *desired, *listed;
+	struct pw_ipset_kernel *k;
+	struct pw_ipset_stats st;
+
+	NEED_NETNS();
+	k = open_kernel();
+	ck_assert_int_eq(pw_test_run("ipset create " PFX "tmo6 hash:ip family inet6 "
+				     "timeout 300"), 0);
+	ck_assert_int_eq(pw_test_run("ipset add " PFX "tmo6 fd00::1"), 0);
+	ck_assert_int_eq(pw_test_run("ipset create " PFX "nm6 hash:ip family inet6 "
+				     "netmask 64"), 0);
+	ck_assert_int_eq(pw_test_run("ipset add " PFX "nm6 fd00::1"), 0);
+	ck_assert_int_eq(pw_test_run("ipset create " PFX "icmp6 hash:ip,port family inet6"), 0);
+	ck_assert_int_eq(pw_test_run("ipset add " PFX "icmp6 fd00::1,tcp:80"), 0);
+	ck_assert_int_eq(pw_test_run("ipset add " PFX "icmp6 fd00::1,icmpv6:echo-request"), 0);
+	ck_assert_int_eq(pw_test_run("ipset create " PFX "np6 hash:net,port family inet6"), 0);
+
+	listed = list_sets(k);
+	ck_assert_uint_eq(pw_setlist_count(listed), 4);
+	assert_listed_empty(listed, PFX "tmo6", PW_SET_HASH_IP, AF_INET6, 0);
+	assert_listed_empty(listed, PFX "nm6", PW_SET_HASH_IP, AF_INET6, 0);
+	assert_listed_empty(listed, PFX "icmp6", PW_SET_HASH_IP_PORT, AF_INET6, 0);
+	assert_listed_empty(listed, PFX "np6", PW_SET_HASH_NET, AF_UNSPEC, 65536);
+	pw_setlist_free(listed);
+
+	desired = pw_setlist_new();
+	add_set(desired, mkset(PFX "tmo6", PW_SET_HASH_IP, AF_INET6, ip6));
+	add_set(desired, mkset(PFX "nm6", PW_SET_HASH_IP, AF_INET6, ip6));
+	add_set(desired, mkset(PFX "icmp6", PW_SET_HASH_IP_PORT, AF_INET6, port6));
+	add_set(desired, mkset(PFX "np6", PW_SET_HASH_NET, AF_INET6, ip6));
+	sync_ok(k, desired, &st);
+	assert_stats(&st, 0, 4, 0, 4, 0);
+	assert_roundtrip(k, desired);
+	assert_create_line(PFX "nm6", "create " PFX "nm6 hash:ip family inet6 hashsize 1024 "
+			   "maxelem 1048576");
+	sync_ok(k, desired, &st);
+	assert_stats(&st, 0, 0, 0, 0, 0);
+	pw_setlist_free(desired);
+	pw_ipset_kernel_close(k);
+}
+END_TEST
+
+/* Many v6 members go in batched, and read back equal. */
+START_TEST(test_large_v6_set)
+{
+	enum { N = 20000 };
+	struct pw_setlist *desired, *listed;
+	struct pw_ipset_kernel *k;
+	struct pw_ipset_stats st;
+	struct timeval t0, t1;
+	struct pw_set *s;
+	struct pw_cidr ip;
+	unsigned i;
+
+	NEED_NETNS();
+	k = open_kernel();
+	s = pw_set_new(PFX "big6", PW_SET_HASH_IP, AF_INET6);
+	for (i = 0; i < N; i++) {
+		memset(&ip, 0, sizeof(ip));
+		ip.family = AF_INET6;
+		ip.prefix = 128;
+		ip.addr[0] = 0xfd;
+		ip.addr[13] = (uint8_t)(i >> 16);
+		ip.addr[14] = (uint8_t)(i >> 8);
+		ip.addr[15] = (uint8_t)i;
+		pw_set_add_ip(s, &ip);
+	}
+	desired = pw_setlist_new();
+	add_set(desired, s);
+	gettimeofday(&t0, NULL);
+	sync_ok(k, desired, &st);
+	gettimeofday(&t1, NULL);
+	printf("check_ipset_kernel: %u IPv6 members created in %.3f s\n", (unsigned)N,
+	       (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_usec - t0.tv_usec) / 1e6);
+	fflush(stdout);
+	assert_stats(&st, 1, 0, 0, N, 0);
+	listed = list_sets(k);
+	ck_assert(pw_set_equal(pw_setlist_find(listed, PFX "big6"), s));
+	pw_setlist_free(listed);
+	sync_ok(k, desired, &st);
+	assert_stats(&st, 0, 0, 0, 0, 0);
+	pw_setlist_free(desired);
+	pw_ipset_kernel_close(k);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- suite */
 
 static Suite *ipset_kernel_suite(void)
@@ -1079,6 +1403,7 @@ static Suite *ipset_kernel_suite(void)
 	TCase *create = tcase_create("create"), *update = tcase_create("update");
 	TCase *replace = tcase_create("replace"), *destroy = tcase_create("destroy");
 	TCase *scale = tcase_create("scale"), *errors = tcase_create("errors");
+	TCase *dual = tcase_create("dual stack");
 
 	tcase_add_test(create, test_create_hash_ip);
 	tcase_add_test(create, test_create_hash_net);
@@ -1107,6 +1432,14 @@ static Suite *ipset_kernel_suite(void)
 	tcase_add_test(scale, test_large_set);
 	tcase_set_timeout(scale, 600);
 	suite_add_tcase(s, scale);
+
+	tcase_add_test(dual, test_dual_stack_sync);
+	tcase_add_test(dual, test_dual_stack_changes);
+	tcase_add_test(dual, test_v6_set_in_use);
+	tcase_add_test(dual, test_v6_odd_sets);
+	tcase_add_test(dual, test_large_v6_set);
+	tcase_set_timeout(dual, 120);
+	suite_add_tcase(s, dual);
 
 	tcase_add_test(errors, test_error_names);
 	tcase_add_test(errors, test_error_family);
