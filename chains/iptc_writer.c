@@ -221,7 +221,7 @@ extern void pw_iptc_test_before_commit(unsigned attempt) __attribute__((weak));
 /* ------------------------------------------------------------ entry builder */
 
 /*
- * One desired rule as an ipt_entry, and what libiptc will say about it
+ * One desired rule as its family's entry, and what libiptc will say about it
  * once it is in the kernel: standard targets come back as verdicts or
  * offsets, so they are compared by iptc_get_target()'s name instead.
  */
@@ -1128,8 +1128,9 @@ static bool builtin_in_place(const struct tc *t, const struct plan *p,
 /* ------------------------------------------------------------ editing */
 
 /*
- * iptc_strerror() reads which call failed from libiptc's own state, so it
- * must come before any other libiptc call; saved is errno right after it.
+ * iptc_strerror() and ip6tc_strerror() read which call failed from the
+ * library's own state, so they must come before any other call into it;
+ * saved is errno right after the failed one.
  */
 static int tc_fail(const struct tc *t, struct pw_buf *err, int saved, const char *what,
 		   const char *name, const char *op)
