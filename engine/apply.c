@@ -1,11 +1,30 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/apply.h"
 #include "lib/xtables_lock.h"
+
+/* The IPv6 table; a kernel without one is not an error here (see apply.h). */
+static int apply_ipv6(const struct pw_dataplane *dp, const struct pw_options *opt,
+		      struct pw_apply_stats *stats, struct pw_buf *err)
+{
+	struct pw_buf why = PW_BUF_INIT;
+	int ret = pw_iptc_apply(dp->filter6, opt->prefix, &stats->rules6, &why);
+
+	if (ret == -EAFNOSUPPORT) {
+		stats->ipv6_missing = true;
+		snprintf(stats->ipv6_why, sizeof(stats->ipv6_why), "%s", pw_buf_str(&why));
+		ret = 0;
+	} else if (ret < 0) {
+		pw_buf_puts(err, pw_buf_str(&why));
+	}
+	pw_buf_free(&why);
+	return ret;
+}
 
 static int sync_sets_and_rules(const struct pw_dataplane *dp, const struct pw_options *opt,
 			       struct pw_apply_stats *stats, struct pw_buf *err)
@@ -22,7 +41,8 @@ static int sync_sets_and_rules(const struct pw_dataplane *dp, const struct pw_op
 					   &stats->sets, err);
 	if (ret == 0)
 		ret = pw_iptc_apply(dp->filter, opt->prefix, &stats->rules, err);
-
+	if (ret == 0 && dp->filter6)
+		ret = apply_ipv6(dp, opt, stats, err);
 	/* Only now is no rule left that could refer to a set about to go. */
 	if (ret == 0)
 		ret = pw_ipset_kernel_destroy_stale(k, current, dp->sets, &stats->sets, err);
@@ -127,7 +147,7 @@ static int apply_difference(struct pw_applier *a, const struct pw_dataplane *dp,
 	ret = pw_ipset_kernel_sync(a->ipsets, old->sets, dp->sets, opt->prefix,
 				   &stats->sets, err);
 	same4 = tables_equal(old->filter, dp->filter);
-	same6 = true;
+	same6 = tables_equal(old->filter6, dp->filter6);
 	if (ret < 0 || (same4 && same6))
 		return ret;
 	/* A set can only vanish with the rules that named it: both under the lock. */
@@ -136,7 +156,8 @@ static int apply_difference(struct pw_applier *a, const struct pw_dataplane *dp,
 		return ret;
 	if (!same4)
 		ret = pw_iptc_apply(dp->filter, opt->prefix, &stats->rules, err);
-
+	if (ret == 0 && !same6 && dp->filter6)
+		ret = apply_ipv6(dp, opt, stats, err);
 	if (ret == 0)
 		ret = pw_ipset_kernel_destroy_stale(a->ipsets, old->sets, dp->sets,
 						    &stats->sets, err);

@@ -17,6 +17,13 @@ struct pw_apply_stats {
 	struct pw_ipset_stats sets;
 	struct pw_iptc_stats rules;	/* the IPv4 table */
 	struct pw_iptc_stats rules6;	/* the IPv6 table */
+	/*
+	 * The kernel has no IPv6 table to write (no ip6_tables, say): the
+	 * IPv6 table was left out, with the kernel's words here. Whether
+	 * that leaves pods unenforced is the caller's to say.
+	 */
+	bool ipv6_missing;
+	char ipv6_why[160];
 };
 
 /*

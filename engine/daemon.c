@@ -53,6 +53,9 @@ struct daemon {
 	bool enforced;
 	char *not_enforced;
 	struct pw_drift *drift;	/* NULL: only the resync timer finds drift */
+	struct pw_drift *drift6;	/* the IPv6 table's; NULL without one */
+	/* The pods' IPv6 addresses are not guarded: the kernel gave no table. */
+	char *ipv6_unguarded;
 	uint64_t drift_at;	/* next look for someone else's change to the table */
 	int signal_fd;
 	bool stopping;
@@ -250,10 +253,13 @@ static int start_api(struct daemon *d)
 
 static void notify_status(struct daemon *d, const char *state)
 {
+	bool enforced = d->enforced && !d->ipv6_unguarded;
+
 	pw_sd_notifyf("STATUS=%s%s%s; %zu pods, %zu policies, %zu namespaces; "
 		      "%u applies, %u commits, %u failures",
-		      d->enforced ? "enforcing, " : "NOT ENFORCING (",
-		      d->enforced ? state : d->not_enforced, d->enforced ? "" : ")",
+		      enforced ? "enforcing, " : "NOT ENFORCING (",
+		      enforced ? state : d->enforced ? d->ipv6_unguarded : d->not_enforced,
+		      enforced ? "" : ")",
 		      pw_cluster_pod_count(d->cluster),
 		      pw_cluster_policy_count(d->cluster),
 		      pw_cluster_namespace_count(d->cluster),
@@ -351,6 +357,22 @@ static void check_enforcement(struct daemon *d, const struct pw_endpoints *eps)
 	d->enforced = enforced;
 	pw_buf_free(&changes);
 	pw_buf_free(&problems);
+}
+
+/*
+ * The kernel gave no IPv6 table (no ip6_tables, say): not enforced when
+ * this node's pods have IPv6 addresses, said once when that changes.
+ */
+static void note_ipv6(struct daemon *d, const struct pw_apply_stats *stats)
+{
+	bool unguarded = stats->ipv6_missing && pw_endpoints_have_ipv6(d->endpoints);
+
+	if (unguarded && !d->ipv6_unguarded)
+		pw_err("NOT ENFORCING IPv6 on node %s: %s", d->opt->node_name, stats->ipv6_why);
+	else if (!unguarded && d->ipv6_unguarded)
+		pw_notice("enforcing IPv6 again");
+	free(d->ipv6_unguarded);
+	d->ipv6_unguarded = unguarded ? pw_xstrdup(stats->ipv6_why) : NULL;
 }
 
 /* The kernel's view of the node changed: recompile if the pods' bindings did. */
@@ -453,6 +475,9 @@ static void remember_table(struct daemon *d)
 
 	if (d->drift && pw_drift_remember(d->drift, &err) < 0)
 		pw_info("drift check: %s: comparing again at the next check", pw_buf_str(&err));
+	pw_buf_reset(&err);
+	if (d->drift6 && pw_drift_remember(d->drift6, &err) < 0)
+		pw_info("drift check: %s: comparing again at the next check", pw_buf_str(&err));
 	pw_buf_free(&err);
 }
 
@@ -484,13 +509,15 @@ static bool table_drifted(struct daemon *d, uint64_t now)
 		return false;
 	d->drift_at = now + d->opt->drift_check_ms;
 	ret = pw_drift_check(d->drift, &err);
+	if (ret == 0 && d->drift6)
+		ret = pw_drift_check(d->drift6, &err);
 	if (ret == 0 && bridge_nf_turned_off(d))
 		return true;
 	if (ret < 0) {
 		pw_warn("drift check: %s: trying again after the next resync", pw_buf_str(&err));
 		d->drift_at = d->resync_at + d->opt->drift_check_ms;
 	} else if (ret > 0) {
-		pw_info("the filter table changed since podwall's last look: comparing it now");
+		pw_info("a filter table changed since podwall's last look: comparing it now");
 	}
 	pw_buf_free(&err);
 	return ret > 0;
@@ -528,6 +555,7 @@ static void apply(struct daemon *d, bool full)
 		d->dirty = true;
 		d->apply_at = now_ms() + RETRY_AFTER_ERROR_MS;
 	} else {
+		note_ipv6(d, &stats);
 		if (stats.rules.committed || stats.rules6.committed)
 			d->commits++;
 		if (full || stats.rules.committed || stats.rules6.committed)
@@ -544,7 +572,7 @@ static void apply(struct daemon *d, bool full)
 	if (!d->ready) {
 		d->ready = true;
 		pw_sd_notify("READY=1");
-		if (d->enforced)
+		if (d->enforced && !d->ipv6_unguarded)
 			pw_notice("enforcing: %zu pods, %zu policies, %zu endpoints on this node",
 				  pw_cluster_pod_count(d->cluster),
 				  pw_cluster_policy_count(d->cluster), endpoints->count);
@@ -779,15 +807,21 @@ int pw_daemon_run(struct pw_options *opt)
 		pw_err("signals: %s", strerror(-ret));
 		goto out;
 	}
+	d.enforced = true;
+	if (opt->endpoint_discovery != PW_DISCOVER_CALICO && !pw_kernel_has_ipv6()) {
+		pw_notice("this kernel has no IPv6: programming the IPv4 table and sets alone");
+		opt->ipv6 = false;
+	}
 	if (opt->dry_run == PW_DRY_RUN_OFF &&
 	    !(d.drift = pw_drift_open("filter", AF_INET, opt->prefix, &err))) {
 		pw_warn("drift checks off, the resync timer alone repairs: %s", pw_buf_str(&err));
 		pw_buf_reset(&err);
 	}
-	d.enforced = true;
-	if (opt->endpoint_discovery != PW_DISCOVER_CALICO && !pw_kernel_has_ipv6()) {
-		pw_notice("this kernel has no IPv6: programming the IPv4 table and sets alone");
-		opt->ipv6 = false;
+	/* Without an IPv6 table the resync finds out whether one came. */
+	if (d.drift && opt->ipv6 &&
+	    !(d.drift6 = pw_drift_open("filter", AF_INET6, opt->prefix, &err))) {
+		pw_info("IPv6 drift checks off: %s", pw_buf_str(&err));
+		pw_buf_reset(&err);
 	}
 	if (opt->endpoint_discovery != PW_DISCOVER_CALICO &&
 	    !(d.net = pw_nodenet_open(true, &err))) {
@@ -807,6 +841,8 @@ out:
 	pw_endpoints_free(d.endpoints);
 	free(d.not_enforced);
 	pw_drift_close(d.drift);
+	pw_drift_close(d.drift6);
+	free(d.ipv6_unguarded);
 	pw_applier_free(d.applier);
 	pw_cluster_free(d.cluster);
 	pw_strmap_free(d.changed_namespaces);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "engine/endpoint.h"
 #include "lib/hash.h"
@@ -526,6 +527,16 @@ void pw_endpoints_free(struct pw_endpoints *e)
 	free(e->bridges);
 	free(e->foreign);
 	free(e);
+}
+
+bool pw_endpoints_have_ipv6(const struct pw_endpoints *e)
+{
+	size_t i;
+
+	for (i = 0; e && i < e->count; i++)
+		if (pw_pod_address(e->items[i].pod, AF_INET6))
+			return true;
+	return false;
 }
 
 static bool names_equal(const char (*a)[PW_IFACE_NAME_MAX + 1],

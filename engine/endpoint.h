@@ -102,6 +102,9 @@ struct pw_endpoints *pw_endpoints_resolve(const struct pw_cluster *cluster,
 					  const struct pw_endpoints *previous);
 void pw_endpoints_free(struct pw_endpoints *e);
 
+/* Whether some pod of these has an IPv6 address (its IPv6 needs enforcing). */
+bool pw_endpoints_have_ipv6(const struct pw_endpoints *e);
+
 /* The same bindings, bridges and foreign interfaces: the same chains. */
 bool pw_endpoints_equal(const struct pw_endpoints *a, const struct pw_endpoints *b);
 

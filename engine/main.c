@@ -493,7 +493,12 @@ static int dry_run(const struct pw_options *cfg, const struct pw_dataplane *dp)
 	return ret;
 }
 
-static int program(const struct pw_options *cfg, const struct pw_dataplane *dp)
+/*
+ * Programs dp; *enforced turns false when this node's pods have IPv6
+ * addresses that the kernel gave podwall no IPv6 table to guard.
+ */
+static int program(const struct pw_options *cfg, const struct pw_dataplane *dp,
+		   const struct pw_endpoints *eps, bool *enforced)
 {
 	struct pw_buf msg = PW_BUF_INIT;
 	struct pw_apply_stats stats;
@@ -505,6 +510,14 @@ static int program(const struct pw_options *cfg, const struct pw_dataplane *dp)
 		pw_buf_reset(&msg);
 		pw_apply_stats_format(&stats, &msg);
 		pw_info("%s", msg.data);
+	}
+	if (ret == 0 && stats.ipv6_missing && pw_endpoints_have_ipv6(eps)) {
+		pw_err("%s: the IPv6 addresses of this node's pods are not enforced",
+		       stats.ipv6_why);
+		*enforced = false;
+	} else if (ret == 0 && stats.ipv6_missing) {
+		pw_notice("%s: no pod of this node has an IPv6 address; IPv6 left as it is",
+			  stats.ipv6_why);
 	}
 	pw_buf_free(&msg);
 	return ret;
@@ -527,6 +540,14 @@ static int cleanup(const struct pw_options *cfg)
 	ret = pw_xtables_lock_acquire(cfg->lock_wait_ms, &lock, &msg);
 	if (ret == 0)
 		ret = pw_iptc_remove_all("filter", AF_INET, cfg->prefix, &stats.rules, &msg);
+	/* A kernel without an IPv6 table holds nothing of podwall's there. */
+	if (ret == 0 && cfg->ipv6) {
+		ret = pw_iptc_remove_all("filter", AF_INET6, cfg->prefix, &stats.rules6, &msg);
+		if (ret == -EAFNOSUPPORT) {
+			pw_buf_reset(&msg);
+			ret = 0;
+		}
+	}
 	if (ret == 0 && !(k = pw_ipset_kernel_open(&msg)))
 		ret = -EPERM;
 	if (ret == 0)
@@ -539,7 +560,8 @@ static int cleanup(const struct pw_options *cfg)
 		pw_err("cleanup: %s", pw_buf_str(&msg));
 	else
 		pw_info("cleanup: %u chains and %u sets removed",
-			stats.rules.chains_deleted, stats.sets.destroyed);
+			stats.rules.chains_deleted + stats.rules6.chains_deleted,
+			stats.sets.destroyed);
 	pw_ipset_kernel_close(k);
 	pw_setlist_free(current);
 	pw_setlist_free(empty.sets);
@@ -609,7 +631,7 @@ int main(int argc, char **argv)
 	if (cfg.dry_run != PW_DRY_RUN_OFF) {
 		ret = dry_run(&cfg, dp) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 	} else {
-		ret = program(&cfg, dp) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+		ret = program(&cfg, dp, endpoints, &enforced) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 		/* The rules are in, but some pods' traffic goes around them. */
 		if (ret == EXIT_SUCCESS && !enforced) {
 			pw_err("programmed, but not enforced on node %s: see above", cfg.node_name);
