@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -36,6 +38,28 @@ static int write_switch(const char *path)
 	return ret;
 }
 
+/*
+ * /sys shows the links of the namespace that mounted it, /proc/sys/net
+ * those of the reader's: in a namespace entered without a sysfs of its
+ * own, /sys/class/net/<bridge> may be another namespace's bridge of that
+ * name. Its ifindex must be the one this namespace gives the name.
+ */
+static bool sysfs_is_ours(const char *bridge)
+{
+	char path[96], text[16] = "";
+	unsigned ifindex = if_nametoindex(bridge);
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/ifindex", bridge);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	return ifindex && n > 0 && strtoul(text, NULL, 10) == ifindex;
+}
+
 enum pw_bridge_nf pw_bridge_nf_ensure(const char *bridge, int family, bool may_change,
 				      struct pw_buf *msg)
 {
@@ -46,7 +70,7 @@ enum pw_bridge_nf pw_bridge_nf_ensure(const char *bridge, int family, bool may_c
 	snprintf(global, sizeof(global), "/proc/sys/net/bridge/bridge-nf-call-%s", what);
 	snprintf(own, sizeof(own), "/sys/class/net/%s/bridge/nf_call_%s", bridge, what);
 	g = read_switch(global);
-	b = read_switch(own);
+	b = sysfs_is_ours(bridge) ? read_switch(own) : -ENOENT;
 	if (g == 1 || b == 1)
 		return PW_BRIDGE_NF_ON;
 	if (g == -ENOENT) {
