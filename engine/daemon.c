@@ -55,7 +55,10 @@ struct daemon {
 	struct pw_drift *drift;	/* NULL: only the resync timer finds drift */
 	struct pw_drift *drift6;	/* the IPv6 table's; NULL without one */
 	/* The pods' IPv6 addresses are not guarded: the kernel gave no table. */
-	char *ipv6_unguarded;
+	bool ipv6_unguarded;
+	/* Not asked for its IPv6 table again before the next resync. */
+	bool ipv6_skipped;
+	char ipv6_why[160];
 	uint64_t drift_at;	/* next look for someone else's change to the table */
 	int signal_fd;
 	bool stopping;
@@ -258,7 +261,7 @@ static void notify_status(struct daemon *d, const char *state)
 	pw_sd_notifyf("STATUS=%s%s%s; %zu pods, %zu policies, %zu namespaces; "
 		      "%u applies, %u commits, %u failures",
 		      enforced ? "enforcing, " : "NOT ENFORCING (",
-		      enforced ? state : d->enforced ? d->ipv6_unguarded : d->not_enforced,
+		      enforced ? state : d->enforced ? d->ipv6_why : d->not_enforced,
 		      enforced ? "" : ")",
 		      pw_cluster_pod_count(d->cluster),
 		      pw_cluster_policy_count(d->cluster),
@@ -365,14 +368,20 @@ static void check_enforcement(struct daemon *d, const struct pw_endpoints *eps)
  */
 static void note_ipv6(struct daemon *d, const struct pw_apply_stats *stats)
 {
-	bool unguarded = stats->ipv6_missing && pw_endpoints_have_ipv6(d->endpoints);
+	bool unguarded;
 
+	/* Each try costs libip6tc's retries: the next resync asks again. */
+	if (stats->ipv6_missing) {
+		snprintf(d->ipv6_why, sizeof(d->ipv6_why), "%s", stats->ipv6_why);
+		d->ipv6_skipped = true;
+		d->opt->ipv6 = false;
+	}
+	unguarded = d->ipv6_skipped && pw_endpoints_have_ipv6(d->endpoints);
 	if (unguarded && !d->ipv6_unguarded)
-		pw_err("NOT ENFORCING IPv6 on node %s: %s", d->opt->node_name, stats->ipv6_why);
+		pw_err("NOT ENFORCING IPv6 on node %s: %s", d->opt->node_name, d->ipv6_why);
 	else if (!unguarded && d->ipv6_unguarded)
 		pw_notice("enforcing IPv6 again");
-	free(d->ipv6_unguarded);
-	d->ipv6_unguarded = unguarded ? pw_xstrdup(stats->ipv6_why) : NULL;
+	d->ipv6_unguarded = unguarded;
 }
 
 /* The kernel's view of the node changed: recompile if the pods' bindings did. */
@@ -536,6 +545,10 @@ static void apply(struct daemon *d, bool full)
 	    pw_strmap_count(d->changed_addresses) <= MEMBER_PATH_MAX_ADDRESSES &&
 	    pw_applier_current(d->applier) && apply_member_changes(d) == 0)
 		return;
+	if (full && d->ipv6_skipped && pw_kernel_has_ipv6()) {
+		d->ipv6_skipped = false;
+		d->opt->ipv6 = true;
+	}
 	start = now_ms();
 	endpoints = resolve_endpoints(d);
 	log_endpoint_changes(d->endpoints, endpoints);
@@ -842,7 +855,6 @@ out:
 	free(d.not_enforced);
 	pw_drift_close(d.drift);
 	pw_drift_close(d.drift6);
-	free(d.ipv6_unguarded);
 	pw_applier_free(d.applier);
 	pw_cluster_free(d.cluster);
 	pw_strmap_free(d.changed_namespaces);
