@@ -222,13 +222,18 @@ nx iptables-legacy-save -t filter | normalise_save >"$PW_TMP/kernel.before"
 DAEMON=$!
 bg_track $DAEMON
 i=0
-while ! grep -q '^COMMIT' "$PW_TMP/dry.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+# Each state is the sets, the IPv4 table and (with IPv6) the IPv6 table.
+tables=1
+[ -d /proc/sys/net/ipv6 ] && tables=2
+while [ "$(grep -c '^COMMIT' "$PW_TMP/dry.out")" -lt $tables ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 policy x allow-all '{"podSelector":{},"ingress":[{}]}'
 i=0
-while [ "$(grep -c '^COMMIT' "$PW_TMP/dry.out")" -lt 2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while [ "$(grep -c '^COMMIT' "$PW_TMP/dry.out")" -lt $((2 * tables)) ] && [ $i -lt 100 ]; do
+	sleep 0.1; i=$((i + 1))
+done
 stop_daemon
 nx iptables-legacy-save -t filter | normalise_save >"$PW_TMP/kernel.after"
-if [ "$(grep -c '^COMMIT' "$PW_TMP/dry.out")" = 2 ] &&
+if [ "$(grep -c '^COMMIT' "$PW_TMP/dry.out")" = $((2 * tables)) ] &&
    cmp -s "$PW_TMP/kernel.before" "$PW_TMP/kernel.after"; then
 	pass "daemon --dry-run printed the first state and the changed one, and programmed nothing"
 else
