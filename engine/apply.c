@@ -84,9 +84,7 @@ void pw_apply_stats_format(const struct pw_apply_stats *stats, struct pw_buf *ou
 		      r->chains_created + r6->chains_created,
 		      r->chains_rewritten + r6->chains_rewritten,
 		      r->chains_deleted + r6->chains_deleted, r->jumps_fixed + r6->jumps_fixed,
-		      r->committed && r6->committed ? "committed (IPv4 and IPv6)" :
-		      r->committed ? "committed" : r6->committed ? "committed (IPv6)" :
-		      "no commit needed");
+		      r->committed || r6->committed ? "committed" : "no commit needed");
 }
 
 struct pw_applier {
