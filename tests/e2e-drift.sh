@@ -96,7 +96,10 @@ probers_start() {
 	PROBE_DENIED=$!
 	bg_track $PROBE_DENIED
 	# shellcheck disable=SC2086
-	ip netns exec "$(pod_get x/b netns)" "$PWPROBE" probe-loop --timeout-ms 100 \
+	# Allowed probes wait longer: on a loaded machine (a sanitizer build
+	# beside other suites) an answer can take more than 100 ms, and a
+	# slow answer is no block.
+	ip netns exec "$(pod_get x/b netns)" "$PWPROBE" probe-loop --timeout-ms 400 \
 		--interval-ms 50 --source "$B" --sport-base $ALLOWED_SPORT \
 		--stop-file "$PW_TMP/stop" $ALLOWED >"$PW_TMP/allowed.out" 2>"$PW_TMP/allowed.err" &
 	PROBE_ALLOWED=$!
