@@ -5,6 +5,7 @@ Usage:
   gen-cluster.py --pods N --policies M --namespaces K --local L
                  [--node edge-1] [--seed S] --out DIR [--format yaml|json]
                  [--ipam blocks|node-subnet] [--subnet-len LEN]
+                 [--family ipv4|dual]
 
 DIR gets three files, one per kind: 00-namespaces, 01-pods, 02-policies
 (.yaml: multi-document YAML; .json: {"kind": "List", "items": [...]}).
@@ -27,6 +28,17 @@ The cluster:
     order; the subnet's .0, .1 (the bridge's gateway address) and .255
     addresses are never a pod's.  L pods are on --node, the others on
     node-NNN (110 pods per node).
+  - --family dual (default ipv4: IPv4 alone) makes every pod dual-stack:
+    status.podIPs is [its IPv4 address, its IPv6 one], the IPv6 address
+    derived from the IPv4 one: the 32 bits of the IPv4 address as the low
+    32 bits of fd00:198:18::/96 (198.18.0.5 is fd00:198:18::c612:5), so
+    the IPv6 plan mirrors the IPv4 one, a /LEN node subnet (or a /26 block)
+    being the /(96+LEN) (/122) of the same pods, its .1 the IPv6 gateway.
+    About half the policies' ipBlock peers (chosen by a random stream of
+    their own, so the rest of the cluster is the IPv4 one's, byte for byte)
+    become IPv6 blocks with except entries, all inside fd00::/8 (see
+    V6_BLOCKS).  ipv4 writes exactly what this script wrote before
+    --family.
   - M NetworkPolicies: per namespace a default-deny, often a default-deny of
     egress with the usual allow-DNS, then a mix of app-to-app rules
     (podSelector peers), namespaceSelector peers, both together,
@@ -82,6 +94,26 @@ HASH_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 PODS_PER_NODE = 110
 POOL = ipaddress.ip_network("198.18.0.0/15")
 BLOCK = 64                      # Calico's default IPAM block, a /26
+# --family dual: a pod's IPv6 address is its IPv4 address in the low 32
+# bits of this /96 (so a v4 /L is a v6 /(96+L): /26 blocks are Calico's /122).
+POOL6 = ipaddress.ip_network("fd00:198:18::/96")
+# --family dual: the IPv6 block an IPv4 ipBlock of the policies becomes,
+# with its except entries (every one inside fd00::/8). Blocks with no
+# except in IPv4 get one in IPv6, so that every IPv6 block has some.
+V6_BLOCKS = {
+    "203.0.113.0/24": ("fd00:db8:113::/48", ["fd00:db8:113:8000::/49"]),
+    "198.51.100.0/24": ("fd00:db8:100::/48", ["fd00:db8:100:8000::/49"]),
+    "192.0.2.0/24": ("fd00:db8:2::/48", ["fd00:db8:2:8000::/49"]),
+    "100.64.0.0/10": ("fd00:64::/32", ["fd00:64:ffff::/48"]),
+    "0.0.0.0/0": ("fd00::/8", ["fd00:a::/32", "fd00:ac10::/28", "fd00:c0a8::/32"]),
+    "10.200.0.0/16": ("fd00:a:c8::/48", ["fd00:a:c8:ff00::/56"]),
+}
+V6_SHARE = 0.5                  # of the ipBlock peers, in dual clusters
+
+
+def ipv6_of(ip):
+    """The IPv6 address --family dual gives the pod with IPv4 address ip."""
+    return str(POOL6.network_address + int(ipaddress.ip_address(ip)))
 
 
 def wchoice(rng, items):
@@ -283,6 +315,13 @@ def node_subnet_addresses(pods, node, subnet_len):
         p["status"]["podIPs"] = [{"ip": ip}]
 
 
+def add_ipv6(pods):
+    """--family dual: each pod's IPv6 address after its IPv4 one."""
+    for p in pods:
+        st = p["status"]
+        st["podIPs"] = [{"ip": st["podIP"]}, {"ip": ipv6_of(st["podIP"])}]
+
+
 def make_pods(rng, namespaces, n, local, node, ipam="blocks", subnet_len=24):
     # Pod counts: small fixed ones for the platform namespaces, the rest skewed.
     fixed = {"kube-system": max(2, n // 400), "monitoring": max(1, n // 1000),
@@ -442,8 +481,9 @@ def named_or_number(rng, app, want):
 
 
 class PolicyMaker(object):
-    def __init__(self, rng, namespaces):
+    def __init__(self, rng, namespaces, rng6=None):
         self.rng = rng
+        self.rng6 = rng6            # dual clusters: which ipBlocks become IPv6
         self.namespaces = namespaces
         self.tenants = [ns for ns in namespaces if ns.kind == "tenant"]
         self.teams = sorted(set(ns.labels["team"] for ns in self.tenants)) or ["platform"]
@@ -459,6 +499,16 @@ class PolicyMaker(object):
         return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                 "metadata": {"name": name, "namespace": ns.name},
                 "spec": spec}
+
+    def block(self, cidr, excepts=None):
+        """An ipBlock peer; in a dual cluster about half of them (drawn from
+        rng6, never from rng) become their IPv6 twin of V6_BLOCKS."""
+        if self.rng6 is not None and self.rng6.random() < V6_SHARE:
+            cidr, excepts = V6_BLOCKS[cidr]
+        b = {"cidr": cidr}
+        if excepts is not None:
+            b["except"] = list(excepts)
+        return {"ipBlock": b}
 
     def for_namespace(self, ns, count):
         rng = self.rng
@@ -598,8 +648,7 @@ class PolicyMaker(object):
         sub = net.replace(".0/24", ".128/25")
         return self.policy(ns, "allow-partner-%s" % dst, {
             "podSelector": app_sel(dst),
-            "ingress": [{"from": [{"ipBlock": {"cidr": net, "except": [sub]}},
-                                  {"ipBlock": {"cidr": "100.64.0.0/10"}}],
+            "ingress": [{"from": [self.block(net, [sub]), self.block("100.64.0.0/10")],
                          "ports": [named_or_number(rng, dst, ("http", "https", "sip"))]}]})
 
     def egress_external(self, ns):
@@ -610,7 +659,7 @@ class PolicyMaker(object):
             ports.append({"protocol": "TCP", "port": 8443})
         return self.policy(ns, "allow-internet-%s" % dst, {
             "podSelector": app_sel(dst), "policyTypes": ["Egress"],
-            "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": PRIVATE}}],
+            "egress": [{"to": [self.block("0.0.0.0/0", PRIVATE)],
                         "ports": ports}]})
 
     def egress_to_app(self, ns):
@@ -665,8 +714,7 @@ class PolicyMaker(object):
         return self.policy(ns, "allow-%s" % name, {
             "podSelector": {"matchLabels": {"tier": "edge"}},
             "ingress": [{"from": [{"namespaceSelector": sel(env=ns.labels["env"])},
-                                  {"ipBlock": {"cidr": "10.200.0.0/16",
-                                               "except": ["10.200.255.0/24"]}}],
+                                  self.block("10.200.0.0/16", ["10.200.255.0/24"])],
                          "ports": ports}],
             "egress": [{"to": [{"podSelector": {"matchLabels": {"tier": "edge"}}}],
                         "ports": ports}],
@@ -687,8 +735,8 @@ class PolicyMaker(object):
                 "ports": [{"protocol": "TCP", "port": "http"}, {"protocol": "TCP", "port": 8081}]}]})
 
 
-def make_policies(rng, namespaces, m):
-    maker = PolicyMaker(rng, namespaces)
+def make_policies(rng, namespaces, m, rng6=None):
+    maker = PolicyMaker(rng, namespaces, rng6)
     weights = [(1.0 + ns.npods / 10.0) if ns.kind == "tenant" else 0.3 for ns in namespaces]
     counts = spread(rng, m, weights, minimum=1)
     out = []
@@ -699,13 +747,18 @@ def make_policies(rng, namespaces, m):
     return out
 
 
-def generate(pods, policies, namespaces, local, node, seed, ipam="blocks", subnet_len=24):
+def generate(pods, policies, namespaces, local, node, seed, ipam="blocks", subnet_len=24,
+             family="ipv4"):
     if namespaces < 1:
         sys.exit("gen-cluster.py: --namespaces must be at least 1")
     rng = random.Random(seed)
     nss = make_namespaces(rng, namespaces)
     pod_objs = make_pods(rng, nss, pods, local, node, ipam, subnet_len)
-    pol_objs = make_policies(rng, nss, policies)
+    rng6 = None
+    if family == "dual":
+        add_ipv6(pod_objs)
+        rng6 = random.Random("ipv6 blocks %d" % seed)
+    pol_objs = make_policies(rng, nss, policies, rng6)
     return [ns.obj() for ns in nss], pod_objs, pol_objs
 
 
@@ -722,13 +775,15 @@ def main(argv):
     p.add_argument("--ipam", choices=("blocks", "node-subnet"), default="blocks",
                    help="/26 blocks as Calico's IPAM, or one subnet per node as flannel")
     p.add_argument("--subnet-len", type=int, default=24, help="with --ipam node-subnet")
+    p.add_argument("--family", choices=("ipv4", "dual"), default="ipv4",
+                   help="dual: every pod also has an IPv6 address, some ipBlocks are IPv6")
     a = p.parse_args(argv[1:])
     if not 16 <= a.subnet_len <= 30:
         p.error("--subnet-len must be 16 to 30")
     if a.pods < 0 or a.policies < 0 or a.local < 0 or a.local > a.pods:
         p.error("need 0 <= --local <= --pods and non-negative counts")
     nss, pods, pols = generate(a.pods, a.policies, a.namespaces, a.local, a.node, a.seed,
-                               a.ipam, a.subnet_len)
+                               a.ipam, a.subnet_len, a.family)
     os.makedirs(a.out, exist_ok=True)
     ext = a.format
     for old in ("00-namespaces", "01-pods", "02-policies"):
@@ -739,9 +794,9 @@ def main(argv):
     write_manifests(os.path.join(a.out, "00-namespaces." + ext), nss, a.format)
     write_manifests(os.path.join(a.out, "01-pods." + ext), pods, a.format)
     write_manifests(os.path.join(a.out, "02-policies." + ext), pols, a.format)
-    print("gen-cluster.py: %s: %d namespaces, %d pods (%d on %s), %d policies, seed %d"
+    print("gen-cluster.py: %s: %d namespaces, %d pods (%d on %s), %d policies, seed %d%s"
           % (a.out, len(nss), len(pods), sum(1 for x in pods if x["spec"]["nodeName"] == a.node),
-             a.node, len(pols), a.seed))
+             a.node, len(pols), a.seed, ", dual-stack" if a.family == "dual" else ""))
     return 0
 
 
