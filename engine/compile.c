@@ -718,15 +718,10 @@ static const char *endpoint_chain_name(struct compiler *cc, const struct pw_endp
  */
 static void append_source_guard(struct pw_chain *c, const struct pw_pod *pod, int family)
 {
-	const struct pw_cidr *own = pw_pod_address(pod, family);
 	struct pw_rule *r = pw_rule_new();
 
-	if (own) {
-		pw_rule_set_src(r, own, true);
-		pw_rule_add_comment(r, "a source address the pod does not own");
-	} else {
-		pw_rule_add_comment(r, "the pod has no address of this family yet");
-	}
+	pw_rule_set_src(r, pw_pod_address(pod, family), true);
+	pw_rule_add_comment(r, "a source address the pod does not own");
 	pw_rule_set_verdict(r, PW_TARGET_DROP);
 	pw_chain_append(c, r);
 }
@@ -742,6 +737,18 @@ static void emit_endpoint_chain(struct compiler *cc, const struct pw_endpoint *e
 	struct pw_rule *r;
 
 	c = chain(cc, endpoint_chain_name(cc, ep, dir));
+	/*
+	 * A pod without an address of this family has no traffic of it but
+	 * neighbour discovery, which passes before any dispatch: its chains
+	 * drop, and call no policy (whose sets would then be of no use).
+	 */
+	if (!pw_pod_address(ep->pod, cc->family)) {
+		r = pw_rule_new();
+		pw_rule_add_comment(r, "the pod has no address of this family");
+		pw_rule_set_verdict(r, PW_TARGET_DROP);
+		pw_chain_append(c, r);
+		return;
+	}
 	if (dir == EGRESS)
 		append_source_guard(c, ep->pod, cc->family);
 	r = pw_rule_new();

@@ -36,6 +36,12 @@
  */
 #define MEMBER_PATH_MAX_ADDRESSES 256
 
+/* A dual-stack pod brings two addresses: the limit is per family. */
+static size_t member_path_limit(const struct pw_options *opt)
+{
+	return MEMBER_PATH_MAX_ADDRESSES * (opt->ipv6 ? 2u : 1u);
+}
+
 /* A failed apply is tried again after this long, whatever else happens. */
 #define RETRY_AFTER_ERROR_MS 2000
 
@@ -542,7 +548,7 @@ static void apply(struct daemon *d, bool full)
 	struct pw_apply_stats stats;
 
 	if (!full && d->pods_only && d->opt->dry_run == PW_DRY_RUN_OFF &&
-	    pw_strmap_count(d->changed_addresses) <= MEMBER_PATH_MAX_ADDRESSES &&
+	    pw_strmap_count(d->changed_addresses) <= member_path_limit(d->opt) &&
 	    pw_applier_current(d->applier) && apply_member_changes(d) == 0)
 		return;
 	if (full && d->ipv6_skipped && pw_kernel_has_ipv6()) {
