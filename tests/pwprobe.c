@@ -2,24 +2,32 @@
  * pwprobe: a tiny TCP/UDP server and a TCP/UDP/ICMP prober for podwall's
  * packet tests, run inside the network namespaces the tests create.
  *
- *   pwprobe serve [--background] [--bind IP] [--tcp PORT]... [--udp PORT]...
- *	listens on 0.0.0.0 (or IP); TCP: accept, write one byte, close; UDP:
- *	echo each datagram. Runs until killed. --background returns once every
- *	socket is bound and listening, printing the server's pid.
+ *   pwprobe serve [--background] [--bind IP]... [--tcp PORT]... [--udp PORT]...
+ *	listens on 0.0.0.0 and, with IPV6_V6ONLY, on :: (or on each --bind IP
+ *	of either family); TCP: accept, write one byte, close; UDP: echo each
+ *	datagram. Runs until killed. --background returns once every socket is
+ *	bound and listening, printing the server's pid. Without --bind, a
+ *	kernel with no IPv6 leaves the server on IPv4 alone.
  *
  *   pwprobe probe [OPTION]... TARGET...
  *   pwprobe probe-file [OPTION]... FILE	(one TARGET per line, '#' comments)
- *	TARGET is tcp:IP:PORT, udp:IP:PORT or icmp:IP. Every probe runs at the
- *	same time; one line per target, in the order given: "TARGET ok",
- *	"TARGET blocked" (no answer before the timeout) or "TARGET refused"
- *	(a RST or an ICMP error came back).
+ *	TARGET is tcp:IP:PORT, udp:IP:PORT or icmp:IP, IP of either family;
+ *	an IPv6 address is written in brackets before a port
+ *	(tcp:[fd00::1]:80, udp:[fd00::1]:53, icmp:fd00::1 or icmp:[fd00::1]),
+ *	and icmp: to it is an ICMPv6 echo. Every probe runs at the same time;
+ *	one line per target, in the order given: "TARGET ok", "TARGET blocked"
+ *	(no answer before the timeout) or "TARGET refused" (a RST or an ICMP
+ *	or ICMPv6 error came back).
  *	--timeout-ms N	 how long to wait for answers (default 300)
  *	--source IP	 send from this address, also one not the namespace's
- *			 own (a forged source, for the anti-spoofing tests)
+ *			 own (a forged source, for the anti-spoofing tests);
+ *			 once per family: each target is sent from the source
+ *			 of its own family, if there is one
  *	--sport-base N	 UDP probe k binds source port N+k and ICMP probes use
- *			 echo id N+k, so that successive runs never reuse a
- *			 conntrack entry of an earlier run (one that a policy
- *			 allowed then would still pass as ESTABLISHED)
+ *			 echo id N+k (k counts the UDP and ICMP targets of
+ *			 both families in order), so that successive runs never
+ *			 reuse a conntrack entry of an earlier run (one that a
+ *			 policy allowed then would still pass as ESTABLISHED)
  *
  *   pwprobe probe-loop [OPTION]... (--duration-ms N | --stop-file F) TARGET...
  *	probes the targets again and again (every --interval-ms, default 100,
@@ -27,7 +35,7 @@
  *	wrapping after 10000) and prints each result
  *	as "EPOCH-MS TARGET VERDICT", EPOCH-MS being when its round started.
  *
- *   pwprobe stream [--source IP] [--interval-ms N] [--stall-ms N]
+ *   pwprobe stream [--source IP]... [--interval-ms N] [--stall-ms N]
  *		    (--duration-ms N | --stop-file F) tcp:IP:PORT
  *	one TCP connection to a --tcp-echo server, exchanging 8 bytes every
  *	--interval-ms (default 50): prints "connected" once it is up, then at
@@ -41,6 +49,12 @@
  *	plugin sends for a new pod's address: neighbours that knew IP at
  *	another MAC (a deleted pod's) learn the new one.
  *
+ *   pwprobe na IFACE IP6
+ *	its IPv6 counterpart: one unsolicited neighbour advertisement for IP6
+ *	(override set, IFACE's MAC as the target's link-layer address) to
+ *	ff02::1 out of IFACE, from IP6 with hop limit 255: neighbours whose
+ *	cache holds IP6 at another MAC take the new one.
+ *
  * Exit status: 0 when every probe ran (whatever its verdict), 1 on a system
  * error, 2 on a usage error.
  */
@@ -50,9 +64,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <netinet/icmp6.h>
 #include <netinet/if_ether.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
+#include <netinet/ip6.h>
 #include <netinet/ip_icmp.h>
 #include <netpacket/packet.h>
 #include <poll.h>
@@ -67,22 +83,40 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef IPV6_TRANSPARENT
+#define IPV6_TRANSPARENT 75
+#endif
+
 #define MAX_TARGETS 4096
-#define MAX_SERVE 64
+#define MAX_SERVE 128
+#define MAX_BIND 8
 #define SERVE_TCP_ECHO 2	/* is_tcp: a listener whose connections echo */
 
 enum proto { P_TCP, P_UDP, P_ICMP };
 enum state { S_RUNNING, S_OK, S_BLOCKED, S_REFUSED, S_ERROR };
 
+/* An address of either family, with its port. */
+union sockaddr_any {
+	struct sockaddr sa;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+};
+
 struct target {
-	char text[64];
+	char text[80];
 	enum proto proto;
-	struct sockaddr_in addr;
+	union sockaddr_any addr;
 	int fd;
 	int connected;		/* TCP: the handshake completed */
 	uint16_t echo_id;
 	uint16_t echo_seq;
 	enum state state;
+};
+
+/* --source: at most one address per family. */
+struct sources {
+	int has4, has6;
+	union sockaddr_any src4, src6;
 };
 
 static const char *progname = "pwprobe";
@@ -92,17 +126,18 @@ static long long round_stamp_ms = -1;
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: %s serve [--background] [--bind IP] [--tcp PORT]... [--tcp-echo PORT]...\n"
+		"usage: %s serve [--background] [--bind IP]... [--tcp PORT]... [--tcp-echo PORT]...\n"
 		"                [--udp PORT]...\n"
-		"       %s probe [--timeout-ms N] [--source IP] [--sport-base N] TARGET...\n"
-		"       %s probe-file [--timeout-ms N] [--source IP] [--sport-base N] FILE\n"
-		"       %s probe-loop [--interval-ms N] [--timeout-ms N] [--source IP]\n"
+		"       %s probe [--timeout-ms N] [--source IP]... [--sport-base N] TARGET...\n"
+		"       %s probe-file [--timeout-ms N] [--source IP]... [--sport-base N] FILE\n"
+		"       %s probe-loop [--interval-ms N] [--timeout-ms N] [--source IP]...\n"
 		"                 (--duration-ms N | --stop-file F) TARGET...\n"
-		"       %s stream [--interval-ms N] [--stall-ms N] [--source IP]\n"
+		"       %s stream [--interval-ms N] [--stall-ms N] [--source IP]...\n"
 		"                 (--duration-ms N | --stop-file F) tcp:IP:PORT\n"
 		"       %s garp IFACE IP\n"
-		"TARGET: tcp:IP:PORT, udp:IP:PORT or icmp:IP\n",
-		progname, progname, progname, progname, progname, progname);
+		"       %s na IFACE IP6\n"
+		"TARGET: tcp:IP:PORT, udp:IP:PORT or icmp:IP (IPv6: tcp:[IP6]:PORT, icmp:IP6)\n",
+		progname, progname, progname, progname, progname, progname, progname);
 	exit(2);
 }
 
@@ -135,29 +170,136 @@ static int set_nonblock(int fd)
 	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+/* ---- addresses of either family ---- */
+
+/* An IPv4 or IPv6 address (no brackets), port 0. */
+static int parse_addr(const char *s, union sockaddr_any *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, s, &a->sin.sin_addr) == 1) {
+		a->sin.sin_family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &a->sin6.sin6_addr) == 1) {
+		a->sin6.sin6_family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+static socklen_t addr_len(const union sockaddr_any *a)
+{
+	return a->sa.sa_family == AF_INET6 ? sizeof(a->sin6) : sizeof(a->sin);
+}
+
+static void set_port(union sockaddr_any *a, int port)
+{
+	if (a->sa.sa_family == AF_INET6)
+		a->sin6.sin6_port = htons((uint16_t)port);
+	else
+		a->sin.sin_port = htons((uint16_t)port);
+}
+
+/* The wildcard address of a family. */
+static void any_addr(union sockaddr_any *a, int family)
+{
+	memset(a, 0, sizeof(*a));
+	a->sa.sa_family = (sa_family_t)family;
+	if (family == AF_INET)
+		a->sin.sin_addr.s_addr = htonl(INADDR_ANY);
+	else
+		a->sin6.sin6_addr = in6addr_any;
+}
+
+static int is_any(const union sockaddr_any *a)
+{
+	if (a->sa.sa_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&a->sin6.sin6_addr);
+	return a->sin.sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
+static int same_host(const union sockaddr_any *a, const union sockaddr_any *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return 0;
+	if (a->sa.sa_family == AF_INET6)
+		return !memcmp(&a->sin6.sin6_addr, &b->sin6.sin6_addr, sizeof(a->sin6.sin6_addr));
+	return a->sin.sin_addr.s_addr == b->sin.sin_addr.s_addr;
+}
+
+/* --source ADDR: one per family. */
+static int add_source(struct sources *s, const char *text)
+{
+	union sockaddr_any a;
+
+	if (parse_addr(text, &a) < 0) {
+		fprintf(stderr, "%s: bad address \"%s\"\n", progname, text);
+		return -1;
+	}
+	if (a.sa.sa_family == AF_INET6) {
+		if (s->has6)
+			goto twice;
+		s->src6 = a;
+		s->has6 = 1;
+	} else {
+		if (s->has4)
+			goto twice;
+		s->src4 = a;
+		s->has4 = 1;
+	}
+	return 0;
+twice:
+	fprintf(stderr, "%s: a second --source of the same family: \"%s\"\n", progname, text);
+	return -1;
+}
+
+/* The source for a family: the --source of that family, else the wildcard. */
+static union sockaddr_any source_for(const struct sources *s, int family)
+{
+	union sockaddr_any a;
+
+	if (family == AF_INET6 && s->has6)
+		return s->src6;
+	if (family == AF_INET && s->has4)
+		return s->src4;
+	any_addr(&a, family);
+	return a;
+}
+
 /* ---- serve ---- */
 
-static struct in_addr serve_addr;
+static union sockaddr_any serve_addr[MAX_BIND];
+static int serve_naddr;
+static int serve_implicit;	/* no --bind: 0.0.0.0 and, if IPv6 works, :: */
 
-static int bind_any(int type, int port)
+/* A socket on ADDR:PORT; -1 on an error, -2 when an implicit :: failed. */
+static int bind_any(int type, int port, const union sockaddr_any *addr)
 {
-	struct sockaddr_in sin;
+	union sockaddr_any sa = *addr;
 	int one = 1;
-	int fd = socket(AF_INET, type, 0);
+	int v6 = sa.sa.sa_family == AF_INET6;
+	int fd = socket(sa.sa.sa_family, type, 0);
+	char text[INET6_ADDRSTRLEN];
 
-	if (fd < 0)
+	if (fd < 0) {
+		if (v6 && serve_implicit && errno == EAFNOSUPPORT)
+			return -2;	/* no IPv6 here: IPv4 alone, as before */
+		fprintf(stderr, "%s: socket: %s\n", progname, strerror(errno));
 		return -1;
+	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr = serve_addr;
-	sin.sin_port = htons((uint16_t)port);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	if (v6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	set_port(&sa, port);
+	if (bind(fd, &sa.sa, addr_len(&sa)) < 0 ||
 	    (type == SOCK_STREAM && listen(fd, 512) < 0) || set_nonblock(fd) < 0) {
-		fprintf(stderr, "%s: %s port %d: %s\n", progname,
-			type == SOCK_STREAM ? "tcp" : "udp", port, strerror(errno));
+		inet_ntop(sa.sa.sa_family, v6 ? (void *)&sa.sin6.sin6_addr : (void *)&sa.sin.sin_addr,
+			  text, sizeof(text));
+		fprintf(stderr, "%s: %s port %d on %s%s%s: %s%s\n", progname,
+			type == SOCK_STREAM ? "tcp" : "udp", port, v6 ? "[" : "", text, v6 ? "]" : "",
+			strerror(errno), v6 && serve_implicit ? " (serving IPv4 alone)" : "");
 		close(fd);
-		return -1;
+		return v6 && serve_implicit ? -2 : -1;
 	}
 	return fd;
 }
@@ -214,7 +356,7 @@ static void serve_loop(struct pollfd *pfd, const int *is_tcp, int n)
 					}
 					close(c);
 				} else {
-					struct sockaddr_in from;
+					struct sockaddr_storage from;
 					socklen_t len = sizeof(from);
 					ssize_t r = recvfrom(pfd[i].fd, buf, sizeof(buf), 0,
 							     (struct sockaddr *)&from, &len);
@@ -233,19 +375,20 @@ static int cmd_serve(int argc, char **argv)
 {
 	struct pollfd pfd[MAX_SERVE];
 	int is_tcp[MAX_SERVE];
-	int n = 0, background = 0, i;
+	int n = 0, background = 0, ports = 0, i, k;
 
-	serve_addr.s_addr = htonl(INADDR_ANY);
 	for (i = 0; i < argc; i++) {
-		int tcp;
+		int tcp, port;
 
 		if (!strcmp(argv[i], "--background")) {
 			background = 1;
 			continue;
 		}
 		if (!strcmp(argv[i], "--bind")) {
-			if (n > 0 || i + 1 >= argc || inet_pton(AF_INET, argv[i + 1], &serve_addr) != 1)
+			if (ports > 0 || i + 1 >= argc || serve_naddr >= MAX_BIND ||
+			    parse_addr(argv[i + 1], &serve_addr[serve_naddr]) < 0)
 				usage();
+			serve_naddr++;
 			i++;
 			continue;
 		}
@@ -257,15 +400,27 @@ static int cmd_serve(int argc, char **argv)
 			tcp = 0;
 		else
 			usage();
-		if (i + 1 >= argc || n >= MAX_SERVE)
+		if (i + 1 >= argc)
 			usage();
-		pfd[n].fd = bind_any(tcp ? SOCK_STREAM : SOCK_DGRAM,
-				     (int)parse_num(argv[++i], 1, 65535));
-		if (pfd[n].fd < 0)
-			return 1;
-		pfd[n].events = POLLIN;
-		is_tcp[n] = tcp;
-		n++;
+		port = (int)parse_num(argv[++i], 1, 65535);
+		if (ports++ == 0 && serve_naddr == 0) {
+			serve_implicit = 1;
+			any_addr(&serve_addr[0], AF_INET);
+			any_addr(&serve_addr[1], AF_INET6);
+			serve_naddr = 2;
+		}
+		for (k = 0; k < serve_naddr; k++) {
+			if (n >= MAX_SERVE)
+				usage();
+			pfd[n].fd = bind_any(tcp ? SOCK_STREAM : SOCK_DGRAM, port, &serve_addr[k]);
+			if (pfd[n].fd == -2)
+				continue;
+			if (pfd[n].fd < 0)
+				return 1;
+			pfd[n].events = POLLIN;
+			is_tcp[n] = tcp;
+			n++;
+		}
 	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGCHLD, SIG_IGN);	/* echo children reap themselves */
@@ -306,7 +461,7 @@ static int cmd_serve(int argc, char **argv)
 
 static int parse_target(const char *text, struct target *t)
 {
-	char buf[64], *ip, *port = NULL;
+	char buf[80], *ip, *port = NULL;
 
 	if (strlen(text) >= sizeof(buf))
 		return -1;
@@ -314,7 +469,6 @@ static int parse_target(const char *text, struct target *t)
 	strcpy(t->text, text);
 	strcpy(buf, text);
 	t->fd = -1;
-	t->addr.sin_family = AF_INET;
 	if (!strncmp(buf, "tcp:", 4))
 		t->proto = P_TCP;
 	else if (!strncmp(buf, "udp:", 4))
@@ -324,21 +478,39 @@ static int parse_target(const char *text, struct target *t)
 	else
 		return -1;
 	ip = strchr(buf, ':') + 1;
-	if (t->proto != P_ICMP) {
-		char *end;
-		long p;
+	if (*ip == '[') {
+		/* [IPv6], then :PORT for TCP and UDP. */
+		char *rb = strchr(ip, ']');
 
-		port = strchr(ip, ':');
-		if (!port)
+		if (!rb)
 			return -1;
-		*port++ = '\0';
-		p = strtol(port, &end, 10);
+		*rb = '\0';
+		ip++;
+		if (rb[1] == ':')
+			port = rb + 2;
+		else if (rb[1] != '\0')
+			return -1;
+		if (!strchr(ip, ':'))
+			return -1;	/* brackets hold IPv6 only */
+	} else if (t->proto != P_ICMP) {
+		port = strrchr(ip, ':');
+		if (port)
+			*port++ = '\0';
+		if (strchr(ip, ':'))
+			return -1;	/* an IPv6 address before a port needs brackets */
+	}
+	if ((t->proto == P_ICMP) != (port == NULL))
+		return -1;
+	if (parse_addr(ip, &t->addr) < 0)
+		return -1;
+	if (port) {
+		char *end;
+		long p = strtol(port, &end, 10);
+
 		if (end == port || *end || p < 1 || p > 65535)
 			return -1;
-		t->addr.sin_port = htons((uint16_t)p);
+		set_port(&t->addr, (int)p);
 	}
-	if (inet_pton(AF_INET, ip, &t->addr.sin_addr) != 1)
-		return -1;
 	return 0;
 }
 
@@ -359,9 +531,9 @@ static uint16_t icmp_checksum(const void *data, size_t len)
 	return htons((uint16_t)~sum);
 }
 
-static int bind_source(int fd, const struct in_addr *src, int port)
+static int bind_source(int fd, const union sockaddr_any *src, int port)
 {
-	struct sockaddr_in sin;
+	union sockaddr_any sa = *src;
 	int one = 1;
 
 	/*
@@ -369,19 +541,20 @@ static int bind_source(int fd, const struct in_addr *src, int port)
 	 * socket refuses such a source unless it is transparent (root only;
 	 * without it, binding to an own address works as before).
 	 */
-	(void)setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof(one));
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr = *src;
-	sin.sin_port = htons((uint16_t)port);
-	return bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+	if (sa.sa.sa_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof(one));
+	else
+		(void)setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof(one));
+	set_port(&sa, port);
+	return bind(fd, &sa.sa, addr_len(&sa));
 }
 
 /* Starts one TCP or UDP probe; on failure the target is S_ERROR or S_REFUSED. */
-static void start_probe(struct target *t, const struct in_addr *src, int sport)
+static void start_probe(struct target *t, const struct sources *srcs, int sport)
 {
-	int fd = socket(AF_INET, t->proto == P_TCP ? SOCK_STREAM : SOCK_DGRAM, 0);
+	int family = t->addr.sa.sa_family;
+	int fd = socket(family, t->proto == P_TCP ? SOCK_STREAM : SOCK_DGRAM, 0);
+	union sockaddr_any src = source_for(srcs, family);
 	int one = 1;
 
 	if (fd < 0 || set_nonblock(fd) < 0) {
@@ -394,12 +567,12 @@ static void start_probe(struct target *t, const struct in_addr *src, int sport)
 	t->fd = fd;
 	if (sport > 0) {
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind_source(fd, src, sport) < 0 && bind_source(fd, src, 0) < 0)
+		if (bind_source(fd, &src, sport) < 0 && bind_source(fd, &src, 0) < 0)
 			goto err;
-	} else if (src->s_addr != htonl(INADDR_ANY) && bind_source(fd, src, 0) < 0) {
+	} else if (!is_any(&src) && bind_source(fd, &src, 0) < 0) {
 		goto err;
 	}
-	if (connect(fd, (struct sockaddr *)&t->addr, sizeof(t->addr)) < 0) {
+	if (connect(fd, &t->addr.sa, addr_len(&t->addr)) < 0) {
 		if (errno == EINPROGRESS)
 			return;
 		t->state = S_REFUSED;
@@ -452,17 +625,31 @@ static void step_probe(struct target *t, short revents)
 	}
 }
 
-static int open_icmp(const struct in_addr *src)
+/* A raw ICMP (or ICMPv6) socket, bound to the family's --source if any. */
+static int open_icmp(int family, const struct sources *srcs)
 {
-	int fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	union sockaddr_any src = source_for(srcs, family);
+	int v6 = family == AF_INET6;
+	int fd = socket(family, SOCK_RAW, v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
 
 	if (fd < 0) {
-		fprintf(stderr, "%s: raw ICMP socket: %s\n", progname, strerror(errno));
+		fprintf(stderr, "%s: raw %s socket: %s\n", progname, v6 ? "ICMPv6" : "ICMP",
+			strerror(errno));
 		return -1;
 	}
 	set_nonblock(fd);
-	if (src->s_addr != htonl(INADDR_ANY) && bind_source(fd, src, 0) < 0) {
-		fprintf(stderr, "%s: raw ICMP socket: bind: %s\n", progname, strerror(errno));
+	if (v6) {
+		/* Only what answers an echo: replies and unreachables. */
+		struct icmp6_filter filter;
+
+		ICMP6_FILTER_SETBLOCKALL(&filter);
+		ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &filter);
+		ICMP6_FILTER_SETPASS(ICMP6_DST_UNREACH, &filter);
+		(void)setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof(filter));
+	}
+	if (!is_any(&src) && bind_source(fd, &src, 0) < 0) {
+		fprintf(stderr, "%s: raw %s socket: bind: %s\n", progname, v6 ? "ICMPv6" : "ICMP",
+			strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -472,16 +659,42 @@ static int open_icmp(const struct in_addr *src)
 static void send_echo(int fd, struct target *t)
 {
 	unsigned char pkt[64];
-	struct icmphdr *h = (struct icmphdr *)pkt;
 
 	memset(pkt, 0, sizeof(pkt));
-	h->type = ICMP_ECHO;
-	h->un.echo.id = htons(t->echo_id);
-	h->un.echo.sequence = htons(t->echo_seq);
-	memcpy(pkt + sizeof(*h), "pwprobe", 7);
-	h->checksum = icmp_checksum(pkt, sizeof(pkt));
-	if (sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&t->addr, sizeof(t->addr)) < 0)
+	if (t->addr.sa.sa_family == AF_INET6) {
+		/* The kernel computes an ICMPv6 raw socket's checksum. */
+		struct icmp6_hdr *h = (struct icmp6_hdr *)pkt;
+
+		h->icmp6_type = ICMP6_ECHO_REQUEST;
+		h->icmp6_id = htons(t->echo_id);
+		h->icmp6_seq = htons(t->echo_seq);
+		memcpy(pkt + sizeof(*h), "pwprobe", 7);
+	} else {
+		struct icmphdr *h = (struct icmphdr *)pkt;
+
+		h->type = ICMP_ECHO;
+		h->un.echo.id = htons(t->echo_id);
+		h->un.echo.sequence = htons(t->echo_seq);
+		memcpy(pkt + sizeof(*h), "pwprobe", 7);
+		h->checksum = icmp_checksum(pkt, sizeof(pkt));
+	}
+	if (sendto(fd, pkt, sizeof(pkt), 0, &t->addr.sa, addr_len(&t->addr)) < 0)
 		t->state = S_REFUSED;
+}
+
+/* Settles the echo probe to FROM with ID and SEQ, if one is running. */
+static void settle_echo(struct target *tg, int n, const union sockaddr_any *from, uint16_t id,
+			uint16_t seq, int refused)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct target *t = &tg[i];
+
+		if (t->proto == P_ICMP && t->state == S_RUNNING && t->echo_id == id &&
+		    t->echo_seq == seq && same_host(&t->addr, from))
+			t->state = refused ? S_REFUSED : S_OK;
+	}
 }
 
 /* Reads every waiting ICMP packet and settles the echo probes it answers. */
@@ -491,17 +704,18 @@ static void read_icmp(int fd, struct target *tg, int n)
 	int round;
 
 	for (round = 0; round < 4096; round++) {
-		struct sockaddr_in from;
-		socklen_t len = sizeof(from);
-		ssize_t r = recvfrom(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&from, &len);
+		union sockaddr_any from;
+		socklen_t len = sizeof(from.sin);
+		ssize_t r = recvfrom(fd, pkt, sizeof(pkt), 0, &from.sa, &len);
 		const struct iphdr *ip = (const struct iphdr *)pkt;
 		const struct icmphdr *h;
 		uint16_t id, seq;
 		size_t hl;
-		int refused = 0, i;
+		int refused = 0;
 
 		if (r < 0)
 			return;
+		from.sa.sa_family = AF_INET;
 		hl = (size_t)ip->ihl * 4;
 		if ((size_t)r < hl + sizeof(*h))
 			continue;
@@ -525,28 +739,62 @@ static void read_icmp(int fd, struct target *tg, int n)
 				continue;
 			id = ntohs(ih->un.echo.id);
 			seq = ntohs(ih->un.echo.sequence);
-			from.sin_addr.s_addr = inner->daddr;
+			from.sin.sin_addr.s_addr = inner->daddr;
 			refused = 1;
 		} else {
 			continue;
 		}
-		for (i = 0; i < n; i++) {
-			struct target *t = &tg[i];
-
-			if (t->proto == P_ICMP && t->state == S_RUNNING && t->echo_id == id &&
-			    t->echo_seq == seq && t->addr.sin_addr.s_addr == from.sin_addr.s_addr)
-				t->state = refused ? S_REFUSED : S_OK;
-		}
+		settle_echo(tg, n, &from, id, seq, refused);
 	}
 }
 
-static int run_probes(struct target *tg, int n, int timeout_ms, const struct in_addr *src,
+/* The same for ICMPv6: a raw ICMPv6 socket reads no IPv6 header. */
+static void read_icmp6(int fd, struct target *tg, int n)
+{
+	unsigned char pkt[1500];
+	int round;
+
+	for (round = 0; round < 4096; round++) {
+		union sockaddr_any from;
+		socklen_t len = sizeof(from.sin6);
+		ssize_t r = recvfrom(fd, pkt, sizeof(pkt), 0, &from.sa, &len);
+		const struct icmp6_hdr *h = (const struct icmp6_hdr *)pkt;
+		uint16_t id, seq;
+		int refused = 0;
+
+		if (r < 0)
+			return;
+		if ((size_t)r < sizeof(*h) || from.sa.sa_family != AF_INET6)
+			continue;
+		if (h->icmp6_type == ICMP6_ECHO_REPLY) {
+			id = ntohs(h->icmp6_id);
+			seq = ntohs(h->icmp6_seq);
+		} else if (h->icmp6_type == ICMP6_DST_UNREACH) {
+			/* The error quotes our echo: IPv6 header, then its ICMPv6 header. */
+			const struct ip6_hdr *inner = (const struct ip6_hdr *)(pkt + sizeof(*h));
+			const struct icmp6_hdr *ih = (const struct icmp6_hdr *)(inner + 1);
+
+			if ((size_t)r < sizeof(*h) + sizeof(*inner) + 8 ||
+			    inner->ip6_nxt != IPPROTO_ICMPV6 || ih->icmp6_type != ICMP6_ECHO_REQUEST)
+				continue;
+			id = ntohs(ih->icmp6_id);
+			seq = ntohs(ih->icmp6_seq);
+			from.sin6.sin6_addr = inner->ip6_dst;
+			refused = 1;
+		} else {
+			continue;
+		}
+		settle_echo(tg, n, &from, id, seq, refused);
+	}
+}
+
+static int run_probes(struct target *tg, int n, int timeout_ms, const struct sources *srcs,
 		      int sport_base)
 {
-	static struct pollfd pfd[MAX_TARGETS + 1];
-	static int owner[MAX_TARGETS + 1];
+	static struct pollfd pfd[MAX_TARGETS + 2];
+	static int owner[MAX_TARGETS + 2];
 	int64_t start = now_ms(), deadline = start + timeout_ms;
-	int icmp_fd = -1, i, k = 0, resent = 0, rc = 0;
+	int icmp_fd = -1, icmp6_fd = -1, i, k = 0, resent = 0, rc = 0;
 	uint16_t pid_id = (uint16_t)(getpid() & 0xffff);
 
 	signal(SIGPIPE, SIG_IGN);
@@ -554,15 +802,17 @@ static int run_probes(struct target *tg, int n, int timeout_ms, const struct in_
 		struct target *t = &tg[i];
 
 		if (t->proto == P_ICMP) {
-			if (icmp_fd < 0 && (icmp_fd = open_icmp(src)) < 0) {
+			int *fd = t->addr.sa.sa_family == AF_INET6 ? &icmp6_fd : &icmp_fd;
+
+			if (*fd < 0 && (*fd = open_icmp(t->addr.sa.sa_family, srcs)) < 0) {
 				t->state = S_ERROR;
 				continue;
 			}
 			t->echo_id = sport_base > 0 ? (uint16_t)(sport_base + k++) : pid_id;
 			t->echo_seq = (uint16_t)i;
-			send_echo(icmp_fd, t);
+			send_echo(*fd, t);
 		} else {
-			start_probe(t, src, (t->proto == P_UDP && sport_base > 0) ?
+			start_probe(t, srcs, (t->proto == P_UDP && sport_base > 0) ?
 				    sport_base + k++ : 0);
 		}
 	}
@@ -574,6 +824,11 @@ static int run_probes(struct target *tg, int n, int timeout_ms, const struct in_
 			pfd[m].fd = icmp_fd;
 			pfd[m].events = POLLIN;
 			owner[m++] = -1;
+		}
+		if (icmp6_fd >= 0) {
+			pfd[m].fd = icmp6_fd;
+			pfd[m].events = POLLIN;
+			owner[m++] = -2;
 		}
 		for (i = 0; i < n; i++) {
 			struct target *t = &tg[i];
@@ -598,7 +853,8 @@ static int run_probes(struct target *tg, int n, int timeout_ms, const struct in_
 				if (tg[i].proto == P_UDP)
 					resend_udp(&tg[i]);
 				else if (tg[i].proto == P_ICMP)
-					send_echo(icmp_fd, &tg[i]);
+					send_echo(tg[i].addr.sa.sa_family == AF_INET6 ? icmp6_fd : icmp_fd,
+						  &tg[i]);
 			}
 		}
 		{
@@ -618,8 +874,10 @@ static int run_probes(struct target *tg, int n, int timeout_ms, const struct in_
 		for (i = 0; i < m; i++) {
 			if (!pfd[i].revents)
 				continue;
-			if (owner[i] < 0)
+			if (owner[i] == -1)
 				read_icmp(icmp_fd, tg, n);
+			else if (owner[i] == -2)
+				read_icmp6(icmp6_fd, tg, n);
 			else
 				step_probe(&tg[owner[i]], pfd[i].revents);
 		}
@@ -640,6 +898,8 @@ static int run_probes(struct target *tg, int n, int timeout_ms, const struct in_
 	}
 	if (icmp_fd >= 0)
 		close(icmp_fd);
+	if (icmp6_fd >= 0)
+		close(icmp6_fd);
 	fflush(stdout);
 	return rc;
 }
@@ -647,10 +907,10 @@ static int run_probes(struct target *tg, int n, int timeout_ms, const struct in_
 static int cmd_probe(int argc, char **argv, int from_file)
 {
 	static struct target tg[MAX_TARGETS];
-	struct in_addr src;
+	struct sources srcs;
 	int timeout_ms = 300, sport_base = 0, n = 0, i;
 
-	src.s_addr = htonl(INADDR_ANY);
+	memset(&srcs, 0, sizeof(srcs));
 	for (i = 0; i < argc && !strncmp(argv[i], "--", 2); i++) {
 		if (!strcmp(argv[i], "--")) {
 			i++;
@@ -663,10 +923,8 @@ static int cmd_probe(int argc, char **argv, int from_file)
 		} else if (!strcmp(argv[i], "--sport-base")) {
 			sport_base = (int)parse_num(argv[++i], 1024, 65535 - MAX_TARGETS);
 		} else if (!strcmp(argv[i], "--source")) {
-			if (inet_pton(AF_INET, argv[++i], &src) != 1) {
-				fprintf(stderr, "%s: bad address \"%s\"\n", progname, argv[i]);
+			if (add_source(&srcs, argv[++i]) < 0)
 				usage();
-			}
 		} else {
 			usage();
 		}
@@ -705,7 +963,7 @@ static int cmd_probe(int argc, char **argv, int from_file)
 	}
 	if (n == 0)
 		usage();
-	return run_probes(tg, n, timeout_ms, &src, sport_base);
+	return run_probes(tg, n, timeout_ms, &srcs, sport_base);
 }
 
 /* ---- probe-loop and stream: traffic across a change ---- */
@@ -754,10 +1012,10 @@ static int cmd_probe_loop(int argc, char **argv)
 {
 	static struct target tg[MAX_TARGETS];
 	struct run_limit limit = { 0, NULL };
-	struct in_addr src;
+	struct sources srcs;
 	int timeout_ms = 300, interval_ms = 100, sport_base = 20000, n = 0, round, i, k;
 
-	src.s_addr = htonl(INADDR_ANY);
+	memset(&srcs, 0, sizeof(srcs));
 	for (i = 0; i + 1 < argc && !strncmp(argv[i], "--", 2); i += 2) {
 		if (parse_limit(argv[i], argv[i + 1], &limit))
 			continue;
@@ -767,7 +1025,7 @@ static int cmd_probe_loop(int argc, char **argv)
 			interval_ms = (int)parse_num(argv[i + 1], 0, 600000);
 		else if (!strcmp(argv[i], "--sport-base"))
 			sport_base = (int)parse_num(argv[i + 1], 1024, 55000);
-		else if (!strcmp(argv[i], "--source") && inet_pton(AF_INET, argv[i + 1], &src) == 1)
+		else if (!strcmp(argv[i], "--source") && add_source(&srcs, argv[i + 1]) == 0)
 			;
 		else
 			usage();
@@ -783,7 +1041,7 @@ static int cmd_probe_loop(int argc, char **argv)
 				usage();
 		round_stamp_ms = epoch_ms();
 		/* A fresh source port every round: no conntrack entry carries over. */
-		if (run_probes(tg, n, timeout_ms, &src, sport_base + (round * n) % 10000) != 0)
+		if (run_probes(tg, n, timeout_ms, &srcs, sport_base + (round * n) % 10000) != 0)
 			return 1;
 		if (now_ms() - started < interval_ms)
 			sleep_ms((long)(interval_ms - (now_ms() - started)));
@@ -811,13 +1069,14 @@ static int read_full(int fd, char *buf, size_t len)
 static int cmd_stream(int argc, char **argv)
 {
 	struct run_limit limit = { 0, NULL };
-	struct in_addr src;
+	struct sources srcs;
+	union sockaddr_any src;
 	struct target t;
 	struct timeval tv;
 	int interval_ms = 50, stall_ms = 5000, fd, i;
 	long long exchanges = 0, max_rtt = 0;
 
-	src.s_addr = htonl(INADDR_ANY);
+	memset(&srcs, 0, sizeof(srcs));
 	for (i = 0; i + 1 < argc && !strncmp(argv[i], "--", 2); i += 2) {
 		if (parse_limit(argv[i], argv[i + 1], &limit))
 			continue;
@@ -825,7 +1084,7 @@ static int cmd_stream(int argc, char **argv)
 			interval_ms = (int)parse_num(argv[i + 1], 0, 600000);
 		else if (!strcmp(argv[i], "--stall-ms"))
 			stall_ms = (int)parse_num(argv[i + 1], 1, 600000);
-		else if (!strcmp(argv[i], "--source") && inet_pton(AF_INET, argv[i + 1], &src) == 1)
+		else if (!strcmp(argv[i], "--source") && add_source(&srcs, argv[i + 1]) == 0)
 			;
 		else
 			usage();
@@ -834,13 +1093,14 @@ static int cmd_stream(int argc, char **argv)
 	    (!limit.deadline && !limit.stop_file))
 		usage();
 	signal(SIGPIPE, SIG_IGN);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
+	src = source_for(&srcs, t.addr.sa.sa_family);
+	fd = socket(t.addr.sa.sa_family, SOCK_STREAM, 0);
 	tv.tv_sec = stall_ms / 1000;
 	tv.tv_usec = (stall_ms % 1000) * 1000;
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
-	    (src.s_addr != htonl(INADDR_ANY) && bind_source(fd, &src, 0) < 0) ||
-	    connect(fd, (struct sockaddr *)&t.addr, sizeof(t.addr)) < 0) {
+	    (!is_any(&src) && bind_source(fd, &src, 0) < 0) ||
+	    connect(fd, &t.addr.sa, addr_len(&t.addr)) < 0) {
 		fprintf(stderr, "%s: stream %s: %s\n", progname, t.text, strerror(errno));
 		return 1;
 	}
@@ -869,19 +1129,39 @@ static int cmd_stream(int argc, char **argv)
 	return 0;
 }
 
+/* IFACE's index and MAC; prints why not for COMMAND. */
+static int iface_mac(int fd, const char *command, const char *iface, unsigned int *index,
+		     unsigned char mac[ETH_ALEN])
+{
+	struct ifreq ifr;
+
+	*index = if_nametoindex(iface);
+	if (!*index) {
+		fprintf(stderr, "%s: %s: %s: %s\n", progname, command, iface, strerror(errno));
+		return -1;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, iface, strlen(iface));
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
+		fprintf(stderr, "%s: %s: %s: %s\n", progname, command, iface, strerror(errno));
+		return -1;
+	}
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, ETH_ALEN);
+	return 0;
+}
+
 static int cmd_garp(int argc, char **argv)
 {
 	struct ether_arp arp;
 	struct sockaddr_ll to;
-	struct ifreq ifr;
 	struct in_addr ip;
+	unsigned char mac[ETH_ALEN];
 	unsigned int index;
 	int fd;
 
 	if (argc != 2 || strlen(argv[0]) >= IFNAMSIZ || inet_pton(AF_INET, argv[1], &ip) != 1)
 		usage();
-	index = if_nametoindex(argv[0]);
-	if (!index) {
+	if (!if_nametoindex(argv[0])) {
 		fprintf(stderr, "%s: garp: %s: %s\n", progname, argv[0], strerror(errno));
 		return 1;
 	}
@@ -890,10 +1170,7 @@ static int cmd_garp(int argc, char **argv)
 		fprintf(stderr, "%s: garp: socket: %s\n", progname, strerror(errno));
 		return 1;
 	}
-	memset(&ifr, 0, sizeof(ifr));
-	memcpy(ifr.ifr_name, argv[0], strlen(argv[0]));
-	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
-		fprintf(stderr, "%s: garp: %s: %s\n", progname, argv[0], strerror(errno));
+	if (iface_mac(fd, "garp", argv[0], &index, mac) < 0) {
 		close(fd);
 		return 1;
 	}
@@ -904,7 +1181,7 @@ static int cmd_garp(int argc, char **argv)
 	arp.arp_hln = ETH_ALEN;
 	arp.arp_pln = 4;
 	arp.arp_op = htons(ARPOP_REQUEST);
-	memcpy(arp.arp_sha, ifr.ifr_hwaddr.sa_data, ETH_ALEN);
+	memcpy(arp.arp_sha, mac, ETH_ALEN);
 	memcpy(arp.arp_spa, &ip, 4);
 	memset(arp.arp_tha, 0xff, ETH_ALEN);
 	memcpy(arp.arp_tpa, &ip, 4);
@@ -916,6 +1193,64 @@ static int cmd_garp(int argc, char **argv)
 	memset(to.sll_addr, 0xff, ETH_ALEN);
 	if (sendto(fd, &arp, sizeof(arp), 0, (struct sockaddr *)&to, sizeof(to)) != (ssize_t)sizeof(arp)) {
 		fprintf(stderr, "%s: garp: sendto: %s\n", progname, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int cmd_na(int argc, char **argv)
+{
+	struct {
+		struct nd_neighbor_advert na;
+		struct nd_opt_hdr opt;
+		unsigned char mac[ETH_ALEN];
+	} __attribute__((packed)) pkt;
+	union sockaddr_any src, to;
+	unsigned char mac[ETH_ALEN];
+	unsigned int index;
+	int fd, hops = 255, one = 1;
+
+	if (argc != 2 || strlen(argv[0]) >= IFNAMSIZ || parse_addr(argv[1], &src) < 0 ||
+	    src.sa.sa_family != AF_INET6)
+		usage();
+	fd = socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
+	if (fd < 0) {
+		fprintf(stderr, "%s: na: socket: %s\n", progname, strerror(errno));
+		return 1;
+	}
+	if (iface_mac(fd, "na", argv[0], &index, mac) < 0) {
+		close(fd);
+		return 1;
+	}
+	/* Receivers take a neighbour advertisement only with hop limit 255. */
+	if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof(hops)) < 0 ||
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof(index)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, argv[0], (socklen_t)strlen(argv[0])) < 0) {
+		fprintf(stderr, "%s: na: %s: %s\n", progname, argv[0], strerror(errno));
+		close(fd);
+		return 1;
+	}
+	(void)setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof(one));
+	if (bind(fd, &src.sa, sizeof(src.sin6)) < 0) {
+		fprintf(stderr, "%s: na: bind %s: %s\n", progname, argv[1], strerror(errno));
+		close(fd);
+		return 1;
+	}
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.na.nd_na_type = ND_NEIGHBOR_ADVERT;
+	pkt.na.nd_na_flags_reserved = ND_NA_FLAG_OVERRIDE;
+	pkt.na.nd_na_target = src.sin6.sin6_addr;
+	pkt.opt.nd_opt_type = ND_OPT_TARGET_LINKADDR;
+	pkt.opt.nd_opt_len = 1;		/* in units of 8 bytes */
+	memcpy(pkt.mac, mac, ETH_ALEN);
+	memset(&to, 0, sizeof(to));
+	to.sin6.sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "ff02::1", &to.sin6.sin6_addr);
+	to.sin6.sin6_scope_id = index;
+	if (sendto(fd, &pkt, sizeof(pkt), 0, &to.sa, sizeof(to.sin6)) != (ssize_t)sizeof(pkt)) {
+		fprintf(stderr, "%s: na: sendto: %s\n", progname, strerror(errno));
 		close(fd);
 		return 1;
 	}
@@ -939,6 +1274,8 @@ int main(int argc, char **argv)
 		return cmd_stream(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "garp"))
 		return cmd_garp(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "na"))
+		return cmd_na(argc - 2, argv + 2);
 	usage();
 	return 2;
 }
