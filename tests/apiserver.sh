@@ -18,6 +18,10 @@
 # LOG2, a lock file of its own), started, stopped and killed with the one
 # on edge-1, reaching the same server through relays (apiserver_relay);
 # converge waits for both nodes, each against --dry-run under its name.
+#
+# With PW_FAMILY=dual a pod's podIPs hold both its addresses (IP as pod_up
+# takes it: "IPV4", "IPV4,IPV6", an IPv6 address, PW_POD_FAMILY), and the
+# kernel is compared with --dry-run=ip6tables for the IPv6 table too.
 
 M="$PW_TMP/objects"		# the server's objects, as podwall -f reads them
 LOG="$PW_TMP/podwall.log"
@@ -164,13 +168,23 @@ namespace() {	# namespace NAME LABELS-JSON
 	put "$PW_TMP/Namespace--$1.json"
 }
 
+# pod_ips_json IP: '"podIP":"...","podIPs":[...]' for pod_up's IP argument.
+pod_ips_json() {
+	pod_addrs "$1" || return 1
+	_pj_first=${PA4:-$PA6}
+	_pj_ips="{\"ip\":\"$_pj_first\"}"
+	[ -z "$PA4" ] || [ -z "$PA6" ] || _pj_ips="$_pj_ips,{\"ip\":\"$PA6\"}"
+	printf '"podIP":"%s","podIPs":[%s]' "$_pj_first" "$_pj_ips"
+}
+
 pod() {		# pod NS NAME IP LABELS-JSON: a running pod on edge-1
+	_po_ips=$(pod_ips_json "$3") || { fail "pod $1/$2: address $3"; return 1; }
 	cat >"$PW_TMP/Pod-$1-$2.json" <<EOT
 {"apiVersion":"v1","kind":"Pod","metadata":{"name":"$2","namespace":"$1","labels":$4},
  "spec":{"nodeName":"edge-1","containers":[{"name":"c","image":"registry.example/agnhost:1",
   "ports":[{"name":"serve-80-tcp","containerPort":80,"protocol":"TCP"},
            {"name":"serve-80-udp","containerPort":80,"protocol":"UDP"}]}]},
- "status":{"phase":"Running","podIP":"$3","podIPs":[{"ip":"$3"}]}}
+ "status":{"phase":"Running",$_po_ips}}
 EOT
 	put "$PW_TMP/Pod-$1-$2.json"
 }
@@ -183,30 +197,45 @@ policy() {	# policy NS NAME SPEC-JSON
 
 # What --dry-run says of the mirror in each node's namespace, where it sees
 # the node's pods as the daemon does: want.rules and want.sets (and, with
-# flannel, want2.* for edge-2).
+# flannel, want2.* for edge-2); with PW_FAMILY=dual the IPv6 table too,
+# want6.rules (want26.rules), and the sets of both families.
 want_state() {
 	podwall_in "$PW_NODE" --config "$PW_TMP/podwall.yaml" --dry-run --node-name edge-1 \
 		-f "$M" | normalise_save >"$PW_TMP/want.rules"
 	podwall_in "$PW_NODE" --config "$PW_TMP/podwall.yaml" --dry-run=ipset --node-name edge-1 \
 		-f "$M" | grep '^add ' | sort >"$PW_TMP/want.sets"
+	[ "$PW_FAMILY" != dual ] ||
+		podwall_in "$PW_NODE" --config "$PW_TMP/podwall.yaml" --dry-run=ip6tables \
+			--node-name edge-1 -f "$M" | normalise_save >"$PW_TMP/want6.rules"
 	[ -n "$PW_NODE2" ] || return 0
 	podwall_in "$PW_NODE2" --config "$PW_TMP/podwall.yaml" --dry-run \
 		--node-name "$PW_NODE2_NAME" -f "$M" | normalise_save >"$PW_TMP/want2.rules"
 	podwall_in "$PW_NODE2" --config "$PW_TMP/podwall.yaml" --dry-run=ipset \
 		--node-name "$PW_NODE2_NAME" -f "$M" | grep '^add ' | sort >"$PW_TMP/want2.sets"
+	[ "$PW_FAMILY" != dual ] ||
+		podwall_in "$PW_NODE2" --config "$PW_TMP/podwall.yaml" --dry-run=ip6tables \
+			--node-name "$PW_NODE2_NAME" -f "$M" | normalise_save >"$PW_TMP/want26.rules"
 }
 
-# True when the kernel holds want.rules and want.sets (and edge-2 want2.*).
+# True when the kernel holds want.rules and want.sets (and edge-2 want2.*;
+# with PW_FAMILY=dual the IPv6 tables want6.rules and want26.rules).
 kernel_is_wanted() {
 	node_filter_save | normalise_save >"$PW_TMP/have.rules"
 	nx ipset save | grep '^add pw-' | sort >"$PW_TMP/have.sets"
 	cmp -s "$PW_TMP/want.rules" "$PW_TMP/have.rules" &&
 		cmp -s "$PW_TMP/want.sets" "$PW_TMP/have.sets" || return 1
+	if [ "$PW_FAMILY" = dual ]; then
+		node_filter_save6 | normalise_save >"$PW_TMP/have6.rules"
+		cmp -s "$PW_TMP/want6.rules" "$PW_TMP/have6.rules" || return 1
+	fi
 	[ -n "$PW_NODE2" ] || return 0
 	node_filter_save "$PW_NODE2" | normalise_save >"$PW_TMP/have2.rules"
 	ip netns exec "$PW_NODE2" ipset save | grep '^add pw-' | sort >"$PW_TMP/have2.sets"
 	cmp -s "$PW_TMP/want2.rules" "$PW_TMP/have2.rules" &&
-		cmp -s "$PW_TMP/want2.sets" "$PW_TMP/have2.sets"
+		cmp -s "$PW_TMP/want2.sets" "$PW_TMP/have2.sets" || return 1
+	[ "$PW_FAMILY" = dual ] || return 0
+	node_filter_save6 "$PW_NODE2" | normalise_save >"$PW_TMP/have26.rules"
+	cmp -s "$PW_TMP/want26.rules" "$PW_TMP/have26.rules"
 }
 
 # converge NAME [TENTHS]: waits (default 15 s) until the kernel holds what
@@ -225,11 +254,14 @@ converge() {
 	fail "$_cv_name: the kernel did not converge to --dry-run in $((_cv_max / 10)) s"
 	diff -u "$PW_TMP/want.rules" "$PW_TMP/have.rules" | head -n 30 >&2
 	diff -u "$PW_TMP/want.sets" "$PW_TMP/have.sets" | head -n 10 >&2
+	[ ! -e "$PW_TMP/have6.rules" ] || diff -u "$PW_TMP/want6.rules" "$PW_TMP/have6.rules" | head -n 30 >&2
 	tail -n 20 "$LOG" >&2
 	if [ -n "$PW_NODE2" ] && [ -e "$PW_TMP/have2.rules" ]; then
 		echo "    $PW_NODE2_NAME:" >&2
 		diff -u "$PW_TMP/want2.rules" "$PW_TMP/have2.rules" | head -n 30 >&2
 		diff -u "$PW_TMP/want2.sets" "$PW_TMP/have2.sets" | head -n 10 >&2
+		[ ! -e "$PW_TMP/have26.rules" ] ||
+			diff -u "$PW_TMP/want26.rules" "$PW_TMP/have26.rules" | head -n 30 >&2
 		tail -n 20 "$LOG2" >&2
 	fi
 	return 1

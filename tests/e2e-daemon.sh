@@ -16,6 +16,11 @@ pod_up x a 198.18.40.1 tcp:80,udp:80
 pod_up x b 198.18.40.2 tcp:80,udp:80
 pod_up y a 198.18.41.1 tcp:80,udp:80
 
+# A pod's label change adds one member per address: with PW_FAMILY=dual
+# its IPv4 and its IPv6 one.
+NFAM=1
+[ "$PW_FAMILY" != dual ] || NFAM=2
+
 # The fake server lives in the node namespace, on its loopback; it cuts
 # its chunks anywhere, also inside an event.
 apiserver_up --split-chunks || { fail "apiserver_up"; finish; }
@@ -25,7 +30,7 @@ remote_pod() {	# remote_pod NS NAME IP LABELS-JSON: a pod on node edge-2
 {"apiVersion":"v1","kind":"Pod","metadata":{"name":"$2","namespace":"$1","labels":$4},
  "spec":{"nodeName":"edge-2","containers":[{"name":"c","image":"registry.example/agnhost:1",
   "ports":[{"name":"serve-80-tcp","containerPort":80,"protocol":"TCP"}]}]},
- "status":{"phase":"Running","podIP":"$3","podIPs":[{"ip":"$3"}]}}
+ "status":{"phase":"Running",$(pod_ips_json "$3")}}
 EOT
 	put "$PW_TMP/Pod-$1-$2.json"
 }
@@ -53,8 +58,8 @@ converge "x/b labelled role=friend" &&
 	  expect_peer x/b x/a true; verify "x/b reaches x/a after its label changed" tcp:80; }
 sleep 0.2
 if [ "$(grep -c '; committed$' "$LOG")" = "$commits_before" ] &&
-   tail -n 3 "$LOG" | grep -q '1 members added'; then
-	pass "a label change became one ipset addition and no iptables commit"
+   tail -n 3 "$LOG" | grep -q "$NFAM members added"; then
+	pass "a label change became one ipset addition (per address) and no iptables commit"
 else
 	fail "a label change cost an iptables commit: $(tail -n 3 "$LOG")"
 fi
@@ -76,8 +81,8 @@ converge "z/r labelled role=friend" &&
 	  verify "z/r reaches x/a after its label changed" tcp:80; }
 sleep 0.2
 if [ "$(grep -c '; committed$' "$LOG")" = "$commits_before" ] &&
-   tail -n 3 "$LOG" | grep -q 'compile 0 ms.* 1 members added'; then
-	pass "another node's pod relabelled: one ipset addition, no chain compiled, no commit"
+   tail -n 3 "$LOG" | grep -q "compile 0 ms.* $NFAM members added"; then
+	pass "another node's pod relabelled: one ipset addition (per address), no chain compiled, no commit"
 else
 	fail "another node's pod relabelled: $(tail -n 3 "$LOG")"
 fi
