@@ -8,6 +8,12 @@
 # over the previous state. SCTP cases are checked on the rules podwall
 # renders, never with SCTP packets. Then: the node reaches isolated pods, and
 # ICMP follows isolation and port-less rules.
+#
+# With PW_FAMILY=dual (tests/netns.sh) every pod is dual-stack, each cell is
+# probed over both families and every truth table holds for IPv6 as it
+# does for IPv4: the ipBlock cases (#34-#36) name each pod's IPv6 block
+# beside its IPv4 one (upstream's makeLargeCIDRForIP: /4, and /64 for
+# IPv6), so that each policy says the same of both families.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$srcdir/tests/netns.sh"
 e2e_requirements "e2e-upstream.sh"
@@ -20,6 +26,31 @@ pod_ip() {
 	case $1 in x) n=1 ;; y) n=2 ;; z) n=3 ;; esac
 	case $2 in a) m=1 ;; b) m=2 ;; c) m=3 ;; esac
 	echo "198.18.$n.$m"
+}
+
+pod_ip6() {
+	ip6_of "$(pod_ip "$1" "$2")"
+}
+
+# The pod's addresses in its status: with PW_FAMILY=dual both, in podIPs.
+pod_status() {
+	if [ "$PW_FAMILY" = dual ]; then
+		echo "{phase: Running, podIP: $(pod_ip "$1" "$2"), podIPs: [{ip: $(pod_ip "$1" "$2")}, {ip: '$(pod_ip6 "$1" "$2")'}]}"
+	else
+		echo "{phase: Running, podIP: $(pod_ip "$1" "$2")}"
+	fi
+}
+
+# v6_block CIDR [EXCEPT]: with PW_FAMILY=dual, a newline and the IPv6
+# ipBlock peer that goes beside an IPv4 one (indented as a "to:" entry);
+# nothing otherwise.
+v6_block() {
+	[ "$PW_FAMILY" = dual ] || return 0
+	if [ -n "${2:-}" ]; then
+		printf "\n    - ipBlock: {cidr: '%s', except: ['%s']}" "$1" "$2"
+	else
+		printf "\n    - ipBlock: {cidr: '%s'}" "$1"
+	fi
 }
 
 # Extra labels, as ", key: value" YAML flow entries: NSL_<ns>, PODL_<ns>_<pod>.
@@ -60,7 +91,7 @@ spec:
   - name: cont-81-udp
     image: registry.k8s.io/e2e-test-images/agnhost:2.53
     ports: [{name: serve-81-udp, containerPort: 81, protocol: UDP}]
-status: {phase: Running, podIP: $(pod_ip $ns $pod)}
+status: $(pod_status $ns $pod)
 ---
 EOF
 		done
@@ -606,7 +637,7 @@ np x allow-client-a-via-cidr-egress-rule <<EOF
   policyTypes: [Egress]
   egress:
   - to:
-    - ipBlock: {cidr: $(pod_ip y b)/32}
+    - ipBlock: {cidr: $(pod_ip y b)/32}$(v6_block "$(pod_ip6 y b)/128")
 EOF
 expect_egress x/a false
 expect_peer x/a y/b true
@@ -621,7 +652,7 @@ np35() {
   - to:
     - ipBlock:
         cidr: 192.0.0.0/4
-        except: [$(pod_ip x b)/32]
+        except: [$(pod_ip x b)/32]$(v6_block fd00:18::/64 "$(pod_ip6 x b)/128")
 EOF
 }
 case_begin
@@ -638,7 +669,7 @@ np x allow-client-a-via-cidr-egress-rule <<EOF
   policyTypes: [Egress]
   egress:
   - to:
-    - ipBlock: {cidr: $(pod_ip x b)/32}
+    - ipBlock: {cidr: $(pod_ip x b)/32}$(v6_block "$(pod_ip6 x b)/128")
 EOF
 expect_reset
 expect_egress x/a false
