@@ -7,6 +7,10 @@
 # verdicts are probed, the kernel's filter table equals --dry-run and the
 # kernel's sets hold what --dry-run=ipset says; with --once, a second run
 # on the same input changes nothing, counters included.
+#
+# With PW_FAMILY=dual every pod has an IPv6 address too (tests/netns.sh),
+# the verdicts are probed over both families, and the kernel's IPv6 filter
+# table must equal --dry-run=ip6tables as well.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$srcdir/tests/netns.sh"
 e2e_requirements "e2e-updates.sh"
@@ -53,6 +57,9 @@ write_cluster() {
 			printf "    ports: [{name: serve-80-udp, containerPort: 80, protocol: UDP}]\n"
 			if [ "$ip" = - ]; then
 				printf "status: {phase: %s}\n---\n" "$phase"
+			elif [ "$PW_FAMILY" = dual ]; then
+				printf "status: {phase: %s, podIP: %s, podIPs: [{ip: %s}, {ip: '%s'}]}\n---\n" \
+					"$phase" "$ip" "$ip" "$(ip6_of "$ip")"
 			else
 				printf "status: {phase: %s, podIP: %s}\n---\n" "$phase" "$ip"
 			fi
@@ -87,6 +94,16 @@ node_truth() {
 		head -n 40 "$PW_TMP/truth.diff" >&2
 		return 1
 	fi
+	if [ "$PW_FAMILY" = dual ]; then
+		podwall_in "$2" --dry-run=ip6tables --node-name "$3" -f "$M" 2>"$PW_TMP/dry.err" |
+			normalise_save >"$PW_TMP/dry.rules6"
+		node_filter_save6 "$2" | normalise_save >"$PW_TMP/kernel.rules6"
+		if ! diff -u "$PW_TMP/dry.rules6" "$PW_TMP/kernel.rules6" >"$PW_TMP/truth.diff"; then
+			fail "$1: ip6tables-legacy-save -t filter$4 differs from --dry-run=ip6tables:"
+			head -n 40 "$PW_TMP/truth.diff" >&2
+			return 1
+		fi
+	fi
 	podwall_in "$2" --dry-run=ipset --node-name "$3" -f "$M" 2>"$PW_TMP/dry.err" |
 		awk '$1 == "create" { print "set", $2 } $1 == "add" { print $2, $3 }' | sort >"$PW_TMP/dry.sets"
 	ip netns exec "$2" ipset save |
@@ -96,17 +113,45 @@ node_truth() {
 		head -n 40 "$PW_TMP/truth.diff" >&2
 		return 1
 	fi
-	pass "$1: the kernel's filter table and sets$4 are what --dry-run prints"
+	pass "$1: the kernel's filter table$([ "$PW_FAMILY" != dual ] || echo "s of both families") and sets$4 are what --dry-run prints"
 }
 
 # node_saves PREFIX: the rules with their counters and the sets, of both
 # nodes with flannel, in PREFIX.rules and PREFIX.sets.
+# With PW_FAMILY=dual, the IPv6 tables in PREFIX.rules6.
 node_saves() {
 	nx iptables-legacy-save -c | grep -v '^#' >"$1.rules"
+	[ "$PW_FAMILY" != dual ] || nx ip6tables-legacy-save -c | grep -v '^#' >"$1.rules6"
 	nx ipset save >"$1.sets"
 	[ -n "$PW_NODE2" ] || return 0
 	ip netns exec "$PW_NODE2" iptables-legacy-save -c | grep -v '^#' >>"$1.rules"
+	[ "$PW_FAMILY" != dual ] ||
+		ip netns exec "$PW_NODE2" ip6tables-legacy-save -c | grep -v '^#' >>"$1.rules6"
 	ip netns exec "$PW_NODE2" ipset save >>"$1.sets"
+}
+
+# counters_grew BEFORE AFTER: the same rules in the same order, no counter
+# gone back (a rewritten rule starts again at 0). The IPv6 tables count
+# the neighbour discovery the nodes and pods go on with meanwhile.
+counters_grew() {
+	awk '
+		function parse(line, r) {
+			r["c"] = ""; r["t"] = line
+			if (match(line, /^\[[0-9]+:[0-9]+\]/)) {
+				r["c"] = substr(line, 2, RLENGTH - 2); r["t"] = substr(line, RLENGTH + 1)
+			} else if (match(line, / \[[0-9]+:[0-9]+\]$/)) {
+				r["c"] = substr(line, RSTART + 2, RLENGTH - 3); r["t"] = substr(line, 1, RSTART - 1)
+			}
+		}
+		NR == FNR { parse($0, p); t[FNR] = p["t"]; c[FNR] = p["c"]; n = FNR; next }
+		{
+			parse($0, p)
+			if (FNR > n || p["t"] != t[FNR]) { bad = 1; exit }
+			split(c[FNR], b, ":"); split(p["c"], a, ":")
+			if (a[1] + 0 < b[1] + 0 || a[2] + 0 < b[2] + 0) { bad = 1; exit }
+			m = FNR
+		}
+		END { exit bad || m != n }' "$1" "$2"
 }
 
 # With --once: the same input again changes nothing, counters included
@@ -125,8 +170,11 @@ check_idempotent() {
 	elif ! cmp -s "$PW_TMP/before.sets" "$PW_TMP/after.sets"; then
 		fail "$1: a second --once with the same input changed the sets:"
 		diff -u "$PW_TMP/before.sets" "$PW_TMP/after.sets" | head -n 40 >&2
+	elif [ "$PW_FAMILY" = dual ] && ! counters_grew "$PW_TMP/before.rules6" "$PW_TMP/after.rules6"; then
+		fail "$1: a second --once with the same input rewrote IPv6 rules (or a counter went back):"
+		diff -u "$PW_TMP/before.rules6" "$PW_TMP/after.rules6" | head -n 40 >&2
 	else
-		pass "$1: a second --once leaves iptables-legacy-save -c and ipset save unchanged"
+		pass "$1: a second --once leaves iptables-legacy-save -c$([ "$PW_FAMILY" != dual ] || echo ", ip6tables-legacy-save -c (counters only grow)") and ipset save unchanged"
 	fi
 }
 
