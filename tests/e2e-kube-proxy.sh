@@ -6,6 +6,12 @@
 # as kube-proxy wrote it; podwall's jumps come first again after kube-proxy
 # re-inserted its own at the top; and, with --once, kube-proxy's restores
 # and podwall's runs racing each other all commit and lose nothing.
+#
+# With PW_FAMILY=dual kube-proxy has its rules in each family's tables, as
+# its two proxiers write them: an IPv6 ClusterIP per pod and protocol
+# (fd00:96::/112) DNAT'ed in ip6tables' nat table, its KUBE-FORWARD in
+# ip6tables' filter table; every check covers both, and the verdicts are
+# probed over both families to pod addresses and to ClusterIPs.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$srcdir/tests/netns.sh"
 e2e_requirements "e2e-kube-proxy.sh"
@@ -24,6 +30,22 @@ pod_vip() {
 	case $1 in x/a) echo 198.19.255.1 ;; x/b) echo 198.19.255.2 ;; y/a) echo 198.19.255.3 ;; esac
 }
 
+pod_ip6() {
+	ip6_of "$(pod_ip "$1")"
+}
+
+pod_vip6() {
+	case $1 in x/a) echo fd00:96::1 ;; x/b) echo fd00:96::2 ;; y/a) echo fd00:96::3 ;; esac
+}
+
+pod_status() {
+	if [ "$PW_FAMILY" = dual ]; then
+		echo "{phase: Running, podIP: $(pod_ip "$1"), podIPs: [{ip: $(pod_ip "$1")}, {ip: '$(pod_ip6 "$1")'}]}"
+	else
+		echo "{phase: Running, podIP: $(pod_ip "$1")}"
+	fi
+}
+
 cluster_yaml() {
 	for ns in x y; do
 		printf "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: '%s'\n---\n" "$ns"
@@ -36,7 +58,7 @@ cluster_yaml() {
 		printf "    ports: [{name: serve-80-tcp, containerPort: 80, protocol: TCP}]\n"
 		printf "  - name: cont-80-udp\n    image: registry.example/agnhost:1\n"
 		printf "    ports: [{name: serve-80-udp, containerPort: 80, protocol: UDP}]\n"
-		printf "status: {phase: Running, podIP: %s}\n---\n" "$(pod_ip "$key")"
+		printf "status: %s\n---\n" "$(pod_status "$key")"
 	done
 }
 
@@ -109,17 +131,87 @@ kube_proxy_rules() {
 	echo 'COMMIT'
 }
 
+# kube_proxy_rules6 first|resync: the IPv6 proxier's rules, for
+# ip6tables-legacy-restore --noflush (no localnet firewall: IPv6 has no
+# route_localnet).
+kube_proxy_rules6() {
+	echo '*nat'
+	echo ':KUBE-SERVICES - [0:0]'
+	echo ':KUBE-POSTROUTING - [0:0]'
+	echo ':KUBE-MARK-MASQ - [0:0]'
+	for key in $PODS; do
+		for proto in tcp udp; do
+			echo ":KUBE-SVC-$(hash16 "svc6 $key $proto") - [0:0]"
+			echo ":KUBE-SEP-$(hash16 "sep6 $key $proto") - [0:0]"
+		done
+	done
+	if [ "$1" = resync ]; then
+		echo '-D PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
+		echo '-D OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
+		echo '-D POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING'
+	fi
+	echo '-I PREROUTING 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
+	echo '-I OUTPUT 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
+	echo '-I POSTROUTING 1 -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING'
+	echo '-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000'
+	echo '-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN'
+	echo '-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0'
+	echo '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE'
+	for key in $PODS; do
+		for proto in tcp udp; do
+			svc="KUBE-SVC-$(hash16 "svc6 $key $proto")"
+			sep="KUBE-SEP-$(hash16 "sep6 $key $proto")"
+			vip=$(pod_vip6 "$key")
+			ip=$(pod_ip6 "$key")
+			name="${key%/*}/s-${key%/*}-${key#*/}-v6:$proto-80"
+			echo "-A KUBE-SERVICES -d $vip/128 -p $proto -m comment --comment \"$name cluster IP\" -m $proto --dport 80 -j $svc"
+			echo "-A $svc ! -s fd00:18::/64 -d $vip/128 -p $proto -m comment --comment \"$name cluster IP\" -m $proto --dport 80 -j KUBE-MARK-MASQ"
+			echo "-A $svc -m comment --comment \"$name -> [$ip]:80\" -j $sep"
+			echo "-A $sep -s $ip/128 -m comment --comment \"$name\" -j KUBE-MARK-MASQ"
+			echo "-A $sep -p $proto -m comment --comment \"$name\" -m $proto -j DNAT --to-destination [$ip]:80"
+		done
+	done
+	echo 'COMMIT'
+	echo '*filter'
+	echo ':KUBE-FORWARD - [0:0]'
+	echo ':KUBE-SERVICES - [0:0]'
+	if [ "$1" = resync ]; then
+		echo '-D FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD'
+		echo '-D FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
+		echo '-D OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
+	fi
+	echo '-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
+	echo '-I FORWARD 1 -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD'
+	echo '-I OUTPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
+	echo '-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP'
+	echo '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT'
+	echo '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT'
+	echo '-A KUBE-SERVICES -d fd00:96::c8/128 -p tcp -m comment --comment "x/s-gone-v6:tcp-80 has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp6-port-unreachable'
+	echo 'COMMIT'
+}
+
+# kube_proxy_sync first|resync: both proxiers' restores with
+# PW_FAMILY=dual, the IPv4 one alone otherwise.
 kube_proxy_sync() {
 	kube_proxy_rules "$1" >"$PW_TMP/kube-proxy.$1"
-	nx iptables-legacy-restore --noflush -w 30 <"$PW_TMP/kube-proxy.$1"
+	nx iptables-legacy-restore --noflush -w 30 <"$PW_TMP/kube-proxy.$1" || return 1
+	[ "$PW_FAMILY" = dual ] || return 0
+	kube_proxy_rules6 "$1" >"$PW_TMP/kube-proxy6.$1"
+	nx ip6tables-legacy-restore --noflush -w 30 <"$PW_TMP/kube-proxy6.$1"
 }
 
 # kube-proxy's part of the tables: its chains, its rules and its jumps, in
-# order, counters zeroed.
+# order, counters zeroed (with PW_FAMILY=dual, the IPv6 tables after).
 kube_state() {
 	for table in nat filter; do
 		echo "*$table"
 		nx iptables-legacy-save -t $table | normalise_save |
+			grep -E '^:KUBE-|^-A KUBE-|^-A [A-Z]+ .*-j KUBE-'
+	done
+	[ "$PW_FAMILY" = dual ] || return 0
+	for table in nat filter; do
+		echo "*$table (IPv6)"
+		nx ip6tables-legacy-save -t $table | normalise_save |
 			grep -E '^:KUBE-|^-A KUBE-|^-A [A-Z]+ .*-j KUBE-'
 	done
 }
@@ -140,12 +232,19 @@ check_kube_state() {
 	fi
 }
 
-# check_first NAME CHAIN TARGET: the first rule of CHAIN jumps to TARGET.
+# check_first NAME CHAIN TARGET: the first rule of CHAIN jumps to TARGET
+# (with PW_FAMILY=dual, in ip6tables as well).
 check_first() {
 	first=$(nx iptables-legacy -w -t filter -S "$2" | sed -n 2p)
 	case $first in
 	*"-j $3") pass "$1: $3 is first in $2" ;;
 	*) fail "$1: the first rule of $2 is '$first', not the jump to $3" ;;
+	esac
+	[ "$PW_FAMILY" = dual ] || return 0
+	first=$(nx ip6tables-legacy -w -t filter -S "$2" | sed -n 2p)
+	case $first in
+	*"-j $3") pass "$1: $3 is first in ip6tables' $2" ;;
+	*) fail "$1: the first rule of ip6tables' $2 is '$first', not the jump to $3" ;;
 	esac
 }
 
@@ -214,6 +313,7 @@ node_up || { fail "cannot build the node"; finish; }
 for key in $PODS; do
 	pod_up "${key%/*}" "${key#*/}" "$(pod_ip "$key")" tcp:80,udp:80 &&
 		pod_set_vip "$key" "$(pod_vip "$key")" || { fail "cannot build pod $key"; finish; }
+	[ "$PW_FAMILY" != dual ] || pod_set_vip6 "$key" "$(pod_vip6 "$key")"
 done
 cluster_yaml >"$M/00-cluster.yaml"
 
@@ -256,6 +356,7 @@ if [ "$PW_APPLY" != once ]; then
 	echo "note: PW_APPLY=$PW_APPLY: the race between kube-proxy and podwall --once is not run"
 else
 	kube_proxy_rules resync >"$PW_TMP/kube-proxy.resync"
+	[ "$PW_FAMILY" != dual ] || kube_proxy_rules6 resync >"$PW_TMP/kube-proxy6.resync"
 	: >"$PW_TMP/race.kp"
 	echo 0 >"$PW_TMP/race.progress"
 	(
@@ -264,6 +365,10 @@ else
 			if ! nx timeout 30 iptables-legacy-restore --noflush -w 30 \
 				<"$PW_TMP/kube-proxy.resync" 2>"$PW_TMP/race.kp.err"; then
 				echo "restore $i failed: $(head -c 300 "$PW_TMP/race.kp.err")" >>"$PW_TMP/race.kp"
+			fi
+			if [ "$PW_FAMILY" = dual ] && ! nx timeout 30 ip6tables-legacy-restore --noflush -w 30 \
+				<"$PW_TMP/kube-proxy6.resync" 2>"$PW_TMP/race.kp.err"; then
+				echo "IPv6 restore $i failed: $(head -c 300 "$PW_TMP/race.kp.err")" >>"$PW_TMP/race.kp"
 			fi
 			i=$((i + 1))
 			echo $i >"$PW_TMP/race.progress.new"
@@ -320,6 +425,21 @@ else
 		n=$(nx iptables-legacy -w -t filter -S $chain | grep -c -- "-j pw-$chain\$")
 		[ "$n" = 1 ] || fail "after the race: $n jumps to pw-$chain in $chain"
 	done
+	if [ "$PW_FAMILY" = dual ]; then
+		podwall_in "$PW_NODE" --dry-run=ip6tables --node-name edge-1 -f "$M" |
+			podwall_state >"$PW_TMP/pw6.want"
+		nx ip6tables-legacy-save -t filter | podwall_state >"$PW_TMP/pw6.now"
+		if diff -u "$PW_TMP/pw6.want" "$PW_TMP/pw6.now" >"$PW_TMP/pw.diff"; then
+			pass "after the race: podwall's IPv6 chains are what --dry-run=ip6tables prints for its last input"
+		else
+			fail "after the race: podwall's IPv6 chains differ from --dry-run=ip6tables:"
+			head -n 40 "$PW_TMP/pw.diff" >&2
+		fi
+		for chain in INPUT FORWARD OUTPUT; do
+			n=$(nx ip6tables-legacy -w -t filter -S $chain | grep -c -- "-j pw-$chain\$")
+			[ "$n" = 1 ] || fail "after the race: $n jumps to pw-$chain in ip6tables' $chain"
+		done
+	fi
 	verify_both "after the race (policy set B)"
 fi
 
