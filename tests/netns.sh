@@ -1238,18 +1238,26 @@ verify() {
 	shift
 	probe_matrix "$@" >"$PW_TMP/matrix" 2>"$PW_TMP/matrix.err"
 	if compare_matrix "$PW_TMP/matrix" >"$PW_TMP/diff"; then
-		pass "$_v_name"
+		pass "$_v_name$(matrix_families)"
 		return 0
 	fi
 	probe_matrix "$@" >"$PW_TMP/matrix" 2>>"$PW_TMP/matrix.err"
 	if compare_matrix "$PW_TMP/matrix" >"$PW_TMP/diff2"; then
-		pass "$_v_name (on the second probe; the first differed in $(wc -l <"$PW_TMP/diff") cell(s))"
+		pass "$_v_name (on the second probe; the first differed in $(wc -l <"$PW_TMP/diff") cell(s))$(matrix_families)"
 		return 0
 	fi
 	fail "$_v_name: $(wc -l <"$PW_TMP/diff2" | tr -d ' ') line(s) of differing cells:"
 	cat "$PW_TMP/diff2" >&2
 	[ -s "$PW_TMP/matrix.err" ] && sed 's/^/    /' "$PW_TMP/matrix.err" >&2
 	return 1
+}
+
+# matrix_families: with PW_FAMILY=dual, " [N IPv4 and M IPv6 cells]" of the
+# last matrix, so that a pass says what it covered; nothing otherwise.
+matrix_families() {
+	[ "$PW_FAMILY" = dual ] || return 0
+	awk '$3 ~ /^(tcp6|udp6|icmp6)/ { six++; next } { four++ }
+		END { printf " [%d IPv4 and %d IPv6 cells]", four, six }' "$PW_TMP/matrix"
 }
 
 # No namespace of this run may be left, nor any process in one.
