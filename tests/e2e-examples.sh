@@ -4,6 +4,13 @@
 # pods of edge-1 on the node, the pods of edge-2 on another. Each step
 # feeds podwall a growing subset of the example's own documents and probes
 # every pod from every other pod on the destination's ports and with ICMP.
+#
+# With PW_FAMILY=dual every pod of the copies gets its IPv6 address
+# (tests/netns.sh's ip6_of) in status.podIPs beside its podIP, each step is
+# probed over both families with the same truth table, and the dual-stack
+# example is played too: its IPv4-only pod, its ipBlocks of both families
+# (the IPv6 one moved, in the copy, to where the topologies put pods), and
+# clients in the office's blocks, one in each block's hole.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$srcdir/tests/netns.sh"
 e2e_requirements "e2e-examples.sh"
@@ -35,6 +42,43 @@ for old in 198.18.10.12 198.18.10.22 198.18.20.53; do
 	grep -q "podIP: $(remote_ip $old)" "$EX/tenant-isolation/tenants.yaml" "$EX/egress-control/00-cluster.yaml" ||
 		fail "the examples' pod $old on edge-2 was not given $(remote_ip $old)"
 done
+
+# dual_stack_copy FILE: each podIP of FILE (block or flow style) gets the
+# podIPs of both families, the IPv6 one ip6_of's.
+dual_stack_copy() {
+	awk '
+		function v6(a,   o) {
+			split(a, o, ".")
+			if (o[3] == 0 && o[4] == 0) return sprintf("fd00:%d::", o[2])
+			if (o[3] == 0) return sprintf("fd00:%d::%d", o[2], o[4])
+			return sprintf("fd00:%d::%d:%d", o[2], o[3], o[4])
+		}
+		/podIPs:/ { print; next }
+		match($0, /podIP: 198\.[0-9]+\.[0-9]+\.[0-9]+/) {
+			ip = substr($0, RSTART + 7, RLENGTH - 7)
+			ips = "[{ip: " ip "}, {ip: \047" v6(ip) "\047}]"
+			if (substr($0, RSTART + RLENGTH) == "") {
+				print
+				indent = $0; sub(/podIP:.*/, "", indent)
+				print indent "podIPs: " ips
+			} else {
+				print substr($0, 1, RSTART + RLENGTH - 1) ", podIPs: " ips substr($0, RSTART + RLENGTH)
+			}
+			next
+		}
+		{ print }' "$1" >"$1.new" && mv "$1.new" "$1"
+}
+if [ "$PW_FAMILY" = dual ]; then
+	for f in "$EX/stars/01-pods.yaml" "$EX/tenant-isolation/tenants.yaml" "$EX/egress-control/00-cluster.yaml"; do
+		dual_stack_copy "$f"
+	done
+	for want in "podIP: 198.18.1.10" "podIPs: \[{ip: 198.18.1.10}, {ip: 'fd00:18::1:10'}\]" \
+		    "podIPs: \[{ip: 198.19.10.12}, {ip: 'fd00:19::10:12'}\]" \
+		    "podIPs: \[{ip: 198.19.20.53}, {ip: 'fd00:19::20:53'}\]"; do
+		grep -q "$want" "$EX/stars/01-pods.yaml" "$EX/tenant-isolation/tenants.yaml" \
+			"$EX/egress-control/00-cluster.yaml" || fail "the dual-stack copies lack '$want'"
+	done
+fi
 
 # pick_docs FILE WORD...: the documents of FILE whose kind or metadata.name
 # is one of the WORDs.
@@ -205,6 +249,62 @@ if new_node; then
 	PW_SOURCES="$PODS" PW_DESTS="policy-demo/migrate-1"
 	verify "egress-control: nothing reaches a Succeeded pod's leftover interface" own icmp
 	PW_SOURCES="" PW_DESTS=""
+fi
+
+# ------------------------------------------------------------ dual-stack
+# The shop: default-deny both ways, HTTPS to web from the office's blocks
+# (one per family, each with a hole), cart -> db:5432, DNS out; legacy is
+# IPv4-only. The copy moves the IPv6 office block into edge-1's IPv6
+# subnet, where the office's pods are: in (198.18.200.1, fd00:18::200:1)
+# and out (198.18.200.129, fd00:18::200:129, in both holes).
+if [ "$PW_FAMILY" = dual ] && new_node; then
+	D="$EX/dual-stack/shop.yaml"
+	sed -e "s|cidr: 'fd00:200::/48', except: \['fd00:200:0:1::/64'\]|cidr: 'fd00:18::200:0/112', except: ['fd00:18::200:100/120']|" \
+		"$D" >"$D.new" && mv "$D.new" "$D"
+	grep -q "fd00:18::200:0/112" "$D" || fail "dual-stack: the office's IPv6 block was not moved"
+	cat >"$EX/dual-stack/office.yaml" <<'EOF'
+apiVersion: v1
+kind: Namespace
+metadata: {name: office}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: in, namespace: office, labels: {app: client}}
+spec:
+  nodeName: edge-1
+  containers: [{name: c, image: registry.example/client:1, ports: [{containerPort: 80}]}]
+status: {phase: Running, podIP: 198.18.200.1, podIPs: [{ip: 198.18.200.1}, {ip: 'fd00:18::200:1'}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: out, namespace: office, labels: {app: client}}
+spec:
+  nodeName: edge-1
+  containers: [{name: c, image: registry.example/client:1, ports: [{containerPort: 80}]}]
+status: {phase: Running, podIP: 198.18.200.129, podIPs: [{ip: 198.18.200.129}, {ip: 'fd00:18::200:129'}]}
+EOF
+	remote_pod_up kube-system coredns 198.19.30.53 udp:53 &&
+	pod_up shop web 198.18.30.10 tcp:8443 &&
+	pod_up shop cart 198.18.30.20 &&
+	pod_up shop db 198.18.30.30 tcp:5432 &&
+	PW_POD_FAMILY=ipv4 pod_up shop legacy 198.18.30.40 &&
+	pod_up office in 198.18.200.1 tcp:80 &&
+	pod_up office out 198.18.200.129 tcp:80 ||
+		fail "dual-stack: cannot build the pods"
+	pick_docs "$D" Namespace Pod >"$M/00-cluster.yaml"
+	cp "$EX/dual-stack/office.yaml" "$M/"
+
+	expect_reset
+	step "dual-stack 1: pods of both families and IPv4-only legacy, no policy: everything reachable"
+
+	rm -f "$M"/*.yaml
+	cp "$D" "$EX/dual-stack/office.yaml" "$M/"
+	expect_ingress 'shop/*' false
+	expect_egress 'shop/*' false
+	expect_peer office/in shop/web true tcp:8443
+	expect_peer shop/cart shop/db true tcp:5432
+	expect_peer 'shop/*' kube-system/coredns true udp:53
+	step "dual-stack 2: the whole example: HTTPS from the office's blocks but their holes, cart -> db, DNS out, over both families"
 fi
 
 echo "note: e2e-examples.sh took $(($(date +%s) - begin)) s (PW_APPLY=$PW_APPLY)"
