@@ -13,6 +13,11 @@
 #   - a pod whose interface or port appears after its policy: the daemon
 #     binds it at once, and the policy holds;
 #   - the node reaches an isolated pod, also from cni0's own address.
+#
+# With PW_FAMILY=dual the pods are dual-stack: every forgery is made over
+# IPv6 too (a sending with b's IPv6 address, or one no pod has, counted in
+# ip6tables where it would arrive), the verdicts are probed over both
+# families, and the node reaches c over IPv6 as well.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$srcdir/tests/netns.sh"
 e2e_requirements "e2e-cni.sh"
@@ -24,6 +29,13 @@ MF="$PW_TMP/manifests"
 mkdir "$MF" || exit 99
 
 A=198.18.70.1 B=198.18.70.2 C=198.18.70.3 D=198.18.70.4 NOBODY=198.18.77.77
+# The IPv6 addresses of the same (PW_FAMILY=dual): the forgeries' sources
+# are B6 and NOBODY6, and SRCS every source a forgery may take.
+B6=$(ip6_of $B) C6=$(ip6_of $C) NOBODY6=$(ip6_of $NOBODY)
+SRCS_B=$B SRCS_N=$NOBODY
+if [ "$PW_FAMILY" = dual ]; then
+	SRCS_B="$B $B6" SRCS_N="$NOBODY $NOBODY6"
+fi
 
 write_manifests() {	# write_manifests POD...: namespace x, those pods, c's policy
 	{
@@ -31,7 +43,12 @@ write_manifests() {	# write_manifests POD...: namespace x, those pods, c's polic
 		for p in "$@"; do
 			eval "ip=\$$(echo "$p" | tr a-z A-Z)"
 			printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: x, labels: {pod: %s}}\n' "$p" "$p"
-			printf 'spec: {nodeName: edge-1}\nstatus: {phase: Running, podIP: %s}\n' "$ip"
+			if [ "$PW_FAMILY" = dual ]; then
+				printf "spec: {nodeName: edge-1}\nstatus: {phase: Running, podIP: %s, podIPs: [{ip: %s}, {ip: '%s'}]}\n" \
+					"$ip" "$ip" "$(ip6_of "$ip")"
+			else
+				printf 'spec: {nodeName: edge-1}\nstatus: {phase: Running, podIP: %s}\n' "$ip"
+			fi
 		done
 		# c and d take ingress from b alone.
 		cat <<'EOF'
@@ -52,21 +69,52 @@ once() {	# once [ARG]...: podwall --once on edge-1; its stderr in once.err
 }
 
 # arrived NETNS SRC PROTO: how many packets from SRC the pod in NETNS took
-# on port 80 (a counting rule in the pod's own namespace).
+# on port 80 (a counting rule in the pod's own namespace; ip6tables' for
+# an IPv6 SRC).
 count_in() {
-	ip netns exec "$1" iptables-legacy -w -A INPUT -s "$2" -p "$3" --dport 80 -j ACCEPT
+	case $2 in
+	*:*) ip netns exec "$1" ip6tables-legacy -w -A INPUT -s "$2" -p "$3" --dport 80 -j ACCEPT ;;
+	*) ip netns exec "$1" iptables-legacy -w -A INPUT -s "$2" -p "$3" --dport 80 -j ACCEPT ;;
+	esac
 }
 arrived() {
-	ip netns exec "$1" iptables-legacy-save -c -t filter |
-		grep -- "-A INPUT -s $2/32 -p $3 " | sed 's/^\[\([0-9]*\):.*/\1/' | awk '{ n += $1 } END { print n + 0 }'
+	case $2 in
+	*:*) ip netns exec "$1" ip6tables-legacy-save -c -t filter | grep -- "-A INPUT -s $2/128 -p $3 " ;;
+	*) ip netns exec "$1" iptables-legacy-save -c -t filter | grep -- "-A INPUT -s $2/32 -p $3 " ;;
+	esac | sed 's/^\[\([0-9]*\):.*/\1/' | awk '{ n += $1 } END { print n + 0 }'
 }
 
 # forge FROM-POD AS-ADDRESS: UDP and a TCP SYN to c:80 from FROM-POD's
-# namespace with a source address not its own.
+# namespace with a source address not its own (to c's IPv6 address for an
+# IPv6 one).
 forge() {
 	_fg_net=$(pod_get "$1" netns)
+	_fg_c=$C
+	case $2 in *:*) _fg_c="[$C6]" ;; esac
 	ip netns exec "$_fg_net" "$PWPROBE" probe --timeout-ms 200 --source "$2" \
-		--sport-base "$(next_sport 2)" "udp:$C:80" "tcp:$C:80" >/dev/null 2>&1
+		--sport-base "$(next_sport 2)" "udp:$_fg_c:80" "tcp:$_fg_c:80" >/dev/null 2>&1
+}
+
+# forge_all FROM-POD: FROM-POD forging b's and nobody's addresses, of each
+# family the pods have.
+forge_all() {
+	for _fa_src in $SRCS_B $SRCS_N; do
+		forge "$1" "$_fa_src"
+	done
+}
+
+# which SRC: " (SRC)" with PW_FAMILY=dual, where a check is made per family.
+which() {
+	[ "$PW_FAMILY" != dual ] || echo " ($1)"
+}
+
+# counts: "SRC/PROTO=N ..." of every forged source at c, to compare.
+counts() {
+	for _co_src in $SRCS_B $SRCS_N; do
+		for _co_p in udp tcp; do
+			printf '%s/%s=%s ' "$_co_src" "$_co_p" "$(arrived "$CNET" "$_co_src" "$_co_p")"
+		done
+	done
 }
 
 node_up || { fail "node_up"; finish; }
@@ -74,9 +122,10 @@ pod_up x a $A tcp:80,udp:80 && pod_up x b $B tcp:80,udp:80 && pod_up x c $C tcp:
 	{ fail "pod_up"; finish; }
 for p in x/a x/b; do
 	ns_sysctl "$(pod_get $p netns)" net/ipv4/ip_nonlocal_bind 1
+	[ "$PW_FAMILY" != dual ] || ns_sysctl "$(pod_get $p netns)" net/ipv6/ip_nonlocal_bind 1
 done
 CNET=$(pod_get x/c netns)
-for src in $B $NOBODY; do
+for src in $SRCS_B $SRCS_N; do
 	count_in "$CNET" $src udp && count_in "$CNET" $src tcp || { fail "counting rules"; finish; }
 done
 write_manifests a b c
@@ -84,13 +133,20 @@ write_manifests a b c
 # ---------------------------------------------------------------- spoofing
 # Before podwall: a forged packet does leave a and reach c, so that its
 # absence later means podwall stopped it.
-b0=$(arrived "$CNET" $B udp) n0=$(arrived "$CNET" $NOBODY udp)
-forge x/a $B
-forge x/a $NOBODY
-if [ "$(arrived "$CNET" $B udp)" -gt "$b0" ] && [ "$(arrived "$CNET" $NOBODY udp)" -gt "$n0" ]; then
-	pass "$T: without podwall, a's packets forged as b and as $NOBODY reach c"
+for src in $SRCS_B $SRCS_N; do
+	eval "before_$(echo "$src" | tr -c '0-9a-z\n' _)=$(arrived "$CNET" "$src" udp)"
+done
+forge_all x/a
+reached=0 sources=0
+for src in $SRCS_B $SRCS_N; do
+	eval "was=\$before_$(echo "$src" | tr -c '0-9a-z\n' _)"
+	sources=$((sources + 1))
+	[ "$(arrived "$CNET" "$src" udp)" -gt "$was" ] && reached=$((reached + 1))
+done
+if [ "$reached" = "$sources" ]; then
+	pass "$T: without podwall, a's packets forged as b and as $NOBODY$([ "$PW_FAMILY" != dual ] || echo " (and as $B6, $NOBODY6)") reach c"
 else
-	fail "$T: forged packets do not reach c even without podwall: the checks below prove nothing"
+	fail "$T: forged packets do not reach c even without podwall ($reached of $sources sources): the checks below prove nothing"
 fi
 if once; then
 	pass "$T: --once"
@@ -104,15 +160,13 @@ expect_peer node x/c true
 PW_SOURCES="x/a x/b node" PW_DESTS="x/c" verify "$T: c takes ingress from b alone (the node always)" tcp:80 udp:80
 
 check_forgery() {	# check_forgery WHAT: a forging b and nobody must not reach c
-	_cf_b_udp=$(arrived "$CNET" $B udp) _cf_b_tcp=$(arrived "$CNET" $B tcp)
-	_cf_n_udp=$(arrived "$CNET" $NOBODY udp) _cf_n_tcp=$(arrived "$CNET" $NOBODY tcp)
-	forge x/a $B
-	forge x/a $NOBODY
-	if [ "$(arrived "$CNET" $B udp)" = "$_cf_b_udp" ] && [ "$(arrived "$CNET" $B tcp)" = "$_cf_b_tcp" ] &&
-	   [ "$(arrived "$CNET" $NOBODY udp)" = "$_cf_n_udp" ] && [ "$(arrived "$CNET" $NOBODY tcp)" = "$_cf_n_tcp" ]; then
-		pass "$T: $1: a sending as b, or as an address no pod has, reaches nothing"
+	_cf_before=$(counts)
+	forge_all x/a
+	_cf_after=$(counts)
+	if [ "$_cf_before" = "$_cf_after" ]; then
+		pass "$T: $1: a sending as b, or as an address no pod has, reaches nothing$([ "$PW_FAMILY" != dual ] || echo " (either family)")"
 	else
-		fail "$T: $1: forged packets reached c (as b: udp $_cf_b_udp -> $(arrived "$CNET" $B udp), tcp $_cf_b_tcp -> $(arrived "$CNET" $B tcp); as nobody: udp $_cf_n_udp -> $(arrived "$CNET" $NOBODY udp))"
+		fail "$T: $1: forged packets reached c: before $_cf_before; after $_cf_after"
 	fi
 }
 check_forgery "ports bound"
@@ -123,6 +177,15 @@ if [ "$(arrived "$CNET" $B udp)" -gt "$before" ]; then
 	pass "$T: the counting rule sees b's own packets"
 else
 	fail "$T: the counting rule never counts: the forgery checks prove nothing"
+fi
+if [ "$PW_FAMILY" = dual ]; then
+	before=$(arrived "$CNET" "$B6" udp)
+	ip netns exec "$(pod_get x/b netns)" "$PWPROBE" probe --sport-base "$(next_sport 1)" "udp:[$C6]:80" >/dev/null
+	if [ "$(arrived "$CNET" "$B6" udp)" -gt "$before" ]; then
+		pass "$T: the IPv6 counting rule sees b's own packets"
+	else
+		fail "$T: the IPv6 counting rule never counts: the IPv6 forgery checks prove nothing"
+	fi
 fi
 
 # ------------------------------------------- flannel: a port not known yet
@@ -138,19 +201,26 @@ if [ "$T" = flannel ]; then
 	fi
 	# The window README describes: a pod whose port is not known may be
 	# taken for another such pod; an address no pod has stays dropped.
-	n0=$(arrived "$CNET" $NOBODY udp) b0=$(arrived "$CNET" $B udp)
-	forge x/a $B
-	forge x/a $NOBODY
-	if [ "$(arrived "$CNET" $NOBODY udp)" = "$n0" ]; then
-		pass "$T: unbound: an address no pod has is still dropped"
-	else
-		fail "$T: unbound: a packet from an address no pod has reached c"
-	fi
-	if [ "$(arrived "$CNET" $B udp)" -gt "$b0" ]; then
-		pass "$T: unbound (the window README describes): a pod whose port is not known yet is taken for another such pod"
-	else
-		fail "$T: unbound: a forging b did not reach c, unlike what README says of the window"
-	fi
+	for src in $SRCS_B $SRCS_N; do
+		eval "before_$(echo "$src" | tr -c '0-9a-z\n' _)=$(arrived "$CNET" "$src" udp)"
+	done
+	forge_all x/a
+	for src in $SRCS_N; do
+		eval "was=\$before_$(echo "$src" | tr -c '0-9a-z\n' _)"
+		if [ "$(arrived "$CNET" "$src" udp)" = "$was" ]; then
+			pass "$T: unbound: an address no pod has$(which "$src") is still dropped"
+		else
+			fail "$T: unbound: a packet from an address no pod has$(which "$src") reached c"
+		fi
+	done
+	for src in $SRCS_B; do
+		eval "was=\$before_$(echo "$src" | tr -c '0-9a-z\n' _)"
+		if [ "$(arrived "$CNET" "$src" udp)" -gt "$was" ]; then
+			pass "$T: unbound (the window README describes): a pod whose port is not known yet is taken for another such pod$(which "$src")"
+		else
+			fail "$T: unbound: a forging b$(which "$src") did not reach c, unlike what README says of the window"
+		fi
+	done
 	# Each pod talks to its gateway, as its first DNS query would: the node
 	# learns its address, the bridge its port.
 	for p in a b c; do
@@ -165,8 +235,14 @@ if [ "$T" = flannel ]; then
 	check_forgery "ports learned from the bridge"
 
 	# ------------------------------------------------ bridge-nf switched off
+	# (with PW_FAMILY=dual, bridge-nf-call-ip6tables and cni0's
+	# nf_call_ip6tables as well)
 	ns_sysctl "$PW_NODE" net/bridge/bridge-nf-call-iptables 0
 	nx sh -c 'echo 0 >/sys/class/net/cni0/bridge/nf_call_iptables'
+	if [ "$PW_FAMILY" = dual ]; then
+		ns_sysctl "$PW_NODE" net/bridge/bridge-nf-call-ip6tables 0
+		nx sh -c 'echo 0 >/sys/class/net/cni0/bridge/nf_call_ip6tables'
+	fi
 	if once --keep-sysctls; then
 		fail "$T: --keep-sysctls with bridge-nf off: exit 0, as if enforced"
 	elif grep -q 'not enforced' "$PW_TMP/once.err" && grep -q 'bypass iptables' "$PW_TMP/once.err"; then
@@ -179,7 +255,10 @@ if [ "$T" = flannel ]; then
 	PW_SOURCES="x/a" PW_DESTS="x/c" verify "$T: with bridge-nf off, a reaches c: policy between two ports is not enforced" tcp:80
 	if once && grep -q 'turned .*nf_call_iptables on' "$PW_TMP/once.err" &&
 	   [ "$(nx cat /sys/class/net/cni0/bridge/nf_call_iptables)" = 1 ] &&
-	   [ "$(nx cat /proc/sys/net/bridge/bridge-nf-call-iptables)" = 0 ]; then
+	   [ "$(nx cat /proc/sys/net/bridge/bridge-nf-call-iptables)" = 0 ] &&
+	   { [ "$PW_FAMILY" != dual ] ||
+	     { [ "$(nx cat /sys/class/net/cni0/bridge/nf_call_ip6tables)" = 1 ] &&
+	       [ "$(nx cat /proc/sys/net/bridge/bridge-nf-call-ip6tables)" = 0 ]; }; }; then
 		pass "$T: --once turned on cni0's own switch, and said so: $(grep -m1 turned "$PW_TMP/once.err")"
 	else
 		fail "$T: --once with bridge-nf off: $(cat "$PW_TMP/once.err")"
@@ -200,6 +279,14 @@ if nx "$PWPROBE" probe --source "$gw" --sport-base "$(next_sport 1)" "tcp:$C:80"
 	pass "$T: the node reaches isolated c from $gw"
 else
 	fail "$T: the node cannot reach isolated c from $gw"
+fi
+if [ "$PW_FAMILY" = dual ]; then
+	if [ "$T" = flannel ]; then gw6=$PW_FL_GW1_6; else gw6=$PW_NODE_IP6; fi
+	if nx "$PWPROBE" probe --source "$gw6" --sport-base "$(next_sport 1)" "tcp:[$C6]:80" | grep -q ' ok$'; then
+		pass "$T: the node reaches isolated c from $gw6"
+	else
+		fail "$T: the node cannot reach isolated c from $gw6"
+	fi
 fi
 
 # ------------------------------------------------------------ the daemon
@@ -239,7 +326,15 @@ wait_for() {	# wait_for TENTHS COMMAND...: true once COMMAND is
 }
 status_has() { grep -q "$1" "$PW_TMP/status"; }
 log_has() { grep -q "$1" "$LOG"; }
-switch_on() { [ "$(nx cat /sys/class/net/cni0/bridge/nf_call_iptables)" = 1 ]; }
+# cni0's own switch (with PW_FAMILY=dual, both families' switches).
+switch_on() {
+	[ "$(nx cat /sys/class/net/cni0/bridge/nf_call_iptables)" = 1 ] &&
+	{ [ "$PW_FAMILY" != dual ] || [ "$(nx cat /sys/class/net/cni0/bridge/nf_call_ip6tables)" = 1 ]; }
+}
+switch_off() {
+	nx sh -c 'echo 0 >/sys/class/net/cni0/bridge/nf_call_iptables'
+	[ "$PW_FAMILY" != dual ] || nx sh -c 'echo 0 >/sys/class/net/cni0/bridge/nf_call_ip6tables'
+}
 
 daemon1() {	# daemon1 [ARG]...: one daemon on edge-1, with a notify socket
 	(cd "$PW_TMP" && NOTIFY_SOCKET="$PW_TMP/notify.sock" exec ip netns exec "$PW_NODE" \
@@ -251,7 +346,7 @@ daemon1() {	# daemon1 [ARG]...: one daemon on edge-1, with a notify socket
 }
 
 if [ "$T" = flannel ]; then
-	nx sh -c 'echo 0 >/sys/class/net/cni0/bridge/nf_call_iptables'
+	switch_off
 	daemon1 --keep-sysctls
 	if wait_for 100 status_has 'NOT ENFORCING' && log_has 'NOT ENFORCING on node edge-1' &&
 	   ! log_has 'notice: enforcing'; then
@@ -275,7 +370,7 @@ if [ "$T" = flannel ]; then
 	else
 		fail "$T: daemon left cni0's switch off"
 	fi
-	nx sh -c 'echo 0 >/sys/class/net/cni0/bridge/nf_call_iptables'
+	switch_off
 	t0=$(date +%s%N)
 	if wait_for 30 switch_on; then
 		pass "$T: a switch turned off under the daemon is back on in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
@@ -304,13 +399,16 @@ expect_peer x/b x/d true
 expect_peer node x/d true
 PW_SOURCES="x/a x/b x/c node" PW_DESTS="x/d" verify "$T: d takes ingress from b alone" tcp:80 udp:80
 ns_sysctl "$(pod_get x/d netns)" net/ipv4/ip_nonlocal_bind 1
-b0=$(arrived "$CNET" $B udp)
-forge x/d $B
-if [ "$(arrived "$CNET" $B udp)" = "$b0" ]; then
-	pass "$T: d, bound as it appeared, cannot send as b"
-else
-	fail "$T: d sending as b reached c"
-fi
+[ "$PW_FAMILY" != dual ] || ns_sysctl "$(pod_get x/d netns)" net/ipv6/ip_nonlocal_bind 1
+for src in $SRCS_B; do
+	b0=$(arrived "$CNET" "$src" udp)
+	forge x/d "$src"
+	if [ "$(arrived "$CNET" "$src" udp)" = "$b0" ]; then
+		pass "$T: d, bound as it appeared, cannot send as b$(which "$src")"
+	else
+		fail "$T: d sending as b$(which "$src") reached c"
+	fi
+done
 stop_daemon
 
 e2e_cleanup
