@@ -18,6 +18,13 @@
 # runs with --resync-interval 3 and the default --drift-check-interval (1 s);
 # one insertion is measured again with drift checks off, when only the resync
 # timer repairs it.
+#
+# With PW_FAMILY=dual the pods are dual-stack, the probers probe over both
+# families (a tamper with one family's table must let nothing of the other
+# through either), the repair condition holds the IPv6 table to
+# --dry-run=ip6tables too, and the IPv6 table is tampered with as well: an
+# ingress chain flushed, pw-allow flushed, the FORWARD jump deleted, an
+# ACCEPT inserted above it.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$srcdir/tests/netns.sh"
 e2e_requirements "e2e-drift.sh"
@@ -37,8 +44,13 @@ node_up || { fail "node_up"; finish; }
 pod_up x a "$A" tcp:80,udp:80 && pod_up x b "$B" tcp:80,udp:80 && pod_up y c "$C" tcp:80,udp:80 ||
 	{ fail "pod_up"; finish; }
 # The node serves too, so that the pod-to-node (INPUT) path is probed.
-nx "$PWPROBE" serve --background --bind "$PW_NODE_IP" --tcp 80 >/dev/null ||
-	{ fail "node server"; finish; }
+if [ "$PW_FAMILY" = dual ]; then
+	nx "$PWPROBE" serve --background --bind "$PW_NODE_IP" --bind "$PW_NODE_IP6" --tcp 80 >/dev/null ||
+		{ fail "node server"; finish; }
+else
+	nx "$PWPROBE" serve --background --bind "$PW_NODE_IP" --tcp 80 >/dev/null ||
+		{ fail "node server"; finish; }
+fi
 apiserver_up || { fail "apiserver_up"; finish; }
 
 TW_A="pw-tw-$(pod_chain x a)"
@@ -73,6 +85,13 @@ SET_B=$(sed -n "s/^-A $PI_B .*--match-set \(pw-s-[^ ]*\) src.*/\1/p" "$PW_TMP/ta
 
 DENIED="tcp:$A:80 udp:$A:80 icmp:$A tcp:$B:80 tcp:$PW_NODE_IP:80"
 ALLOWED="tcp:$A:80 udp:$A:80 tcp:$C:80"
+SRC_C="--source $C" SRC_B="--source $B"
+if [ "$PW_FAMILY" = dual ]; then
+	A6=$(ip6_of "$A") B6=$(ip6_of "$B") C6=$(ip6_of "$C")
+	DENIED="$DENIED tcp:[$A6]:80 udp:[$A6]:80 icmp:$A6 tcp:[$B6]:80 tcp:[$PW_NODE_IP6]:80"
+	ALLOWED="$ALLOWED tcp:[$A6]:80 udp:[$A6]:80 tcp:[$C6]:80"
+	SRC_C="$SRC_C --source $C6" SRC_B="$SRC_B --source $B6"
+fi
 WINDOWS="$PW_TMP/windows"
 printf '%-44s %-13s %8s %9s %9s %8s\n' "tamper" "repaired by" "repair" "wrongly" "over" "allowed" >"$WINDOWS"
 printf '%-44s %-13s %8s %9s %9s %8s\n' "" "" "ms" "allowed" "ms" "blocked" >>"$WINDOWS"
@@ -91,7 +110,7 @@ probers_start() {
 	: >"$PW_TMP/allowed.out"
 	# shellcheck disable=SC2086
 	ip netns exec "$(pod_get y/c netns)" "$PWPROBE" probe-loop --timeout-ms 100 \
-		--interval-ms 20 --source "$C" --sport-base $DENIED_SPORT \
+		--interval-ms 20 $SRC_C --sport-base $DENIED_SPORT \
 		--stop-file "$PW_TMP/stop" $DENIED >"$PW_TMP/denied.out" 2>"$PW_TMP/denied.err" &
 	PROBE_DENIED=$!
 	bg_track $PROBE_DENIED
@@ -100,7 +119,7 @@ probers_start() {
 	# beside other suites) an answer can take more than 100 ms, and a
 	# slow answer is no block.
 	ip netns exec "$(pod_get x/b netns)" "$PWPROBE" probe-loop --timeout-ms 400 \
-		--interval-ms 50 --source "$B" --sport-base $ALLOWED_SPORT \
+		--interval-ms 50 $SRC_B --sport-base $ALLOWED_SPORT \
 		--stop-file "$PW_TMP/stop" $ALLOWED >"$PW_TMP/allowed.out" 2>"$PW_TMP/allowed.err" &
 	PROBE_ALLOWED=$!
 	bg_track $PROBE_ALLOWED
@@ -140,6 +159,10 @@ repaired_state() {
 
 jump_first() {
 	[ "$(nx iptables-legacy -S "$1" | sed -n 2p)" = "$(pw_jump "$1")" ]
+}
+
+jump_first6() {
+	[ "$(nx ip6tables-legacy -S "$1" | sed -n 2p)" = "$(pw_jump "$1")" ]
 }
 
 # measure NAME CLASS CONDITION COMMAND...: probes, runs COMMAND in the node,
@@ -288,6 +311,21 @@ measure "pw-FORWARD flushed" open repaired_state \
 nx iptables-legacy-save -t filter | grep -v -e '^:pw-' -e ' pw-' -e '^-A pw-' >"$PW_TMP/no-pw.save"
 measure "a restore without podwall's rules" open repaired_state \
 	sh -c 'iptables-legacy-restore -w 10 <"$1"' sh "$PW_TMP/no-pw.save"
+
+# ------------------------------------------- the IPv6 table (PW_FAMILY=dual)
+if [ "$PW_FAMILY" = dual ]; then
+	BOUND_MS=$DRIFT_MS
+	measure "IPv6: x/a's ingress chain flushed" closed repaired_state \
+		ip6tables-legacy -w -F "$TW_A"
+	measure "IPv6: pw-allow flushed" closed repaired_state \
+		ip6tables-legacy -w -F pw-allow
+	measure "IPv6: ACCEPT inserted above the FORWARD jump" open "jump_first6 FORWARD" \
+		ip6tables-legacy -w -I FORWARD 1 -j ACCEPT
+	nx ip6tables-legacy -w -D FORWARD -j ACCEPT
+	converge "IPv6: the foreign ACCEPT deleted again" 60
+	measure "IPv6: the FORWARD jump deleted" open repaired_state \
+		ip6tables-legacy -w -D FORWARD -j pw-FORWARD
+fi
 
 # The same insertion with drift checks off: the resync timer alone.
 stop_daemon
