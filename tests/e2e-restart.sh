@@ -15,6 +15,11 @@
 # No denied probe may pass, no allowed one fail, and the connection must
 # never stall. The downtime, the time to converge after a restart and the
 # connection's longest round trip are printed.
+#
+# With PW_FAMILY=dual the pods are dual-stack and all of it runs over both
+# families at once: a second established connection over IPv6, the probes
+# to both addresses of each pod, and the IPv6 table kept, adopted and
+# compared with --dry-run=ip6tables as the IPv4 one is.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$srcdir/tests/netns.sh"
 e2e_requirements "e2e-restart.sh"
@@ -25,6 +30,15 @@ A=198.18.60.1
 B=198.18.60.2
 C=198.18.61.1
 ECHO_PORT=7
+DENIED_T="tcp:$A:80 udp:$A:80 icmp:$A tcp:$A:$ECHO_PORT tcp:$B:80"
+ALLOWED_T="tcp:$A:80 udp:$A:80 tcp:$C:80"
+SRC_C="--source $C" SRC_B="--source $B"
+if [ "$PW_FAMILY" = dual ]; then
+	A6=$(ip6_of "$A") B6=$(ip6_of "$B") C6=$(ip6_of "$C")
+	DENIED_T="$DENIED_T tcp:[$A6]:80 udp:[$A6]:80 icmp:$A6 tcp:[$A6]:$ECHO_PORT tcp:[$B6]:80"
+	ALLOWED_T="$ALLOWED_T tcp:[$A6]:80 udp:[$A6]:80 tcp:[$C6]:80"
+	SRC_C="$SRC_C --source $C6" SRC_B="$SRC_B --source $B6"
+fi
 node_up || { fail "node_up"; finish; }
 pod_up x a "$A" tcp:80,udp:80,tcp:81 && pod_up x b "$B" tcp:80 && pod_up y c "$C" tcp:80 ||
 	{ fail "pod_up"; finish; }
@@ -64,27 +78,40 @@ traffic_start() {
 		>"$PW_TMP/stream.out" 2>"$PW_TMP/stream.err" &
 	STREAM=$!
 	bg_track $STREAM
+	STREAM6=""
+	if [ "$PW_FAMILY" = dual ]; then
+		: >"$PW_TMP/stream6.out"
+		ip netns exec "$(pod_get x/b netns)" "$PWPROBE" stream --interval-ms 50 --stall-ms 3000 \
+			--source "$B6" --stop-file "$PW_TMP/stop" "tcp:[$A6]:$ECHO_PORT" \
+			>"$PW_TMP/stream6.out" 2>"$PW_TMP/stream6.err" &
+		STREAM6=$!
+		bg_track $STREAM6
+	fi
 	: >"$PW_TMP/denied.out"
+	# shellcheck disable=SC2086
 	ip netns exec "$(pod_get y/c netns)" "$PWPROBE" probe-loop --timeout-ms 100 \
-		--interval-ms 20 --source "$C" --sport-base 21000 --stop-file "$PW_TMP/stop" \
-		"tcp:$A:80" "udp:$A:80" "icmp:$A" "tcp:$A:$ECHO_PORT" "tcp:$B:80" \
-		>"$PW_TMP/denied.out" 2>"$PW_TMP/denied.err" &
+		--interval-ms 20 $SRC_C --sport-base 21000 --stop-file "$PW_TMP/stop" \
+		$DENIED_T >"$PW_TMP/denied.out" 2>"$PW_TMP/denied.err" &
 	PROBE_DENIED=$!
 	bg_track $PROBE_DENIED
 	: >"$PW_TMP/allowed.out"
+	# shellcheck disable=SC2086
 	ip netns exec "$(pod_get x/b netns)" "$PWPROBE" probe-loop --timeout-ms 200 \
-		--interval-ms 50 --source "$B" --sport-base 10000 --stop-file "$PW_TMP/stop" \
-		"tcp:$A:80" "udp:$A:80" "tcp:$C:80" >"$PW_TMP/allowed.out" 2>"$PW_TMP/allowed.err" &
+		--interval-ms 50 $SRC_B --sport-base 10000 --stop-file "$PW_TMP/stop" \
+		$ALLOWED_T >"$PW_TMP/allowed.out" 2>"$PW_TMP/allowed.err" &
 	PROBE_ALLOWED=$!
 	bg_track $PROBE_ALLOWED
 	_ts_i=0
 	while { ! grep -q '^connected' "$PW_TMP/stream.out" ||
+		{ [ -n "$STREAM6" ] && ! grep -q '^connected' "$PW_TMP/stream6.out"; } ||
 		[ "$(wc -l <"$PW_TMP/denied.out")" -lt 5 ] ||
 		[ "$(wc -l <"$PW_TMP/allowed.out")" -lt 3 ]; } && [ $_ts_i -lt 50 ]; do
 		sleep 0.1; _ts_i=$((_ts_i + 1))
 	done
 	grep -q '^connected' "$PW_TMP/stream.out" ||
 		fail "the allowed connection did not open: $(cat "$PW_TMP/stream.err")"
+	[ -z "$STREAM6" ] || grep -q '^connected' "$PW_TMP/stream6.out" ||
+		fail "the allowed IPv6 connection did not open: $(cat "$PW_TMP/stream6.err")"
 }
 
 # traffic_check NAME: stops the traffic and judges what it saw.
@@ -92,6 +119,19 @@ traffic_check() {
 	touch "$PW_TMP/stop"
 	wait "$STREAM"
 	_tc_stream=$?
+	if [ -n "$STREAM6" ]; then
+		wait "$STREAM6"
+		_tc_stream6=$?
+		_tc_rtt6=$(sed -n 's/^exchanges [0-9]* max-rtt-ms \([0-9]*\).*/\1/p' "$PW_TMP/stream6.out")
+		_tc_n6=$(sed -n 's/^exchanges \([0-9]*\).*/\1/p' "$PW_TMP/stream6.out")
+		if [ "$_tc_stream6" != 0 ] || [ -z "$_tc_rtt6" ]; then
+			fail "$1: the established IPv6 connection broke: $(cat "$PW_TMP/stream6.out" "$PW_TMP/stream6.err")"
+		elif [ "$_tc_rtt6" -gt 1000 ]; then
+			fail "$1: the established IPv6 connection stalled for $_tc_rtt6 ms"
+		else
+			pass "$1: the established IPv6 connection went on ($_tc_n6 exchanges, longest round trip $_tc_rtt6 ms)"
+		fi
+	fi
 	wait "$PROBE_DENIED" "$PROBE_ALLOWED" 2>/dev/null
 	_tc_wrong=$(grep -c ' ok$' "$PW_TMP/denied.out")
 	_tc_failed=$(grep -vc ' ok$' "$PW_TMP/allowed.out")
@@ -118,9 +158,13 @@ traffic_check() {
 	fi
 }
 
-# Podwall's rules with their counters, and its sets.
+# Podwall's rules with their counters (with PW_FAMILY=dual, the IPv6
+# table's after the IPv4 one's, each line marked "6 "), and its sets.
 own_rules() {
 	nx iptables-legacy-save -c -t filter | grep -e '^:pw-' -e '\] -A pw-' -e '\] -A [A-Z]* -j pw-'
+	[ "$PW_FAMILY" = dual ] || return 0
+	nx ip6tables-legacy-save -c -t filter | grep -e '^:pw-' -e '\] -A pw-' -e '\] -A [A-Z]* -j pw-' |
+		sed 's/\] -A /] -A 6 /; s/^:/:6 /'
 }
 
 own_sets() {
@@ -221,7 +265,7 @@ case $first in
 	fail "the restart's first comparison: ${first:-none}" ;;
 esac
 tw_a="pw-tw-$(pod_chain x a)"
-grep -v -e "-A $tw_a " -e "^:$tw_a " "$PW_TMP/before.rules" >"$PW_TMP/before.kept"
+grep -v -e "-A $tw_a " -e "-A 6 $tw_a " -e "^:$tw_a " -e "^:6 $tw_a " "$PW_TMP/before.rules" >"$PW_TMP/before.kept"
 if counters_kept "$PW_TMP/before.kept" "$PW_TMP/after.rules" >"$PW_TMP/counters"; then
 	pass "no counter went back outside the rewritten chain"
 else
