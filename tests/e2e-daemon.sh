@@ -218,8 +218,11 @@ verify "verdicts after the restart" tcp:80
 stop_daemon
 grep -q 'rules stay in place' "$LOG" || fail "no stop message in the log"
 
-# --dry-run as a daemon prints each new state and programs nothing.
+# --dry-run as a daemon prints each new state and programs nothing. Its
+# output file exists before the daemon starts: the waits below must not
+# take a file not opened yet for one with every state in it.
 nx iptables-legacy-save -t filter | normalise_save >"$PW_TMP/kernel.before"
+: >"$PW_TMP/dry.out"
 (cd "$PW_TMP" && exec ip netns exec "$PW_NODE" "$PODWALL" --config "$PW_TMP/podwall.yaml" \
 	--cni-cache-dir "$(cni_dir "$PW_NODE")" \
 	--kubeconfig "$PW_TMP/kubeconfig" --node-name edge-1 --dry-run \
