@@ -254,9 +254,10 @@ echo "    down $((t_start - t_kill)) ms; converged $((t_conv - t_start)) ms afte
 sed -n 's/^:\(pw-[^ ]*\) .*/\1/p' "$PW_TMP/want-before.rules" | sort >"$PW_TMP/chains.before"
 sed -n 's/^:\(pw-[^ ]*\) .*/\1/p' "$PW_TMP/want.rules" | sort >"$PW_TMP/chains.after"
 created=$(comm -13 "$PW_TMP/chains.before" "$PW_TMP/chains.after" | wc -l)
-# As many again in the IPv6 table, where the kernel has one.
+# As many again in the IPv6 table when the pods are dual-stack: an
+# IPv4-only pod's IPv6 chain is a lone DROP that no policy changes.
 tables=1
-[ -d /proc/sys/net/ipv6 ] && tables=2
+[ "$PW_FAMILY" = dual ] && tables=2
 first=$(first_resync_after "$lines")
 case $first in
 *"chains: $((created * tables)) created, $tables rewritten, 0 deleted, 0 hooks fixed; committed")
