@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
@@ -775,4 +777,104 @@ long long pw_cni_cache_stamp(const char *dirs)
 		free(one);
 	}
 	return newest;
+}
+
+struct pw_cni_watch {
+	int fd;
+	char *dirs;
+};
+
+/* What a result's arrival, rewrite or removal shows as. */
+#define CNI_WATCH_RESULTS (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | \
+			   IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF)
+/* What a missing directory's coming into being shows as, one level at a time. */
+#define CNI_WATCH_PARENT (IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
+
+/*
+ * Watching a directory already watched only sets its mask again, so every
+ * read arms them all afresh at no cost and none is ever lost.
+ */
+static void watch_dir(int fd, const char *dir)
+{
+	char *path = pw_xstrdup(dir);
+	uint32_t mask = CNI_WATCH_RESULTS;
+
+	for (;;) {
+		char *slash;
+
+		if (inotify_add_watch(fd, path, mask | IN_ONLYDIR) >= 0 || errno != ENOENT)
+			break;
+		slash = strrchr(path, '/');
+		if (!slash)
+			break;
+		if (slash == path)
+			slash[1] = '\0';	/* "/" itself */
+		else
+			*slash = '\0';
+		mask = CNI_WATCH_PARENT;
+	}
+	free(path);
+}
+
+static void watch_all(struct pw_cni_watch *w)
+{
+	const char *dir, *end;
+
+	for (dir = w->dirs; *dir; dir = *end ? end + 1 : end) {
+		char *one;
+
+		end = strchrnul(dir, ':');
+		if (end == dir)
+			continue;
+		one = pw_xstrndup(dir, (size_t)(end - dir));
+		watch_dir(w->fd, one);
+		free(one);
+	}
+}
+
+struct pw_cni_watch *pw_cni_watch_open(const char *dirs, struct pw_buf *err)
+{
+	struct pw_cni_watch *w;
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	if (fd < 0) {
+		pw_buf_printf(err, "inotify: %s", strerror(errno));
+		return NULL;
+	}
+	w = pw_xcalloc(1, sizeof(*w));
+	w->fd = fd;
+	w->dirs = pw_xstrdup(dirs ? dirs : "");
+	watch_all(w);
+	return w;
+}
+
+int pw_cni_watch_fd(const struct pw_cni_watch *w)
+{
+	return w->fd;
+}
+
+bool pw_cni_watch_read(struct pw_cni_watch *w)
+{
+	/* Aligned as struct inotify_event wants to be. */
+	union {
+		struct inotify_event ev;
+		char bytes[4096];
+	} buf;
+	bool any = false;
+	ssize_t n;
+
+	while ((n = read(w->fd, buf.bytes, sizeof(buf.bytes))) > 0)
+		any = true;
+	if (any)
+		watch_all(w);
+	return any;
+}
+
+void pw_cni_watch_free(struct pw_cni_watch *w)
+{
+	if (!w)
+		return;
+	close(w->fd);
+	free(w->dirs);
+	free(w);
 }

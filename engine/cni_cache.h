@@ -9,6 +9,7 @@
 #ifndef PW_CNI_CACHE_H
 #define PW_CNI_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/cidr.h"
@@ -64,5 +65,26 @@ void pw_cni_cache_free(struct pw_cni_cache *c);
  * (skipped as empty or not JSON) is not seen again through this alone.
  */
 long long pw_cni_cache_stamp(const char *dirs);
+
+/*
+ * Tells when a result may have been written, rewritten or removed in one
+ * of dirs, so that a pod's port is learned as soon as the runtime records
+ * it: the runtime writes the result after the plugin has made the pod's
+ * interface, so the kernel's own events may all be over by then. A
+ * directory that does not exist yet (containerd makes it for the first
+ * pod) is watched through its nearest existing parent until it appears.
+ */
+struct pw_cni_watch;
+
+/* NULL with the reason in err when inotify cannot be had (limits, ENOSYS). */
+struct pw_cni_watch *pw_cni_watch_open(const char *dirs, struct pw_buf *err);
+/* Readable when pw_cni_watch_read() has something to say. */
+int pw_cni_watch_fd(const struct pw_cni_watch *w);
+/*
+ * Drains what the kernel queued and watches any directory made since;
+ * true when a result may have changed (also after an overflow).
+ */
+bool pw_cni_watch_read(struct pw_cni_watch *w);
+void pw_cni_watch_free(struct pw_cni_watch *w);
 
 #endif

@@ -53,6 +53,7 @@ struct daemon {
 	struct pw_applier *applier;
 	struct pw_nodenet *net;	/* NULL: pods by Calico's names alone */
 	struct pw_cni_cache cni;
+	struct pw_cni_watch *cni_watch;	/* NULL: results seen at node events and resyncs */
 	long long cni_stamp;	/* of the CNI result directories when last read */
 	struct pw_endpoints *endpoints;	/* what the chains were last compiled for */
 	/* Every local pod's traffic reaches the rules; when not, why. */
@@ -390,10 +391,24 @@ static void note_ipv6(struct daemon *d, const struct pw_apply_stats *stats)
 	d->ipv6_unguarded = unguarded;
 }
 
-/* The kernel's view of the node changed: recompile if the pods' bindings did. */
-static void follow_node(struct daemon *d)
+/* Recompiles if the pods' bindings are no longer what was programmed. */
+static void rebind(struct daemon *d)
 {
 	struct pw_endpoints *now;
+
+	if (!d->endpoints)
+		return;
+	now = resolve_endpoints(d);
+	if (!pw_endpoints_equal(now, d->endpoints)) {
+		log_endpoint_changes(d->endpoints, now);
+		mark_dirty(d);
+	}
+	pw_endpoints_free(now);
+}
+
+/* The kernel's view of the node changed. */
+static void follow_node(struct daemon *d)
+{
 	int ret = pw_nodenet_read(d->net);
 
 	if (ret < 0) {
@@ -402,14 +417,32 @@ static void follow_node(struct daemon *d)
 		mark_dirty(d);
 		return;
 	}
-	if (ret == 0 || !d->endpoints)
+	if (ret > 0)
+		rebind(d);
+}
+
+/* A result written in place leaves its directory's stamp as it was. */
+static void follow_cni_results(struct daemon *d)
+{
+	if (!pw_cni_watch_read(d->cni_watch))
 		return;
-	now = resolve_endpoints(d);
-	if (!pw_endpoints_equal(now, d->endpoints)) {
-		log_endpoint_changes(d->endpoints, now);
-		mark_dirty(d);
-	}
-	pw_endpoints_free(now);
+	d->cni_stamp = 0;
+	rebind(d);
+}
+
+static void open_cni_watch(struct daemon *d)
+{
+	struct pw_buf err = PW_BUF_INIT;
+
+	pw_cni_watch_free(d->cni_watch);
+	d->cni_watch = NULL;
+	if (!d->net || d->opt->endpoint_discovery == PW_DISCOVER_ROUTES)
+		return;
+	d->cni_watch = pw_cni_watch_open(d->opt->cni_cache_dirs, &err);
+	if (!d->cni_watch)
+		pw_warn("%s: a pod's CNI result is read at the node's next event or resync, "
+			"not as it is written", pw_buf_str(&err));
+	pw_buf_free(&err);
 }
 
 static void print_dry_run(struct daemon *d, struct pw_dataplane *dp)
@@ -644,6 +677,7 @@ static void reload(struct daemon *d)
 	}
 	d->resync_at = now_ms() + (uint64_t)d->opt->resync_interval_s * 1000;
 	d->cni_stamp = 0;
+	open_cni_watch(d);
 	mark_dirty(d);
 	pw_notice("configuration reloaded");
 out:
@@ -750,11 +784,14 @@ static void run_due(struct daemon *d, uint64_t now)
 		apply(d, true);
 }
 
+/* What the loop waits on besides libcurl's own. */
+enum { FD_SIGNALS, FD_NODE, FD_CNI, FD_COUNT };
+
 /* Without a client (a bad kubeconfig after a reload) only our fds count. */
 static void wait_for_events(struct daemon *d, struct curl_waitfd *fds, unsigned nfds,
 			    int timeout_ms)
 {
-	struct pollfd pfds[2];
+	struct pollfd pfds[FD_COUNT];
 	unsigned i;
 
 	if (d->client) {
@@ -775,30 +812,35 @@ static void wait_for_events(struct daemon *d, struct curl_waitfd *fds, unsigned 
 
 static int loop(struct daemon *d)
 {
-	struct curl_waitfd fds[2];
-	unsigned nfds = 0;
-
-	fds[nfds].fd = d->signal_fd;
-	fds[nfds].events = CURL_WAIT_POLLIN;
-	nfds++;
-	if (d->net) {
-		fds[nfds].fd = pw_nodenet_fd(d->net);
-		fds[nfds].events = CURL_WAIT_POLLIN;
-		nfds++;
-	}
 	while (!d->stopping) {
-		uint64_t now = now_ms();
-		unsigned i;
+		struct curl_waitfd fds[FD_COUNT];
+		int at[FD_COUNT];
+		unsigned nfds = 0, i;
 
-		for (i = 0; i < nfds; i++)
-			fds[i].revents = 0;
-		wait_for_events(d, fds, nfds, next_timeout(d, now));
-		if (fds[0].revents)
+		/* A reload may have opened another CNI watch: asked afresh each time. */
+		for (i = 0; i < FD_COUNT; i++) {
+			int fd = i == FD_SIGNALS ? d->signal_fd :
+				 i == FD_NODE ? (d->net ? pw_nodenet_fd(d->net) : -1) :
+				 (d->cni_watch ? pw_cni_watch_fd(d->cni_watch) : -1);
+
+			at[i] = -1;
+			if (fd < 0)
+				continue;
+			at[i] = (int)nfds;
+			fds[nfds].fd = fd;
+			fds[nfds].events = CURL_WAIT_POLLIN;
+			fds[nfds].revents = 0;
+			nfds++;
+		}
+		wait_for_events(d, fds, nfds, next_timeout(d, now_ms()));
+		if (fds[at[FD_SIGNALS]].revents)
 			read_signals(d);
 		if (d->stopping)
 			break;
-		if (nfds > 1 && fds[1].revents)
+		if (at[FD_NODE] >= 0 && fds[at[FD_NODE]].revents)
 			follow_node(d);
+		if (at[FD_CNI] >= 0 && fds[at[FD_CNI]].revents && d->cni_watch)
+			follow_cni_results(d);
 		tick_reflectors(d, now_ms());
 		run_due(d, now_ms());
 	}
@@ -847,6 +889,7 @@ int pw_daemon_run(struct pw_options *opt)
 		pw_warn("%s: pods are found by Calico's interface names alone", pw_buf_str(&err));
 		pw_buf_reset(&err);
 	}
+	open_cni_watch(&d);
 	ret = start_api(&d);
 	if (ret < 0)
 		goto out;
@@ -856,6 +899,7 @@ int pw_daemon_run(struct pw_options *opt)
 out:
 	stop_api(&d);
 	pw_nodenet_close(d.net);
+	pw_cni_watch_free(d.cni_watch);
 	pw_cni_cache_free(&d.cni);
 	pw_endpoints_free(d.endpoints);
 	free(d.not_enforced);

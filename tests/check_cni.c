@@ -8,6 +8,8 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -787,6 +789,72 @@ START_TEST(test_stamp)
 }
 END_TEST
 
+/*
+ * inotify queues an event before the call that caused it returns, so the
+ * descriptor is readable at once or not at all.
+ */
+static bool watch_says(struct pw_cni_watch *w)
+{
+	struct pollfd p = { pw_cni_watch_fd(w), POLLIN, 0 };
+
+	return poll(&p, 1, 0) == 1 && pw_cni_watch_read(w);
+}
+
+START_TEST(test_watch)
+{
+	char *results = in_workdir("cni/results"), *other = in_workdir("other");
+	char *file = in_workdir("cni/results/cbr0-" CID_A "-eth0"), *renamed = in_workdir("cni/staged");
+	char *dirs = pw_xasprintf("%s:%s", results, other);
+	struct pw_buf err = PW_BUF_INIT;
+	struct pw_cni_watch *w = pw_cni_watch_open(dirs, &err);
+
+	ck_assert_msg(w != NULL, "%s", pw_buf_str(&err));
+	ck_assert(!watch_says(w));
+
+	/* containerd makes the directories with the first pod, a level at a time. */
+	make_dir("cni");
+	ck_assert(watch_says(w));
+	make_dir("cni/results");
+	ck_assert(watch_says(w));
+	put_file("cni/results/cbr0-" CID_A "-eth0", bridge_v1);
+	ck_assert(watch_says(w));
+	ck_assert(!watch_says(w));
+
+	/* libcni rewrites in place: the directory's stamp stays, the watch does not. */
+	put_file("cni/results/cbr0-" CID_A "-eth0", bridge_v1);
+	ck_assert(watch_says(w));
+	ck_assert_int_eq(unlink(file), 0);
+	ck_assert(watch_says(w));
+	put_file("cni/staged", bare_result);
+	(void)watch_says(w);	/* cni/ is watched while results/ was missing */
+	ck_assert_int_eq(rename(renamed, file), 0);
+	ck_assert(watch_says(w));
+
+	/* Each directory of the list. */
+	make_dir("other");
+	ck_assert(watch_says(w));
+	put_file("other/r", bare_result);
+	ck_assert(watch_says(w));
+
+	/* Removed and made again, it is watched again. */
+	ck_assert_int_eq(unlink(file), 0);
+	ck_assert_int_eq(rmdir(results), 0);
+	ck_assert(watch_says(w));
+	make_dir("cni/results");
+	ck_assert(watch_says(w));
+	put_file("cni/results/cbr0-" CID_A "-eth0", bridge_v1);
+	ck_assert(watch_says(w));
+
+	pw_cni_watch_free(w);
+	pw_buf_free(&err);
+	free(results);
+	free(other);
+	free(file);
+	free(renamed);
+	free(dirs);
+}
+END_TEST
+
 static Suite *cni_suite(void)
 {
 	Suite *s = suite_create("cni_cache");
@@ -817,6 +885,7 @@ static Suite *cni_suite(void)
 	tcase_add_test(dirs, test_unreadable_directory);
 	tcase_add_test(dirs, test_sorted_by_path);
 	tcase_add_test(dirs, test_stamp);
+	tcase_add_test(dirs, test_watch);
 	suite_add_tcase(s, dirs);
 	return s;
 }
