@@ -270,7 +270,9 @@ converge() {
 # start_daemon [ARG]...: the daemon in the node namespace, logging at info
 # (with flannel, edge-2's as well).
 start_daemon() {
-	(cd "$PW_TMP" && exec ip netns exec "$PW_NODE" "$PODWALL" --config "$PW_TMP/podwall.yaml" \
+	(cd "$PW_TMP" && NOTIFY_SOCKET=${PW_NOTIFY_SOCKET:-} &&
+		export NOTIFY_SOCKET &&
+		exec ip netns exec "$PW_NODE" "$PODWALL" --config "$PW_TMP/podwall.yaml" \
 		--cni-cache-dir "$(cni_dir "$PW_NODE")" \
 		--kubeconfig "$PW_TMP/kubeconfig" --node-name edge-1 --log-level info \
 		--watch-stall-timeout 5 "$@" >>"$LOG" 2>&1) &
@@ -278,7 +280,7 @@ start_daemon() {
 	bg_track $DAEMON
 	[ -n "$PW_NODE2" ] || return 0
 	(cd "$PW_TMP" && XTABLES_LOCKFILE="$PW_TMP/xtables-$PW_NODE2_NAME.lock" &&
-		export XTABLES_LOCKFILE &&
+		NOTIFY_SOCKET="" && export XTABLES_LOCKFILE NOTIFY_SOCKET &&
 		exec ip netns exec "$PW_NODE2" "$PODWALL" --config "$PW_TMP/podwall.yaml" \
 		--cni-cache-dir "$(cni_dir "$PW_NODE2")" \
 		--kubeconfig "$PW_TMP/kubeconfig" --node-name "$PW_NODE2_NAME" --log-level info \

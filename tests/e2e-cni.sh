@@ -300,32 +300,7 @@ pod x d $D '{"pod":"d"}'
 policy x only-b '{"podSelector":{"matchExpressions":[{"key":"pod","operator":"In","values":["c","d"]}]},"ingress":[{"from":[{"podSelector":{"matchLabels":{"pod":"b"}}}]}]}'
 
 # STATUS as systemd would see it.
-nx python3 -c '
-import os, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-while True:
-    m = s.recv(4096).decode("utf-8", "replace")
-    for line in m.split("\n"):
-        if line.startswith("STATUS="):
-            with open(sys.argv[2] + ".new", "w") as f:
-                f.write(line[7:] + "\n")
-            os.rename(sys.argv[2] + ".new", sys.argv[2])
-' "$PW_TMP/notify.sock" "$PW_TMP/status" &
-bg_track $!
-i=0
-while [ ! -S "$PW_TMP/notify.sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-: >"$PW_TMP/status"
-
-wait_for() {	# wait_for TENTHS COMMAND...: true once COMMAND is
-	_wf_n=$1
-	shift
-	_wf_i=0
-	while ! "$@" && [ $_wf_i -lt "$_wf_n" ]; do sleep 0.1; _wf_i=$((_wf_i + 1)); done
-	"$@"
-}
-status_has() { grep -q "$1" "$PW_TMP/status"; }
-log_has() { grep -q "$1" "$LOG"; }
+notify_listen
 # cni0's own switch (with PW_FAMILY=dual, both families' switches).
 switch_on() {
 	[ "$(nx cat /sys/class/net/cni0/bridge/nf_call_iptables)" = 1 ] &&
@@ -337,7 +312,7 @@ switch_off() {
 }
 
 daemon1() {	# daemon1 [ARG]...: one daemon on edge-1, with a notify socket
-	(cd "$PW_TMP" && NOTIFY_SOCKET="$PW_TMP/notify.sock" exec ip netns exec "$PW_NODE" \
+	(cd "$PW_TMP" && NOTIFY_SOCKET="$PW_NOTIFY_SOCKET" exec ip netns exec "$PW_NODE" \
 		"$PODWALL" --config "$PW_TMP/podwall.yaml" --cni-cache-dir "$(cni_dir "$PW_NODE")" \
 		--kubeconfig "$PW_TMP/kubeconfig" --node-name edge-1 --log-level info \
 		--watch-stall-timeout 5 "$@" >>"$LOG" 2>&1) &

@@ -188,6 +188,46 @@ e2e_requirements() {
 	[ -z "$_er_why" ] || { echo "SKIP: $1: PW_FAMILY=dual: $_er_why"; exit 77; }
 }
 
+# notify_listen: a notify socket as systemd's, at $PW_NOTIFY_SOCKET; a
+# daemon started with NOTIFY_SOCKET set to it (apiserver.sh's start_daemon
+# does so on edge-1) leaves its last STATUS= in $PW_TMP/status. The
+# listener goes when the test goes.
+notify_listen() {
+	python3 -c '
+import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(5)
+start = time.time()
+while os.getppid() != 1 and time.time() - start < 3600:
+    try:
+        m = s.recv(65536).decode("utf-8", "replace")
+    except socket.timeout:
+        continue
+    for line in m.split("\n"):
+        if line.startswith("STATUS="):
+            with open(sys.argv[2] + ".new", "w") as f:
+                f.write(line[7:] + "\n")
+            os.rename(sys.argv[2] + ".new", sys.argv[2])
+' "$PW_TMP/notify.sock" "$PW_TMP/status" &
+	bg_track $!
+	PW_NOTIFY_SOCKET="$PW_TMP/notify.sock"
+	_nl_i=0
+	while [ ! -S "$PW_NOTIFY_SOCKET" ] && [ $_nl_i -lt 50 ]; do sleep 0.1; _nl_i=$((_nl_i + 1)); done
+	: >"$PW_TMP/status"
+}
+
+# wait_for TENTHS COMMAND...: true once COMMAND is, within TENTHS of a second.
+wait_for() {
+	_wf_n=$1
+	shift
+	_wf_i=0
+	while ! "$@" && [ $_wf_i -lt "$_wf_n" ]; do sleep 0.1; _wf_i=$((_wf_i + 1)); done
+	"$@"
+}
+status_has() { grep -q "$1" "$PW_TMP/status"; }
+log_has() { grep -q "$1" "$LOG"; }
+
 # dual_requirements: prints why IPv6 cannot be tested here, and nothing
 # when it can.
 dual_requirements() {

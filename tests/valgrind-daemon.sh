@@ -77,28 +77,7 @@ EOT
 
 # The daemon's STATUS= lines (its object counts after each apply), through
 # a notify socket of our own. The listener goes when this test goes.
-python3 -c '
-import os, socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(5)
-start = time.time()
-while os.getppid() != 1 and time.time() - start < 3600:
-    try:
-        m = s.recv(65536).decode("utf-8", "replace")
-    except socket.timeout:
-        continue
-    for line in m.split("\n"):
-        if line.startswith("STATUS="):
-            with open(sys.argv[2] + ".new", "w") as f:
-                f.write(line[7:] + "\n")
-            os.rename(sys.argv[2] + ".new", sys.argv[2])
-' "$PW_TMP/notify.sock" "$PW_TMP/status" &
-bg_track $!
-NOTIFY_SOCKET="$PW_TMP/notify.sock"
-i=0
-while [ ! -S "$NOTIFY_SOCKET" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-: >"$PW_TMP/status"
+notify_listen
 
 churn() {
 	nx python3 "$srcdir/tests/churn.py" --control "$CTL" "$@"
@@ -202,7 +181,7 @@ phase() {
 }
 
 start_daemon() {	# start_daemon [WRAPPER...]
-	(cd "$PW_TMP" && NOTIFY_SOCKET="$NOTIFY_SOCKET" exec ip netns exec "$PW_NODE" "$@" \
+	(cd "$PW_TMP" && NOTIFY_SOCKET="$PW_NOTIFY_SOCKET" exec ip netns exec "$PW_NODE" "$@" \
 		"$PODWALL" --config "$PW_TMP/podwall.yaml" --kubeconfig "$PW_TMP/kubeconfig" \
 		--cni-cache-dir "$(cni_dir "$PW_NODE")" \
 		--node-name edge-1 --log-level info --watch-stall-timeout 3 --resync-interval 5 \
