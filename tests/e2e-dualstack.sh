@@ -21,7 +21,10 @@
 #      flushed and the allowed probes answer again, twice;
 #   6. the daemon, following the fake API server, follows a pod's IPv6
 #      address as the pod is made again with another one, and a new pod
-#      given the old address inherits nothing.
+#      given the old address inherits nothing;
+#   7. a kernel without ip6_tables: IPv4 enforced, nothing of IPv6
+#      programmed, and podwall says it does not enforce (--once, STATUS)
+#      until no pod of the node has an IPv6 address.
 PW_FAMILY=dual
 export PW_FAMILY
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
@@ -356,6 +359,69 @@ if converge "$C: x/d made with x/b's old IPv6 address $OLD6" 150; then
 	verify "$C: x/d, on x/b's old IPv6 address, does not reach x/a" $SPECS
 fi
 PW_SOURCES="" PW_DESTS=""
+stop_daemon
+
+# ------------------------------------ 7. a kernel that cannot program IPv6
+# tests/no-ip6tables.so, preloaded, plays a node without ip6_tables: every
+# ip6tables socket option answers ENOPROTOOPT, while addresses, routes and
+# inet6 sets stay. podwall must enforce IPv4, program nothing of IPv6 and
+# say that it does not enforce: with an error and exit 1 from --once, NOT
+# ENFORCING in the daemon's STATUS; where no pod of the node has an IPv6
+# address, there is nothing to enforce over IPv6 and all is well.
+C="7 no ip6tables"
+NO6="$builddir/tests/no-ip6tables.so"
+# The shim has no sanitizer runtime of its own to put first.
+no6() {
+	LD_PRELOAD=$NO6 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" "$@"
+}
+nx "$PODWALL" --cleanup >/dev/null 2>&1
+rm -f "$MF"/p-*.yaml
+np x a-from-b <<'EOF'
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {pod: b}}}]
+EOF
+write_cluster
+no6 timeout 60 ip netns exec "$PW_NODE" "$PODWALL" --cni-cache-dir "$(cni_dir "$PW_NODE")" \
+	--once --node-name edge-1 -f "$MF" >"$PW_TMP/no6.out" 2>&1
+rc=$?
+if [ $rc = 1 ] && grep -q "err: .*no ip6_tables.*IPv6 addresses of this node's pods are not enforced" "$PW_TMP/no6.out"; then
+	pass "$C: --once exits 1: $(grep -m 1 'no ip6_tables' "$PW_TMP/no6.out")"
+else
+	fail "$C: --once with dual-stack pods and no ip6tables: exit $rc: $(cat "$PW_TMP/no6.out")"
+fi
+if nx iptables-legacy-save -t filter | grep -q '^-A FORWARD .*-j pw-' &&
+   ! nx ip6tables-legacy-save -t filter | grep -q 'pw-'; then
+	pass "$C: the IPv4 table is programmed, nothing of podwall's in the IPv6 one"
+else
+	fail "$C: the tables are not IPv4's alone: $(nx ip6tables-legacy-save -t filter | grep -c pw-) IPv6 lines"
+fi
+# IPv4 enforced, IPv6 open as the error said.
+PW_SOURCES="x/b x/c" PW_DESTS="x/a"
+expect_reset
+expect_fam x/c x/a false 4
+verify "$C: x/a admits x/b alone over IPv4, everyone over IPv6 as podwall said" $SPECS
+PW_SOURCES="" PW_DESTS=""
+
+# The daemon says the same in its STATUS, and once the pods' IPv6 addresses
+# are gone from the API server, it enforces all there is to enforce.
+notify_listen
+no6 start_daemon --resync-interval 2
+if wait_for 150 status_has 'NOT ENFORCING' && log_has 'NOT ENFORCING IPv6 on node edge-1'; then
+	pass "$C: the daemon: STATUS=$(cat "$PW_TMP/status")"
+else
+	fail "$C: the daemon did not say NOT ENFORCING: STATUS=$(cat "$PW_TMP/status"); $(tail -n 5 "$LOG")"
+fi
+for key in x/a x/b x/c; do
+	PW_POD_FAMILY=ipv4 pod "${key%/*}" "${key#*/}" "$(pod_get "$key" ip)" "{\"pod\":\"${key#*/}\"}"
+done
+del Pod six s
+del Pod x d
+if wait_for 150 status_has '^enforcing' && log_has 'enforcing IPv6 again'; then
+	pass "$C: no IPv6 pod left on the node: STATUS=$(cat "$PW_TMP/status")"
+else
+	fail "$C: the daemon does not enforce with IPv4 pods alone: STATUS=$(cat "$PW_TMP/status"); $(tail -n 5 "$LOG")"
+fi
 stop_daemon
 
 echo "note: e2e-dualstack.sh took $(($(date +%s) - begin)) s (PW_TOPOLOGY=$T)"
