@@ -66,21 +66,30 @@ hash16() {
 	printf '%s' "$1" | sha1sum | cut -c1-16 | tr 'a-f' 'A-F'
 }
 
-# kube-proxy's rules for iptables-legacy-restore --noflush. The first sync
-# inserts kube-proxy's jumps; a re-sync deletes them and inserts them again
-# at the top, in the same commit, as a fresh kube-proxy would put them.
+# kube_proxy_rules 4|6 first|resync: one proxier's rules for
+# ip(6)tables-legacy-restore --noflush. The first sync inserts kube-proxy's
+# jumps; a re-sync deletes them and inserts them again at the top, in the
+# same commit, as a fresh kube-proxy would put them. IPv6 has no
+# route_localnet, so its proxier has no localnet firewall.
 kube_proxy_rules() {
+	if [ "$1" = 4 ]; then
+		_kp_tag="" _kp_len=32 _kp_cluster=198.18.0.0/16 _kp_suffix=""
+		_kp_gone=198.19.255.200/32 _kp_reject=icmp-port-unreachable
+	else
+		_kp_tag=6 _kp_len=128 _kp_cluster=fd00:18::/64 _kp_suffix=-v6
+		_kp_gone=fd00:96::c8/128 _kp_reject=icmp6-port-unreachable
+	fi
 	echo '*nat'
 	echo ':KUBE-SERVICES - [0:0]'
 	echo ':KUBE-POSTROUTING - [0:0]'
 	echo ':KUBE-MARK-MASQ - [0:0]'
 	for key in $PODS; do
 		for proto in tcp udp; do
-			echo ":KUBE-SVC-$(hash16 "svc $key $proto") - [0:0]"
-			echo ":KUBE-SEP-$(hash16 "sep $key $proto") - [0:0]"
+			echo ":KUBE-SVC-$(hash16 "svc$_kp_tag $key $proto") - [0:0]"
+			echo ":KUBE-SEP-$(hash16 "sep$_kp_tag $key $proto") - [0:0]"
 		done
 	done
-	if [ "$1" = resync ]; then
+	if [ "$2" = resync ]; then
 		echo '-D PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
 		echo '-D OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
 		echo '-D POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING'
@@ -94,109 +103,55 @@ kube_proxy_rules() {
 	echo '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE'
 	for key in $PODS; do
 		for proto in tcp udp; do
-			svc="KUBE-SVC-$(hash16 "svc $key $proto")"
-			sep="KUBE-SEP-$(hash16 "sep $key $proto")"
-			vip=$(pod_vip "$key")
-			ip=$(pod_ip "$key")
-			name="${key%/*}/s-${key%/*}-${key#*/}:$proto-80"
-			echo "-A KUBE-SERVICES -d $vip/32 -p $proto -m comment --comment \"$name cluster IP\" -m $proto --dport 80 -j $svc"
-			echo "-A $svc ! -s 198.18.0.0/16 -d $vip/32 -p $proto -m comment --comment \"$name cluster IP\" -m $proto --dport 80 -j KUBE-MARK-MASQ"
-			echo "-A $svc -m comment --comment \"$name -> $ip:80\" -j $sep"
-			echo "-A $sep -s $ip/32 -m comment --comment \"$name\" -j KUBE-MARK-MASQ"
-			echo "-A $sep -p $proto -m comment --comment \"$name\" -m $proto -j DNAT --to-destination $ip:80"
+			svc="KUBE-SVC-$(hash16 "svc$_kp_tag $key $proto")"
+			sep="KUBE-SEP-$(hash16 "sep$_kp_tag $key $proto")"
+			if [ "$1" = 4 ]; then
+				vip=$(pod_vip "$key") ip=$(pod_ip "$key")
+				to="$ip:80"
+			else
+				vip=$(pod_vip6 "$key") ip=$(pod_ip6 "$key")
+				to="[$ip]:80"
+			fi
+			name="${key%/*}/s-${key%/*}-${key#*/}$_kp_suffix:$proto-80"
+			echo "-A KUBE-SERVICES -d $vip/$_kp_len -p $proto -m comment --comment \"$name cluster IP\" -m $proto --dport 80 -j $svc"
+			echo "-A $svc ! -s $_kp_cluster -d $vip/$_kp_len -p $proto -m comment --comment \"$name cluster IP\" -m $proto --dport 80 -j KUBE-MARK-MASQ"
+			echo "-A $svc -m comment --comment \"$name -> $to\" -j $sep"
+			echo "-A $sep -s $ip/$_kp_len -m comment --comment \"$name\" -j KUBE-MARK-MASQ"
+			echo "-A $sep -p $proto -m comment --comment \"$name\" -m $proto -j DNAT --to-destination $to"
 		done
 	done
 	echo 'COMMIT'
 	echo '*filter'
 	echo ':KUBE-FORWARD - [0:0]'
 	echo ':KUBE-SERVICES - [0:0]'
-	echo ':KUBE-FIREWALL - [0:0]'
-	if [ "$1" = resync ]; then
-		echo '-D INPUT -j KUBE-FIREWALL'
+	[ "$1" = 6 ] || echo ':KUBE-FIREWALL - [0:0]'
+	if [ "$2" = resync ]; then
+		[ "$1" = 6 ] || echo '-D INPUT -j KUBE-FIREWALL'
 		echo '-D FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD'
 		echo '-D FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
 		echo '-D OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
-		echo '-D OUTPUT -j KUBE-FIREWALL'
+		[ "$1" = 6 ] || echo '-D OUTPUT -j KUBE-FIREWALL'
 	fi
-	echo '-I INPUT 1 -j KUBE-FIREWALL'
+	[ "$1" = 6 ] || echo '-I INPUT 1 -j KUBE-FIREWALL'
 	echo '-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
 	echo '-I FORWARD 1 -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD'
 	echo '-I OUTPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
-	echo '-I OUTPUT 1 -j KUBE-FIREWALL'
-	echo '-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP'
+	[ "$1" = 6 ] || echo '-I OUTPUT 1 -j KUBE-FIREWALL'
+	[ "$1" = 6 ] || echo '-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP'
 	echo '-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP'
 	echo '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT'
 	echo '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT'
-	echo '-A KUBE-SERVICES -d 198.19.255.200/32 -p tcp -m comment --comment "x/s-gone:tcp-80 has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable'
-	echo 'COMMIT'
-}
-
-# kube_proxy_rules6 first|resync: the IPv6 proxier's rules, for
-# ip6tables-legacy-restore --noflush (no localnet firewall: IPv6 has no
-# route_localnet).
-kube_proxy_rules6() {
-	echo '*nat'
-	echo ':KUBE-SERVICES - [0:0]'
-	echo ':KUBE-POSTROUTING - [0:0]'
-	echo ':KUBE-MARK-MASQ - [0:0]'
-	for key in $PODS; do
-		for proto in tcp udp; do
-			echo ":KUBE-SVC-$(hash16 "svc6 $key $proto") - [0:0]"
-			echo ":KUBE-SEP-$(hash16 "sep6 $key $proto") - [0:0]"
-		done
-	done
-	if [ "$1" = resync ]; then
-		echo '-D PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
-		echo '-D OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
-		echo '-D POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING'
-	fi
-	echo '-I PREROUTING 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
-	echo '-I OUTPUT 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
-	echo '-I POSTROUTING 1 -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING'
-	echo '-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000'
-	echo '-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN'
-	echo '-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0'
-	echo '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE'
-	for key in $PODS; do
-		for proto in tcp udp; do
-			svc="KUBE-SVC-$(hash16 "svc6 $key $proto")"
-			sep="KUBE-SEP-$(hash16 "sep6 $key $proto")"
-			vip=$(pod_vip6 "$key")
-			ip=$(pod_ip6 "$key")
-			name="${key%/*}/s-${key%/*}-${key#*/}-v6:$proto-80"
-			echo "-A KUBE-SERVICES -d $vip/128 -p $proto -m comment --comment \"$name cluster IP\" -m $proto --dport 80 -j $svc"
-			echo "-A $svc ! -s fd00:18::/64 -d $vip/128 -p $proto -m comment --comment \"$name cluster IP\" -m $proto --dport 80 -j KUBE-MARK-MASQ"
-			echo "-A $svc -m comment --comment \"$name -> [$ip]:80\" -j $sep"
-			echo "-A $sep -s $ip/128 -m comment --comment \"$name\" -j KUBE-MARK-MASQ"
-			echo "-A $sep -p $proto -m comment --comment \"$name\" -m $proto -j DNAT --to-destination [$ip]:80"
-		done
-	done
-	echo 'COMMIT'
-	echo '*filter'
-	echo ':KUBE-FORWARD - [0:0]'
-	echo ':KUBE-SERVICES - [0:0]'
-	if [ "$1" = resync ]; then
-		echo '-D FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD'
-		echo '-D FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
-		echo '-D OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
-	fi
-	echo '-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
-	echo '-I FORWARD 1 -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD'
-	echo '-I OUTPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
-	echo '-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP'
-	echo '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT'
-	echo '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT'
-	echo '-A KUBE-SERVICES -d fd00:96::c8/128 -p tcp -m comment --comment "x/s-gone-v6:tcp-80 has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp6-port-unreachable'
+	echo "-A KUBE-SERVICES -d $_kp_gone -p tcp -m comment --comment \"x/s-gone$_kp_suffix:tcp-80 has no endpoints\" -m tcp --dport 80 -j REJECT --reject-with $_kp_reject"
 	echo 'COMMIT'
 }
 
 # kube_proxy_sync first|resync: both proxiers' restores with
 # PW_FAMILY=dual, the IPv4 one alone otherwise.
 kube_proxy_sync() {
-	kube_proxy_rules "$1" >"$PW_TMP/kube-proxy.$1"
+	kube_proxy_rules 4 "$1" >"$PW_TMP/kube-proxy.$1"
 	nx iptables-legacy-restore --noflush -w 30 <"$PW_TMP/kube-proxy.$1" || return 1
 	[ "$PW_FAMILY" = dual ] || return 0
-	kube_proxy_rules6 "$1" >"$PW_TMP/kube-proxy6.$1"
+	kube_proxy_rules 6 "$1" >"$PW_TMP/kube-proxy6.$1"
 	nx ip6tables-legacy-restore --noflush -w 30 <"$PW_TMP/kube-proxy6.$1"
 }
 
@@ -355,8 +310,8 @@ check_first "after podwall again (set B)" OUTPUT pw-OUTPUT
 if [ "$PW_APPLY" != once ]; then
 	echo "note: PW_APPLY=$PW_APPLY: the race between kube-proxy and podwall --once is not run"
 else
-	kube_proxy_rules resync >"$PW_TMP/kube-proxy.resync"
-	[ "$PW_FAMILY" != dual ] || kube_proxy_rules6 resync >"$PW_TMP/kube-proxy6.resync"
+	kube_proxy_rules 4 resync >"$PW_TMP/kube-proxy.resync"
+	[ "$PW_FAMILY" != dual ] || kube_proxy_rules 6 resync >"$PW_TMP/kube-proxy6.resync"
 	: >"$PW_TMP/race.kp"
 	echo 0 >"$PW_TMP/race.progress"
 	(
