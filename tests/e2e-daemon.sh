@@ -87,7 +87,7 @@ converge "z/r labelled role=friend" &&
 	  verify "z/r reaches x/a after its label changed" tcp:80; }
 sleep 0.2
 if [ "$(grep -c '; committed$' "$LOG")" = "$commits_before" ] &&
-   since "$lines_before" | grep -q "compile 0 ms.* $NFAM members added"; then
+   since "$lines_before" | grep -q "(set members only, .* $NFAM members added"; then
 	pass "another node's pod relabelled: one ipset addition (per address), no chain compiled, no commit"
 else
 	fail "another node's pod relabelled: $(since "$lines_before")"
