@@ -25,6 +25,7 @@
 
 #include "chains/compat.h"
 #include "chains/iptc_writer.h"
+#include "chains/xt_layout.h"
 #include "chains/rule.h"
 #include "chains/rule_internal.h"
 #include "chains/setindex.h"
@@ -50,13 +51,7 @@
  * wrappers below spell them the old way, which both accept.
  */
 struct family_ops {
-	int family;			/* AF_INET or AF_INET6 */
-	const char *label;		/* put before every error: "" or "IPv6 " */
-	size_t entry_size;		/* the fixed header, before the matches */
-	size_t ip_size;			/* its address part, at offset 0, compared */
-	size_t target_offset_at;	/* offsetof(entry, target_offset) */
-	size_t next_offset_at;
-	int revision_level;		/* getsockopt() level for revision probes */
+	const struct pw_xt_layout *xt;	/* the family, its label and its entry's fields */
 	int revision_match;		/* ..._SO_GET_REVISION_MATCH */
 	/* Fills the header from the rule; the entry is zeroed. */
 	int (*put_header)(const struct pw_rule *r, void *entry, struct pw_buf *err);
@@ -143,26 +138,14 @@ static int put_header4(const struct pw_rule *r, void *entry, struct pw_buf *err)
 static int put_header6(const struct pw_rule *r, void *entry, struct pw_buf *err);
 
 static const struct family_ops ipv4_ops = {
-	.family = AF_INET,
-	.label = "",
-	.entry_size = sizeof(struct ipt_entry),
-	.ip_size = sizeof(struct ipt_ip),
-	.target_offset_at = offsetof(struct ipt_entry, target_offset),
-	.next_offset_at = offsetof(struct ipt_entry, next_offset),
-	.revision_level = IPPROTO_IP,
+	.xt = &pw_xt_ipv4,
 	.revision_match = IPT_SO_GET_REVISION_MATCH,
 	.put_header = put_header4,
 	PW_TC_OPS(iptc),
 };
 
 static const struct family_ops ipv6_ops = {
-	.family = AF_INET6,
-	.label = "IPv6 ",
-	.entry_size = sizeof(struct ip6t_entry),
-	.ip_size = sizeof(struct ip6t_ip6),
-	.target_offset_at = offsetof(struct ip6t_entry, target_offset),
-	.next_offset_at = offsetof(struct ip6t_entry, next_offset),
-	.revision_level = IPPROTO_IPV6,
+	.xt = &pw_xt_ipv6,
 	.revision_match = IP6T_SO_GET_REVISION_MATCH,
 	.put_header = put_header6,
 	PW_TC_OPS(ip6tc),
@@ -180,14 +163,6 @@ static const struct family_ops *family_ops(int family)
 }
 
 /* The two header fields the generic code needs, wherever the family put them. */
-static uint16_t get_offset(const void *e, size_t at)
-{
-	uint16_t v;
-
-	memcpy(&v, (const char *)e + at, sizeof(v));
-	return v;
-}
-
 static void set_offset(void *e, size_t at, size_t v)
 {
 	uint16_t u = (uint16_t)v;
@@ -197,12 +172,12 @@ static void set_offset(void *e, size_t at, size_t v)
 
 static uint16_t target_offset(const struct family_ops *f, const void *e)
 {
-	return get_offset(e, f->target_offset_at);
+	return pw_xt_u16_at(e, f->xt->target_offset_at);
 }
 
 static uint16_t next_offset(const struct family_ops *f, const void *e)
 {
-	return get_offset(e, f->next_offset_at);
+	return pw_xt_u16_at(e, f->xt->next_offset_at);
 }
 
 /* A match or the target of e, at offset off. */
@@ -305,7 +280,7 @@ static void builder_init(struct builder *b, const struct family_ops *ops)
 {
 	b->ops = ops;
 	b->sets = NULL;
-	b->probe_fd = socket(ops->family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	b->probe_fd = socket(ops->xt->family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	b->probe_errno = b->probe_fd < 0 ? errno : 0;
 	b->set_rev = REV_UNKNOWN;
 	b->conntrack_rev = REV_UNKNOWN;
@@ -339,7 +314,7 @@ static int kernel_match_revision(struct builder *b, const char *name,
 		strncpy(req.name, name, sizeof(req.name) - 1);
 		req.revision = revs[i];
 		len = sizeof(req);
-		if (getsockopt(b->probe_fd, b->ops->revision_level, b->ops->revision_match,
+		if (getsockopt(b->probe_fd, b->ops->xt->level, b->ops->revision_match,
 			       &req, &len) >= 0)
 			return revs[i];
 	}
@@ -454,7 +429,7 @@ static int describe_match(struct builder *b, const struct pw_match *m,
 		*d = (struct match_desc){ "physdev", 0, sizeof(struct pw_physdev_info) };
 		return 0;
 	case PW_MATCH_ICMP6:
-		if (b->ops->family != AF_INET6) {
+		if (b->ops->xt->family != AF_INET6) {
 			pw_buf_puts(err, "an icmp6 match needs an IPv6 table");
 			return -EINVAL;
 		}
@@ -479,7 +454,7 @@ static void *add_match(const struct family_ops *f, void *e, const struct match_d
 	m->u.match_size = match_size(d);
 	strncpy(m->u.user.name, d->name, sizeof(m->u.user.name) - 1);
 	m->u.user.revision = d->revision;
-	set_offset(e, f->target_offset_at, off + m->u.match_size);
+	set_offset(e, f->xt->target_offset_at, off + m->u.match_size);
 	return m->data;
 }
 
@@ -538,10 +513,10 @@ static int fill_set(struct builder *b, struct xt_set_info *s, const struct pw_ma
 	ret = pw_setindex_lookup(b->sets, m->u.set.name, &s->index, &family, err);
 	if (ret < 0)
 		return ret;
-	if (family != AF_UNSPEC && family != b->ops->family) {
+	if (family != AF_UNSPEC && family != b->ops->xt->family) {
 		pw_buf_printf(err, "set %s is of family %s, which a rule of an %s "
 			      "table cannot match", m->u.set.name, family_name(family),
-			      family_name(b->ops->family));
+			      family_name(b->ops->xt->family));
 		return -EINVAL;
 	}
 	switch (m->u.set.dir) {
@@ -861,7 +836,7 @@ static int build_rule(struct builder *b, const struct pw_rule *r, struct want_ru
 {
 	const struct family_ops *f = b->ops;
 	struct match_desc *descs = NULL;
-	size_t i, size = f->entry_size;
+	size_t i, size = f->xt->entry_size;
 	void *e = NULL;
 	int ret = 0;
 
@@ -875,7 +850,7 @@ static int build_rule(struct builder *b, const struct pw_rule *r, struct want_ru
 	if (ret < 0)
 		goto out;
 	e = pw_xcalloc(1, size + target_size(&r->target));
-	set_offset(e, f->target_offset_at, f->entry_size);
+	set_offset(e, f->xt->target_offset_at, f->xt->entry_size);
 	ret = f->put_header(r, e, err);
 	for (i = 0; i < r->nmatches && ret == 0; i++)
 		ret = fill_match(b, add_match(f, e, &descs[i]), &descs[i], &r->matches[i],
@@ -887,7 +862,7 @@ static int build_rule(struct builder *b, const struct pw_rule *r, struct want_ru
 		free(e);
 		goto out;
 	}
-	set_offset(e, f->next_offset_at, target_offset(f, e) + target_size(&r->target));
+	set_offset(e, f->xt->next_offset_at, target_offset(f, e) + target_size(&r->target));
 	w->e = e;
 out:
 	free(descs);
@@ -1001,7 +976,7 @@ static int plan_chain(struct plan *p, struct builder *b, const struct pw_chain *
  */
 static bool missing_family(const struct plan *p, int saved)
 {
-	return p->ops->family == AF_INET6 &&
+	return p->ops->xt->family == AF_INET6 &&
 	       (saved == EAFNOSUPPORT || saved == ENOENT || saved == ENOPROTOOPT);
 }
 
@@ -1059,7 +1034,7 @@ static bool same_object(const struct xt_entry_match *a, const struct xt_entry_ma
 
 static bool same_matches(const struct family_ops *f, const void *k, const void *w)
 {
-	size_t off = f->entry_size, end = target_offset(f, w);
+	size_t off = f->xt->entry_size, end = target_offset(f, w);
 
 	while (off < end) {
 		const struct xt_entry_match *wm = object_at(w, off);
@@ -1078,7 +1053,7 @@ static bool same_rule(const struct tc *t, const void *k, const struct want_rule 
 	const void *e = w->e;
 	const char *target;
 
-	if (memcmp(k, e, f->ip_size) != 0 ||
+	if (memcmp(k, e, f->xt->ip_size) != 0 ||
 	    target_offset(f, k) != target_offset(f, e) ||
 	    next_offset(f, k) != next_offset(f, e) || !same_matches(f, k, e))
 		return false;
@@ -1433,7 +1408,7 @@ static int run(const char *table, int family, const struct pw_table *desired,
 		return -EINVAL;
 	}
 	if (!prefix || !*prefix) {
-		pw_buf_printf(err, "%spodwall's chain prefix must not be empty", ops->label);
+		pw_buf_printf(err, "%spodwall's chain prefix must not be empty", ops->xt->label);
 		return -EINVAL;
 	}
 	plan_init(&p, ops, table, prefix);
@@ -1443,7 +1418,7 @@ static int run(const char *table, int family, const struct pw_table *desired,
 	plan_free(&p);
 	/* Both tables are "filter": the family says which one an error is of. */
 	if (ret < 0)
-		pw_buf_printf(err, "%s%s", ops->label, pw_buf_str(&why));
+		pw_buf_printf(err, "%s%s", ops->xt->label, pw_buf_str(&why));
 	pw_buf_free(&why);
 	return ret;
 }

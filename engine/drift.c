@@ -16,32 +16,21 @@
 #include <linux/netfilter_ipv4/ip_tables.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
 
+#include "chains/xt_layout.h"
 #include "engine/drift.h"
 
 /*
  * What differs between the IPv4 and the IPv6 table as the kernel hands
- * them out: the socket, the getsockopt() numbers, and the entry's fixed
- * header (struct ipt_entry or struct ip6t_entry), whose size moves every
- * field after the address part. Everything below reads entries through it.
+ * them out, besides the entry's layout: the getsockopt() numbers.
  */
 struct table_family {
-	int family;
-	const char *label;		/* before the table's name: "" or "IPv6 " */
-	int level;			/* getsockopt() level */
+	const struct pw_xt_layout *xt;
 	int get_info, get_entries;
-	size_t entry_size;
-	size_t target_offset_at, next_offset_at, comefrom_at, counters_at;
 };
 
 static const struct table_family families[] = {
-	{ AF_INET, "", IPPROTO_IP, IPT_SO_GET_INFO, IPT_SO_GET_ENTRIES,
-	  sizeof(struct ipt_entry), offsetof(struct ipt_entry, target_offset),
-	  offsetof(struct ipt_entry, next_offset), offsetof(struct ipt_entry, comefrom),
-	  offsetof(struct ipt_entry, counters) },
-	{ AF_INET6, "IPv6 ", IPPROTO_IPV6, IP6T_SO_GET_INFO, IP6T_SO_GET_ENTRIES,
-	  sizeof(struct ip6t_entry), offsetof(struct ip6t_entry, target_offset),
-	  offsetof(struct ip6t_entry, next_offset), offsetof(struct ip6t_entry, comefrom),
-	  offsetof(struct ip6t_entry, counters) },
+	{ &pw_xt_ipv4, IPT_SO_GET_INFO, IPT_SO_GET_ENTRIES },
+	{ &pw_xt_ipv6, IP6T_SO_GET_INFO, IP6T_SO_GET_ENTRIES },
 };
 
 /* The two families' info and entries requests share one layout. */
@@ -73,7 +62,7 @@ struct pw_drift *pw_drift_open(const char *table, int family, const char *prefix
 	int saved;
 
 	for (i = 0; i < PW_ARRAY_SIZE(families); i++)
-		if (families[i].family == family)
+		if (families[i].xt->family == family)
 			fam = &families[i];
 	if (!fam) {
 		pw_buf_printf(err, "table %s: address family %d is neither IPv4 nor IPv6",
@@ -81,7 +70,7 @@ struct pw_drift *pw_drift_open(const char *table, int family, const char *prefix
 		return NULL;
 	}
 	if (strlen(table) >= XT_TABLE_MAXNAMELEN) {
-		pw_buf_printf(err, "%stable name \"%s\" too long", fam->label, table);
+		pw_buf_printf(err, "%stable name \"%s\" too long", fam->xt->label, table);
 		return NULL;
 	}
 	d = pw_xcalloc(1, sizeof(*d));
@@ -91,7 +80,7 @@ struct pw_drift *pw_drift_open(const char *table, int family, const char *prefix
 	d->fd = socket(family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	if (d->fd < 0) {
 		saved = errno;
-		pw_buf_printf(err, "raw socket for reading %stable %s: %s", fam->label, table,
+		pw_buf_printf(err, "raw socket for reading %stable %s: %s", fam->xt->label, table,
 			      strerror(saved));
 		free(d->prefix);
 		free(d);
@@ -164,23 +153,15 @@ struct entry {
 	uint16_t next_offset;
 };
 
-static uint16_t u16_at(const unsigned char *p, size_t at)
-{
-	uint16_t v;
-
-	memcpy(&v, p + at, sizeof(v));
-	return v;
-}
-
 static bool entry_at(const struct table_walk *w, unsigned off, struct entry *e)
 {
-	size_t hdr = w->fam->entry_size;
+	size_t hdr = w->fam->xt->entry_size;
 
 	if (off > w->size || w->size - off < hdr)
 		return false;
 	e->p = w->base + off;
-	e->target_offset = u16_at(e->p, w->fam->target_offset_at);
-	e->next_offset = u16_at(e->p, w->fam->next_offset_at);
+	e->target_offset = pw_xt_u16_at(e->p, w->fam->xt->target_offset_at);
+	e->next_offset = pw_xt_u16_at(e->p, w->fam->xt->next_offset_at);
 	return e->next_offset >= hdr && e->next_offset <= w->size - off &&
 	       e->target_offset >= hdr &&
 	       e->target_offset + sizeof(struct xt_entry_target) <= e->next_offset;
@@ -266,8 +247,8 @@ static uint64_t mix_entry(uint64_t h, const struct table_walk *w, unsigned off,
 {
 	struct xt_standard_target *std = (struct xt_standard_target *)target_of(e);
 
-	memset(e->p + w->fam->counters_at, 0, sizeof(struct xt_counters));
-	memset(e->p + w->fam->comefrom_at, 0, sizeof(unsigned int));
+	memset(e->p + w->fam->xt->counters_at, 0, sizeof(struct xt_counters));
+	memset(e->p + w->fam->xt->comefrom_at, 0, sizeof(unsigned int));
 	if (is_target(e, &std->target, XT_STANDARD_TARGET, sizeof(*std)) && std->verdict >= 0) {
 		const struct chain_start *to = chain_starting_at(w, (unsigned)std->verdict);
 
@@ -329,9 +310,9 @@ static int read_digest(struct pw_drift *d, uint64_t *digest, struct pw_buf *err)
 
 	memset(&info, 0, sizeof(info));
 	strcpy(info.name, d->table);
-	if (getsockopt(d->fd, d->fam->level, d->fam->get_info, &info, &len) < 0) {
+	if (getsockopt(d->fd, d->fam->xt->level, d->fam->get_info, &info, &len) < 0) {
 		saved = errno;
-		pw_buf_printf(err, "%stable %s: reading its header: %s", d->fam->label,
+		pw_buf_printf(err, "%stable %s: reading its header: %s", d->fam->xt->label,
 			      d->table, strerror(saved));
 		return -saved;
 	}
@@ -346,11 +327,11 @@ static int read_digest(struct pw_drift *d, uint64_t *digest, struct pw_buf *err)
 	strcpy(d->entries->name, d->table);
 	d->entries->size = (unsigned)size;
 	len = (socklen_t)(ENTRIES_HEADER + size);
-	if (getsockopt(d->fd, d->fam->level, d->fam->get_entries, d->entries, &len) < 0) {
+	if (getsockopt(d->fd, d->fam->xt->level, d->fam->get_entries, d->entries, &len) < 0) {
 		saved = errno;
 		/* EAGAIN: the size changed between the two reads, someone is writing. */
 		if (saved != EAGAIN)
-			pw_buf_printf(err, "%stable %s: reading its rules: %s", d->fam->label,
+			pw_buf_printf(err, "%stable %s: reading its rules: %s", d->fam->xt->label,
 				      d->table, strerror(saved));
 		return -saved;
 	}
@@ -364,7 +345,7 @@ int pw_drift_remember(struct pw_drift *d, struct pw_buf *err)
 
 	d->known = ret == 0;
 	if (ret == -EAGAIN)
-		pw_buf_printf(err, "%stable %s: changing while it was read", d->fam->label,
+		pw_buf_printf(err, "%stable %s: changing while it was read", d->fam->xt->label,
 			      d->table);
 	return ret;
 }
