@@ -17,6 +17,8 @@
 #include <libiptc/libip6tc.h>
 #include <linux/netfilter/xt_comment.h>
 #include <linux/netfilter/xt_conntrack.h>
+#include <linux/netfilter/xt_limit.h>
+#include <linux/netfilter/xt_NFLOG.h>
 #include <linux/netfilter/xt_mark.h>
 #include <linux/netfilter/xt_multiport.h>
 #include <linux/netfilter/xt_sctp.h>
@@ -435,6 +437,9 @@ static int describe_match(struct builder *b, const struct pw_match *m,
 		}
 		*d = (struct match_desc){ "icmp6", 0, sizeof(struct ip6t_icmp) };
 		return 0;
+	case PW_MATCH_LIMIT:
+		*d = (struct match_desc){ "limit", 0, sizeof(struct xt_rateinfo) };
+		return 0;
 	}
 	pw_buf_printf(err, "unknown match kind %d", (int)m->kind);
 	return -EINVAL;
@@ -638,6 +643,7 @@ static int fill_match(struct builder *b, void *data, const struct match_desc *d,
 {
 	struct xt_comment_info *comment = data;
 	struct xt_mark_mtinfo1 *mark = data;
+	struct xt_rateinfo *limit = data;
 
 	switch (m->kind) {
 	case PW_MATCH_COMMENT:
@@ -664,6 +670,11 @@ static int fill_match(struct builder *b, void *data, const struct match_desc *d,
 		return fill_physdev(data, &m->u.physdev, err);
 	case PW_MATCH_ICMP6:
 		fill_icmp6(data, m->u.icmp6_type);
+		break;
+	case PW_MATCH_LIMIT:
+		/* The rest is the kernel's bucket, set up by its checkentry. */
+		limit->avg = m->u.limit.avg;
+		limit->burst = m->u.limit.burst;
 		break;
 	}
 	return 0;
@@ -777,6 +788,9 @@ static size_t target_size(const struct pw_rule_target *t)
 	if (t->kind == PW_TARGET_MARK)
 		return XT_ALIGN(sizeof(struct xt_entry_target)) +
 		       XT_ALIGN(sizeof(struct xt_mark_tginfo2));
+	if (t->kind == PW_TARGET_NFLOG)
+		return XT_ALIGN(sizeof(struct xt_entry_target)) +
+		       XT_ALIGN(sizeof(struct xt_nflog_info));
 	/* libiptc refuses a verdict or jump of any other size (EINVAL). */
 	return XT_ALIGN(sizeof(struct xt_standard_target));
 }
@@ -786,6 +800,7 @@ static int put_target(const struct pw_rule_target *t, struct xt_entry_target *xt
 		      struct want_rule *w, struct pw_buf *err)
 {
 	struct xt_mark_tginfo2 *mark = (void *)xt->data;
+	struct xt_nflog_info *nflog = (void *)xt->data;
 	const char *name = "";
 
 	xt->u.target_size = target_size(t);
@@ -817,6 +832,19 @@ static int put_target(const struct pw_rule_target *t, struct xt_entry_target *xt
 		xt->u.user.revision = 2;
 		mark->mark = t->mark_value;
 		mark->mask = t->mark_mask;
+		w->module_target = true;
+		break;
+	case PW_TARGET_NFLOG:
+		/*
+		 * No XT_NFLOG_F_COPY_LEN (3.10 refuses the flag) and the
+		 * header's default threshold, as libxt_NFLOG's init() leaves
+		 * it: iptables-save prints neither then.
+		 */
+		name = "NFLOG";
+		nflog->group = t->nflog_group;
+		nflog->threshold = XT_NFLOG_DEFAULT_THRESHOLD;
+		if (t->nflog_prefix)
+			strncpy(nflog->prefix, t->nflog_prefix, sizeof(nflog->prefix) - 1);
 		w->module_target = true;
 		break;
 	}
@@ -1022,14 +1050,15 @@ struct tc {
 /*
  * The kernel copies a match's or target's name back only up to its NUL
  * (xt_obj_to_user), and libiptc's buffer is not zeroed, so the rest of the
- * name field is noise: names compare as strings, data as bytes.
+ * name field is noise: names compare as strings, data as bytes, and only
+ * the user's part of them (pw_xt_match_user_size()).
  */
 static bool same_object(const struct xt_entry_match *a, const struct xt_entry_match *b)
 {
 	return a->u.match_size == b->u.match_size && a->u.match_size >= sizeof(*a) &&
 	       a->u.user.revision == b->u.user.revision &&
 	       strncmp(a->u.user.name, b->u.user.name, sizeof(a->u.user.name)) == 0 &&
-	       memcmp(a->data, b->data, a->u.match_size - sizeof(*a)) == 0;
+	       memcmp(a->data, b->data, pw_xt_match_user_size(b)) == 0;
 }
 
 static bool same_matches(const struct family_ops *f, const void *k, const void *w)

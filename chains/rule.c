@@ -38,6 +38,7 @@ void pw_rule_free(struct pw_rule *r)
 	free(r->in.name);
 	free(r->out.name);
 	free(r->target.chain);
+	free(r->target.nflog_prefix);
 	free(r);
 }
 
@@ -71,6 +72,7 @@ struct pw_rule *pw_rule_dup(const struct pw_rule *r)
 	d->in.name = strdup_or_null(r->in.name);
 	d->out.name = strdup_or_null(r->out.name);
 	d->target.chain = strdup_or_null(r->target.chain);
+	d->target.nflog_prefix = strdup_or_null(r->target.nflog_prefix);
 	d->matches = NULL;
 	d->matches_cap = 0;
 	if (r->nmatches) {
@@ -242,6 +244,114 @@ void pw_rule_add_icmp6_type(struct pw_rule *r, uint8_t type)
 	add_match(r, PW_MATCH_ICMP6, false)->u.icmp6_type = type;
 }
 
+/*
+ * iptables' own table of periods (libxt_limit.c), longest first: its
+ * --limit parse and its save() both walk it, so the printer does too.
+ */
+static const struct {
+	enum pw_limit_unit unit;
+	const char *name;
+	const char *long_name;
+	uint32_t mult;		/* XT_LIMIT_SCALE * seconds */
+} limit_units[] = {
+	{ PW_LIMIT_DAY, "day", "day", PW_LIMIT_SCALE * 24 * 60 * 60 },
+	{ PW_LIMIT_HOUR, "hour", "hour", PW_LIMIT_SCALE * 60 * 60 },
+	{ PW_LIMIT_MIN, "min", "minute", PW_LIMIT_SCALE * 60 },
+	{ PW_LIMIT_SEC, "sec", "second", PW_LIMIT_SCALE },
+};
+
+static uint32_t limit_mult(enum pw_limit_unit unit)
+{
+	size_t i;
+
+	for (i = 0; i < PW_ARRAY_SIZE(limit_units); i++)
+		if (limit_units[i].unit == unit)
+			return limit_units[i].mult;
+	return 0;
+}
+
+const char *pw_limit_unit_name(enum pw_limit_unit unit)
+{
+	size_t i;
+
+	for (i = 0; i < PW_ARRAY_SIZE(limit_units); i++)
+		if (limit_units[i].unit == unit)
+			return limit_units[i].name;
+	return "?";
+}
+
+/* As iptables' parse_rate(): the division rounds down, and 0 is "too fast". */
+uint32_t pw_limit_avg(unsigned count, enum pw_limit_unit unit)
+{
+	uint32_t mult = limit_mult(unit);
+
+	return count && count <= mult ? mult / count : 0;
+}
+
+int pw_limit_check(unsigned count, enum pw_limit_unit unit, unsigned burst,
+		   struct pw_buf *err)
+{
+	uint32_t avg = pw_limit_avg(count, unit);
+
+	if (avg == 0) {
+		if (err)
+			pw_buf_printf(err, "%u/%s: must be from 1/day to %u/sec", count,
+				      pw_limit_unit_name(unit), PW_LIMIT_SCALE);
+		return -EINVAL;
+	}
+	if (burst == 0) {
+		if (err)
+			pw_buf_puts(err, "a burst of 0 lets nothing through");
+		return -EINVAL;
+	}
+	/* limit_mt_check() multiplies the two in 32 bits and refuses a wrap. */
+	if ((uint64_t)avg * burst > UINT32_MAX) {
+		if (err)
+			pw_buf_printf(err, "%u/%s with a burst of %u: the kernel's "
+				      "credits overflow; lower the burst or raise the rate",
+				      count, pw_limit_unit_name(unit), burst);
+		return -ERANGE;
+	}
+	return 0;
+}
+
+int pw_limit_parse(const char *text, unsigned *count, enum pw_limit_unit *unit)
+{
+	const char *slash = strchr(text, '/');
+	unsigned long v;
+	char *end;
+	size_t i;
+
+	if (!slash || text[0] < '0' || text[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || end != slash || v == 0 || v > UINT32_MAX)
+		return -EINVAL;
+	for (i = 0; i < PW_ARRAY_SIZE(limit_units); i++) {
+		if (strcmp(slash + 1, limit_units[i].name) == 0 ||
+		    strcmp(slash + 1, limit_units[i].long_name) == 0) {
+			*count = (unsigned)v;
+			*unit = limit_units[i].unit;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int pw_rule_add_limit(struct pw_rule *r, unsigned count, enum pw_limit_unit unit,
+		      unsigned burst)
+{
+	struct pw_match *m;
+
+	if (pw_limit_check(count, unit, burst, NULL) < 0)
+		return -EINVAL;
+	m = add_match(r, PW_MATCH_LIMIT, false);
+	m->u.limit.avg = pw_limit_avg(count, unit);
+	m->u.limit.burst = burst;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- target */
 
 static void set_target(struct pw_rule *r, enum pw_target_kind kind, const char *chain)
@@ -250,6 +360,7 @@ static void set_target(struct pw_rule *r, enum pw_target_kind kind, const char *
 	char *copy = strdup_or_null(chain);
 
 	free(r->target.chain);
+	free(r->target.nflog_prefix);
 	memset(&r->target, 0, sizeof(r->target));
 	r->target.kind = kind;
 	r->target.chain = copy;
@@ -285,6 +396,15 @@ void pw_rule_set_mark_target(struct pw_rule *r, uint32_t value, uint32_t mask)
 	set_target(r, PW_TARGET_MARK, NULL);
 	r->target.mark_value = value;
 	r->target.mark_mask = mask;
+}
+
+void pw_rule_set_nflog(struct pw_rule *r, uint16_t group, const char *prefix)
+{
+	set_target(r, PW_TARGET_NFLOG, NULL);
+	r->target.nflog_group = group;
+	if (prefix && *prefix)
+		r->target.nflog_prefix = pw_xstrndup(prefix,
+						     strnlen(prefix, PW_NFLOG_PREFIX_MAX));
 }
 
 enum pw_target_kind pw_rule_target(const struct pw_rule *r)
@@ -452,6 +572,26 @@ static void format_mark_value(struct pw_buf *out, uint32_t value, uint32_t mask)
 		pw_buf_printf(out, " 0x%x/0x%x", value, mask);
 }
 
+/*
+ * libxt_limit's print_rate(): the longest period whose count is still a
+ * fair whole number, i.e. the first one after which the remainder would
+ * outweigh the quotient.
+ */
+static void format_rate(struct pw_buf *out, uint32_t avg)
+{
+	size_t i;
+
+	if (avg == 0) {
+		pw_buf_puts(out, " inf");
+		return;
+	}
+	for (i = 1; i < PW_ARRAY_SIZE(limit_units); i++)
+		if (avg > limit_units[i].mult ||
+		    limit_units[i].mult / avg < limit_units[i].mult % avg)
+			break;
+	pw_buf_printf(out, " %u/%s", limit_units[i - 1].mult / avg, limit_units[i - 1].name);
+}
+
 static void format_match(struct pw_buf *out, const struct pw_match *m)
 {
 	switch (m->kind) {
@@ -490,6 +630,12 @@ static void format_match(struct pw_buf *out, const struct pw_match *m)
 			pw_buf_printf(out, " --physdev-out %s --physdev-is-bridged",
 				      m->u.physdev.out);
 		break;
+	case PW_MATCH_LIMIT:
+		pw_buf_puts(out, " -m limit --limit");
+		format_rate(out, m->u.limit.avg);
+		if (m->u.limit.burst != PW_LIMIT_DEFAULT_BURST)
+			pw_buf_printf(out, " --limit-burst %u", m->u.limit.burst);
+		break;
 	}
 }
 
@@ -517,6 +663,16 @@ static void format_target(struct pw_buf *out, const struct pw_rule_target *t)
 		/* MARK v2 save() always prints both halves. */
 		pw_buf_printf(out, " -j MARK --set-xmark 0x%x/0x%x", t->mark_value,
 			      t->mark_mask);
+		break;
+	case PW_TARGET_NFLOG:
+		/* libxt_NFLOG's save(): prefix, then the group unless it is 0. */
+		pw_buf_puts(out, " -j NFLOG");
+		if (t->nflog_prefix) {
+			pw_buf_puts(out, " --nflog-prefix");
+			format_string(out, t->nflog_prefix);
+		}
+		if (t->nflog_group)
+			pw_buf_printf(out, " --nflog-group %u", t->nflog_group);
 		break;
 	}
 }
@@ -612,6 +768,9 @@ static bool match_equal(const struct pw_match *a, const struct pw_match *b)
 		       str_equal(a->u.physdev.out, b->u.physdev.out);
 	case PW_MATCH_ICMP6:
 		return a->u.icmp6_type == b->u.icmp6_type;
+	case PW_MATCH_LIMIT:
+		return a->u.limit.avg == b->u.limit.avg &&
+		       a->u.limit.burst == b->u.limit.burst;
 	}
 	return false;
 }
@@ -619,7 +778,9 @@ static bool match_equal(const struct pw_match *a, const struct pw_match *b)
 static bool target_equal(const struct pw_rule_target *a, const struct pw_rule_target *b)
 {
 	return a->kind == b->kind && str_equal(a->chain, b->chain) &&
-	       a->mark_value == b->mark_value && a->mark_mask == b->mark_mask;
+	       a->mark_value == b->mark_value && a->mark_mask == b->mark_mask &&
+	       a->nflog_group == b->nflog_group &&
+	       str_equal(a->nflog_prefix, b->nflog_prefix);
 }
 
 bool pw_rule_equal(const struct pw_rule *a, const struct pw_rule *b)

@@ -39,6 +39,7 @@ enum pw_match_kind {
 	PW_MATCH_MARK,
 	PW_MATCH_PHYSDEV,	/* -m physdev: the bridge ports of a bridged frame */
 	PW_MATCH_ICMP6,		/* -m icmp6 --icmpv6-type, after -p ipv6-icmp */
+	PW_MATCH_LIMIT,		/* -m limit: a token bucket, per rule */
 };
 
 enum pw_target_kind {
@@ -49,11 +50,26 @@ enum pw_target_kind {
 	PW_TARGET_JUMP,		/* -j <chain> */
 	PW_TARGET_GOTO,		/* -g <chain> */
 	PW_TARGET_MARK,		/* -j MARK --set-xmark value/mask */
+	PW_TARGET_NFLOG,	/* -j NFLOG: a copy to a netlink group, then on */
+};
+
+/* The period a limit's count is per. */
+enum pw_limit_unit {
+	PW_LIMIT_SEC,
+	PW_LIMIT_MIN,
+	PW_LIMIT_HOUR,
+	PW_LIMIT_DAY,
 };
 
 /* A multiport slot list holds at most 15 ports; a range takes two. */
 #define PW_MULTIPORT_SLOTS 15
 #define PW_COMMENT_MAX 255
+/* xt_nflog_info's prefix holds 64 bytes with the NUL. */
+#define PW_NFLOG_PREFIX_MAX 63
+/* XT_LIMIT_SCALE: a limit's average is kept in 1/10000ths of a second. */
+#define PW_LIMIT_SCALE 10000u
+/* What iptables' limit match takes when --limit-burst is not given. */
+#define PW_LIMIT_DEFAULT_BURST 5
 
 struct pw_port_range {
 	uint16_t first;
@@ -98,11 +114,41 @@ void pw_rule_add_physdev(struct pw_rule *r, const char *in, const char *out);
 /* Needs the rule's protocol to be IPPROTO_ICMPV6; every code of that type. */
 void pw_rule_add_icmp6_type(struct pw_rule *r, uint8_t type);
 
+/*
+ * count packets per unit on average, burst at once: 0, or -EINVAL for a
+ * rate the kernel cannot hold (pw_limit_check()).
+ */
+int pw_rule_add_limit(struct pw_rule *r, unsigned count, enum pw_limit_unit unit,
+		      unsigned burst);
+
+/*
+ * The kernel's form of a rate: XT_LIMIT_SCALE-ths of a second between
+ * packets, as iptables' --limit stores it. 0 when count is 0 or the rate
+ * is too fast for that (more than 10000 a second).
+ */
+uint32_t pw_limit_avg(unsigned count, enum pw_limit_unit unit);
+/*
+ * Whether the limit match's checkentry takes the rate: a nonzero average,
+ * and a burst from 1 whose credits (avg * burst, 32 bits) do not overflow.
+ * 0, or -EINVAL (-ERANGE for the overflow) with why in err (may be NULL).
+ */
+int pw_limit_check(unsigned count, enum pw_limit_unit unit, unsigned burst,
+		   struct pw_buf *err);
+/* "sec", "min", "hour", "day"; parses "N/unit" (also "second", "minute"). */
+const char *pw_limit_unit_name(enum pw_limit_unit unit);
+int pw_limit_parse(const char *text, unsigned *count, enum pw_limit_unit *unit);
+
 /* The target; the last call wins. The chain name is copied. */
 void pw_rule_set_verdict(struct pw_rule *r, enum pw_target_kind verdict); /* ACCEPT/DROP/RETURN */
 void pw_rule_set_jump(struct pw_rule *r, const char *chain);
 void pw_rule_set_goto(struct pw_rule *r, const char *chain);
 void pw_rule_set_mark_target(struct pw_rule *r, uint32_t value, uint32_t mask);
+/*
+ * A copy of the packet to nfnetlink_log group (0..65535), tagged with
+ * prefix (NULL or "": none; cut to PW_NFLOG_PREFIX_MAX bytes). Only the
+ * fields a 3.10 kernel takes: no copy length, the default threshold.
+ */
+void pw_rule_set_nflog(struct pw_rule *r, uint16_t group, const char *prefix);
 
 /* The target kind, and the chain of a JUMP or GOTO (NULL otherwise). */
 enum pw_target_kind pw_rule_target(const struct pw_rule *r);

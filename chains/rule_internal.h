@@ -52,6 +52,12 @@ struct pw_match_physdev {
 	char *out;		/* NULL: no --physdev-out (nor --physdev-is-bridged) */
 };
 
+/* avg as the kernel keeps it (pw_limit_avg()), so the printer sees what is written. */
+struct pw_match_limit {
+	uint32_t avg;
+	uint32_t burst;
+};
+
 /* One -m match; invert applies to kinds that can be negated (conntrack, set, mark). */
 struct pw_match {
 	enum pw_match_kind kind;
@@ -65,6 +71,7 @@ struct pw_match {
 		struct pw_match_mark mark;
 		struct pw_match_physdev physdev;
 		uint8_t icmp6_type;
+		struct pw_match_limit limit;
 	} u;
 };
 
@@ -73,6 +80,8 @@ struct pw_rule_target {
 	char *chain;		/* JUMP and GOTO only, else NULL */
 	uint32_t mark_value;	/* MARK only */
 	uint32_t mark_mask;
+	uint16_t nflog_group;	/* NFLOG only */
+	char *nflog_prefix;	/* NFLOG only; NULL: none */
 };
 
 struct pw_rule {

@@ -6,6 +6,7 @@
 
 #include <linux/netfilter_ipv4/ip_tables.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
+#include <linux/netfilter/xt_limit.h>
 
 #include "chains/xt_layout.h"
 
@@ -50,4 +51,15 @@ uint16_t pw_xt_u16_at(const void *entry, size_t at)
 
 	memcpy(&v, (const char *)entry + at, sizeof(v));
 	return v;
+}
+
+size_t pw_xt_match_user_size(const struct xt_entry_match *m)
+{
+	size_t data = m->u.match_size >= sizeof(*m) ? m->u.match_size - sizeof(*m) : 0;
+	size_t user = data;
+
+	if (strncmp(m->u.user.name, "limit", sizeof(m->u.user.name)) == 0 &&
+	    m->u.user.revision == 0)
+		user = offsetof(struct xt_rateinfo, prev);
+	return user < data ? user : data;
 }

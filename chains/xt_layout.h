@@ -27,6 +27,17 @@ extern const struct pw_xt_layout pw_xt_ipv4, pw_xt_ipv6;
 /* NULL for a family that is neither. */
 const struct pw_xt_layout *pw_xt_layout(int family);
 
+struct xt_entry_match;
+
+/*
+ * How many bytes of a match's data are the user's, as iptables'
+ * userspacesize says: the rest is state the kernel writes (limit's bucket
+ * after prev) and some kernels copy back, so that a comparison or a
+ * digest of the rest would see every packet as a change. A target's
+ * header has the same layout; every target podwall writes is all user's.
+ */
+size_t pw_xt_match_user_size(const struct xt_entry_match *m);
+
 /* The 16-bit field at byte at of an entry, however the entry is aligned. */
 uint16_t pw_xt_u16_at(const void *entry, size_t at);
 

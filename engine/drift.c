@@ -236,11 +236,28 @@ static bool find_chains(struct table_walk *w, const struct ipt_getinfo *info)
 	return true;
 }
 
+/* What the kernel keeps in a match past its user part (limit's bucket), zeroed. */
+static void clear_match_state(const struct table_walk *w, const struct entry *e)
+{
+	unsigned off = (unsigned)w->fam->xt->entry_size;
+
+	while (off + sizeof(struct xt_entry_match) <= e->target_offset) {
+		struct xt_entry_match *m = (struct xt_entry_match *)(e->p + off);
+		size_t user = pw_xt_match_user_size(m);
+
+		if (m->u.match_size < sizeof(*m) || off + m->u.match_size > e->target_offset)
+			return;
+		memset(m->data + user, 0, m->u.match_size - sizeof(*m) - user);
+		off += m->u.match_size;
+	}
+}
+
 /*
  * One rule, independent of where it sits: counters (they move with every
- * packet) and comefrom (the kernel's own) zeroed, and a jump's absolute
- * offset, which shifts whenever another chain before it grows, replaced by
- * the name of the chain it reaches (or the distance, for a fall-through).
+ * packet), comefrom and the matches' private state (the kernel's own)
+ * zeroed, and a jump's absolute offset, which shifts whenever another
+ * chain before it grows, replaced by the name of the chain it reaches (or
+ * the distance, for a fall-through).
  */
 static uint64_t mix_entry(uint64_t h, const struct table_walk *w, unsigned off,
 			  const struct entry *e)
@@ -249,6 +266,7 @@ static uint64_t mix_entry(uint64_t h, const struct table_walk *w, unsigned off,
 
 	memset(e->p + w->fam->xt->counters_at, 0, sizeof(struct xt_counters));
 	memset(e->p + w->fam->xt->comefrom_at, 0, sizeof(unsigned int));
+	clear_match_state(w, e);
 	if (is_target(e, &std->target, XT_STANDARD_TARGET, sizeof(*std)) && std->verdict >= 0) {
 		const struct chain_start *to = chain_starting_at(w, (unsigned)std->verdict);
 

@@ -377,6 +377,112 @@ START_TEST(test_target_mark)
 }
 END_TEST
 
+static void assert_limit(unsigned count, enum pw_limit_unit unit, unsigned burst,
+			 const char *expected)
+{
+	struct pw_rule *r = pw_rule_new();
+
+	ck_assert_int_eq(pw_rule_add_limit(r, count, unit, burst), 0);
+	assert_rule(r, expected);
+}
+
+/* Each expectation is what iptables-legacy-save 1.8.9 printed for the same --limit. */
+START_TEST(test_match_limit)
+{
+	struct pw_rule *r;
+
+	assert_limit(1, PW_LIMIT_SEC, 5, "-m limit --limit 1/sec");
+	assert_limit(2500, PW_LIMIT_SEC, 5, "-m limit --limit 2500/sec");
+	assert_limit(10000, PW_LIMIT_SEC, 5, "-m limit --limit 10000/sec");
+	assert_limit(7, PW_LIMIT_MIN, 3, "-m limit --limit 7/min --limit-burst 3");
+	assert_limit(61, PW_LIMIT_MIN, 5, "-m limit --limit 61/min");
+	assert_limit(120, PW_LIMIT_MIN, 5, "-m limit --limit 2/sec");
+	assert_limit(60, PW_LIMIT_HOUR, 5, "-m limit --limit 1/min");
+	assert_limit(3, PW_LIMIT_HOUR, 5, "-m limit --limit 3/hour");
+	assert_limit(100, PW_LIMIT_DAY, 1, "-m limit --limit 100/day --limit-burst 1");
+	assert_limit(24, PW_LIMIT_DAY, 1, "-m limit --limit 1/hour --limit-burst 1");
+
+	/* Too fast, none, no burst, a burst whose credits wrap in 32 bits. */
+	r = pw_rule_new();
+	ck_assert_int_eq(pw_rule_add_limit(r, 10001, PW_LIMIT_SEC, 5), -EINVAL);
+	ck_assert_int_eq(pw_rule_add_limit(r, 0, PW_LIMIT_SEC, 5), -EINVAL);
+	ck_assert_int_eq(pw_rule_add_limit(r, 1, PW_LIMIT_SEC, 0), -EINVAL);
+	ck_assert_int_eq(pw_rule_add_limit(r, 1, PW_LIMIT_DAY, 5), -EINVAL);
+	ck_assert_int_eq(pw_limit_check(1, PW_LIMIT_DAY, 5, NULL), -ERANGE);
+	ck_assert_int_eq(pw_limit_check(1, PW_LIMIT_DAY, 4, NULL), 0);
+	assert_rule(r, "");
+}
+END_TEST
+
+START_TEST(test_limit_parse)
+{
+	enum pw_limit_unit unit;
+	unsigned count;
+
+	ck_assert_int_eq(pw_limit_parse("1/sec", &count, &unit), 0);
+	ck_assert_uint_eq(count, 1);
+	ck_assert_int_eq(unit, PW_LIMIT_SEC);
+	ck_assert_int_eq(pw_limit_parse("30/minute", &count, &unit), 0);
+	ck_assert_uint_eq(count, 30);
+	ck_assert_int_eq(unit, PW_LIMIT_MIN);
+	ck_assert_int_eq(pw_limit_parse("2/hour", &count, &unit), 0);
+	ck_assert_int_eq(unit, PW_LIMIT_HOUR);
+	ck_assert_int_eq(pw_limit_parse("5/day", &count, &unit), 0);
+	ck_assert_int_eq(unit, PW_LIMIT_DAY);
+	ck_assert_int_eq(pw_limit_parse("0/sec", &count, &unit), -EINVAL);
+	ck_assert_int_eq(pw_limit_parse("-1/sec", &count, &unit), -EINVAL);
+	ck_assert_int_eq(pw_limit_parse("1/fortnight", &count, &unit), -EINVAL);
+	ck_assert_int_eq(pw_limit_parse("1", &count, &unit), -EINVAL);
+	ck_assert_int_eq(pw_limit_parse("x/sec", &count, &unit), -EINVAL);
+	ck_assert_int_eq(pw_limit_parse("1x/sec", &count, &unit), -EINVAL);
+	ck_assert_int_eq(pw_limit_parse("99999999999/sec", &count, &unit), -EINVAL);
+	ck_assert_str_eq(pw_limit_unit_name(PW_LIMIT_MIN), "min");
+}
+END_TEST
+
+START_TEST(test_target_nflog)
+{
+	char long_prefix[100];
+	struct pw_rule *r = pw_rule_new(), *d;
+
+	pw_rule_set_nflog(r, 0, NULL);
+	ck_assert_int_eq(pw_rule_target(r), PW_TARGET_NFLOG);
+	assert_rule(r, "-j NFLOG");
+
+	r = pw_rule_new();
+	pw_rule_set_nflog(r, 42, "plain");
+	assert_rule(r, "-j NFLOG --nflog-prefix plain --nflog-group 42");
+
+	r = pw_rule_new();
+	pw_rule_add_mark(r, 0, 0x10000, false);
+	ck_assert_int_eq(pw_rule_add_limit(r, 1, PW_LIMIT_SEC, 5), 0);
+	pw_rule_set_nflog(r, 42, "pw-deny ingress x/a");
+	d = pw_rule_dup(r);
+	ck_assert(pw_rule_equal(r, d));
+	pw_rule_set_nflog(d, 43, "pw-deny ingress x/a");
+	ck_assert(!pw_rule_equal(r, d));
+	pw_rule_set_nflog(d, 42, "pw-deny egress x/a");
+	ck_assert(!pw_rule_equal(r, d));
+	pw_rule_free(d);
+	assert_rule(r, "-m mark --mark 0x0/0x10000 -m limit --limit 1/sec "
+		    "-j NFLOG --nflog-prefix \"pw-deny ingress x/a\" --nflog-group 42");
+
+	/* The kernel's prefix holds 63 bytes and a NUL. */
+	memset(long_prefix, 'p', sizeof(long_prefix) - 1);
+	long_prefix[sizeof(long_prefix) - 1] = '\0';
+	r = pw_rule_new();
+	pw_rule_set_nflog(r, 1, long_prefix);
+	long_prefix[PW_NFLOG_PREFIX_MAX] = '\0';
+	{
+		struct pw_buf want = PW_BUF_INIT;
+
+		pw_buf_printf(&want, "-j NFLOG --nflog-prefix %s --nflog-group 1", long_prefix);
+		assert_rule(r, pw_buf_str(&want));
+		pw_buf_free(&want);
+	}
+}
+END_TEST
+
 START_TEST(test_target_last_wins)
 {
 	struct pw_rule *r = pw_rule_new();
@@ -1380,6 +1486,9 @@ static Suite *chains_suite(void)
 	tcase_add_test(rule, test_target_verdicts);
 	tcase_add_test(rule, test_target_jump_goto);
 	tcase_add_test(rule, test_target_mark);
+	tcase_add_test(rule, test_match_limit);
+	tcase_add_test(rule, test_limit_parse);
+	tcase_add_test(rule, test_target_nflog);
 	tcase_add_test(rule, test_target_last_wins);
 	tcase_add_test(rule, test_rule_part_order);
 	tcase_add_test(rule, test_rule_equal_dup);

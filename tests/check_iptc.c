@@ -38,6 +38,7 @@
 #include "chains/rule.h"
 #include "chains/setindex.h"
 #include "chains/table.h"
+#include "chains/xt_layout.h"
 #include "engine/drift.h"
 #include "tests/testlib.h"
 #include "lib/cidr.h"
@@ -856,6 +857,57 @@ static void o_podwall_rule(struct pw_rule *r)
 	podwall_rule(r, NULL);
 }
 
+static void limit_rule(struct pw_rule *r, unsigned count, enum pw_limit_unit unit,
+		       unsigned burst)
+{
+	ck_assert_int_eq(pw_rule_add_limit(r, count, unit, burst), 0);
+	pw_rule_set_verdict(r, PW_TARGET_ACCEPT);
+}
+
+static void o_limit_sec(struct pw_rule *r)
+{
+	limit_rule(r, 1, PW_LIMIT_SEC, PW_LIMIT_DEFAULT_BURST);
+}
+
+static void o_limit_min_burst(struct pw_rule *r)
+{
+	limit_rule(r, 61, PW_LIMIT_MIN, 3);
+}
+
+static void o_limit_hour(struct pw_rule *r)
+{
+	limit_rule(r, 3, PW_LIMIT_HOUR, 300);
+}
+
+static void o_limit_day(struct pw_rule *r)
+{
+	limit_rule(r, 100, PW_LIMIT_DAY, 1);
+}
+
+/* 120/min is 2/sec to iptables: it prints the longer unit's whole count. */
+static void o_limit_promoted(struct pw_rule *r)
+{
+	limit_rule(r, 120, PW_LIMIT_MIN, PW_LIMIT_DEFAULT_BURST);
+}
+
+static void o_nflog_bare(struct pw_rule *r)
+{
+	pw_rule_set_nflog(r, 0, NULL);
+}
+
+static void o_nflog_group(struct pw_rule *r)
+{
+	pw_rule_set_nflog(r, 42, "plain");
+}
+
+/* The deny-log rule as podwall writes it before an endpoint's final drop. */
+static void o_deny_log(struct pw_rule *r)
+{
+	pw_rule_add_mark(r, 0, 0x10000, false);
+	ck_assert_int_eq(pw_rule_add_limit(r, 1, PW_LIMIT_SEC, 5), 0);
+	pw_rule_set_nflog(r, 65535, "pw-deny ingress x/a \"q\"");
+}
+
 static const struct oracle_case oracle_cases[] = {
 	{ "accept", "-j ACCEPT", o_accept },
 	{ "addresses", "-s 10.1.0.0/16 -d 192.168.1.5/32 -j DROP", o_addresses },
@@ -900,6 +952,18 @@ static const struct oracle_case oracle_cases[] = {
 	  "-m set --match-set pw-a src -m multiport --dports 80,443 "
 	  "-m mark --mark 0x0/0x10000 -j MARK --set-xmark 0x10000/0x10000",
 	  o_podwall_rule },
+	{ "limit", "-m limit --limit 1/sec -j ACCEPT", o_limit_sec },
+	{ "limit min burst", "-m limit --limit 61/min --limit-burst 3 -j ACCEPT",
+	  o_limit_min_burst },
+	{ "limit hour", "-m limit --limit 3/hour --limit-burst 300 -j ACCEPT",
+	  o_limit_hour },
+	{ "limit day", "-m limit --limit 100/day --limit-burst 1 -j ACCEPT", o_limit_day },
+	{ "limit promoted", "-m limit --limit 2/sec -j ACCEPT", o_limit_promoted },
+	{ "NFLOG", "-j NFLOG", o_nflog_bare },
+	{ "NFLOG group", "-j NFLOG --nflog-prefix plain --nflog-group 42", o_nflog_group },
+	{ "deny log", "-m mark --mark 0x0/0x10000 -m limit --limit 1/sec "
+	  "-j NFLOG --nflog-prefix 'pw-deny ingress x/a \"q\"' --nflog-group 65535",
+	  o_deny_log },
 };
 
 /* The IPv6 table: v6 addresses and prefixes, icmp6, and the rest as in v4. */
@@ -1059,6 +1123,13 @@ static const struct oracle_case oracle6_cases[] = {
 	  "-m set --match-set pw-a src -m multiport --dports 80,443 "
 	  "-m mark --mark 0x0/0x10000 -j MARK --set-xmark 0x10000/0x10000",
 	  o6_podwall_rule },
+	{ "limit", "-m limit --limit 1/sec -j ACCEPT", o_limit_sec },
+	{ "limit min burst", "-m limit --limit 61/min --limit-burst 3 -j ACCEPT",
+	  o_limit_min_burst },
+	{ "NFLOG group", "-j NFLOG --nflog-prefix plain --nflog-group 42", o_nflog_group },
+	{ "deny log", "-m mark --mark 0x0/0x10000 -m limit --limit 1/sec "
+	  "-j NFLOG --nflog-prefix 'pw-deny ingress x/a \"q\"' --nflog-group 65535",
+	  o_deny_log },
 };
 
 static bool same_name(const struct xt_entry_match *a, const struct xt_entry_match *b)
@@ -1083,7 +1154,8 @@ static const char *compare_entries(const struct fam *f, void *h, const void *our
 			return "match revisions differ";
 		if (om->u.match_size != tm->u.match_size)
 			return "match sizes differ";
-		if (memcmp(om->data, tm->data, om->u.match_size - sizeof(*om)))
+		/* Past the user's part is the kernel's own state (limit's bucket). */
+		if (memcmp(om->data, tm->data, pw_xt_match_user_size(om)))
 			return "match data differs";
 		o += om->u.match_size;
 		t += tm->u.match_size;
@@ -1097,7 +1169,8 @@ static const char *compare_entries(const struct fam *f, void *h, const void *our
 		return "target sizes differ";
 	om = object_at(ours, target_offset(f, ours));
 	tm = object_at(theirs, target_offset(f, theirs));
-	if (strcmp(f->get_target(ours, h), "MARK") == 0 &&
+	if ((strcmp(f->get_target(ours, h), "MARK") == 0 ||
+	     strcmp(f->get_target(ours, h), "NFLOG") == 0) &&
 	    (om->u.user.revision != tm->u.user.revision ||
 	     memcmp(om->data, tm->data, om->u.match_size - sizeof(*om)) != 0))
 		return "target data differs";
