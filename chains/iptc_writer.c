@@ -1179,11 +1179,59 @@ static int create_chains(const struct tc *t, const struct plan *p, bool *created
 	return 0;
 }
 
+/*
+ * Gives each wanted rule the counters of the old rule that is the same
+ * rule, each old one used once: the next old rule after the last one
+ * taken is tried first, so that a rule added or removed elsewhere costs
+ * one look, and the whole chain only when rules moved. The rest start at
+ * 0. Done before the flush, which frees the old entries.
+ */
+static void carry_counters(const struct tc *t, const struct want_chain *wc)
+{
+	size_t at = t->ops->xt->counters_at, nold = 0, cap = 0, i, j, next = 0;
+	const struct xt_counters zero = { 0, 0 };
+	const void **old = NULL;
+	bool *used;
+	const void *k;
+
+	for (k = t->ops->first_rule(wc->name, t->h); k; k = t->ops->next_rule(k, t->h)) {
+		PW_GROW(old, cap, nold + 1);
+		old[nold++] = k;
+	}
+	used = pw_xcalloc(nold + 1, sizeof(*used));
+	for (i = 0; i < wc->nrules; i++) {
+		const struct want_rule *w = &wc->rules[i];
+		size_t found = nold;
+
+		if (next < nold && !used[next] && same_rule(t, old[next], w))
+			found = next;
+		for (j = 0; found == nold && j < nold; j++)
+			if (!used[j] && same_rule(t, old[j], w))
+				found = j;
+		/* The plan's entry is reused by a retried attempt: always set. */
+		if (found < nold) {
+			memcpy((char *)w->e + at, (const char *)old[found] + at, sizeof(zero));
+			used[found] = true;
+			next = found + 1;
+		} else {
+			memcpy((char *)w->e + at, &zero, sizeof(zero));
+		}
+	}
+	free(used);
+	free(old);
+}
+
+/*
+ * libiptc's append marks the new entry COUNTER_MAP_SET, and its commit
+ * then hands the kernel the entry's own counters: those carry_counters()
+ * put there, so a final drop's count survives a policy added beside it.
+ */
 static int fill_chain(const struct tc *t, const struct want_chain *wc, struct pw_buf *err)
 {
 	size_t i;
 	int ret;
 
+	carry_counters(t, wc);
 	if (!t->ops->flush_entries(wc->name, t->h))
 		return tc_fail(t, err, errno, "chain", wc->name, "flush");
 	for (i = 0; i < wc->nrules; i++) {
@@ -1463,4 +1511,87 @@ int pw_iptc_remove_all(const char *table, int family, const char *prefix,
 		       struct pw_iptc_stats *stats, struct pw_buf *err)
 {
 	return run(table, family, NULL, prefix, stats, err);
+}
+
+/* ------------------------------------------------------------ counters */
+
+/* The text of e's first comment match, or NULL. */
+static const char *entry_comment(const struct family_ops *f, const void *e,
+				 char out[XT_MAX_COMMENT_LEN])
+{
+	size_t off = f->xt->entry_size, end = target_offset(f, e);
+
+	while (off + sizeof(struct xt_entry_match) <= end) {
+		const struct xt_entry_match *m = object_at(e, off);
+
+		if (m->u.match_size < sizeof(*m))
+			return NULL;
+		if (strncmp(m->u.user.name, "comment", sizeof(m->u.user.name)) == 0 &&
+		    m->u.match_size >= sizeof(*m) + sizeof(struct xt_comment_info)) {
+			const struct xt_comment_info *c = (const void *)m->data;
+
+			memcpy(out, c->comment, XT_MAX_COMMENT_LEN);
+			out[XT_MAX_COMMENT_LEN - 1] = '\0';
+			return out;
+		}
+		off += m->u.match_size;
+	}
+	return NULL;
+}
+
+int pw_iptc_read_counters(const char *table, int family, const char *prefix,
+			  void (*cb)(void *ctx, const char *chain, const char *comment,
+				     uint64_t packets, uint64_t bytes),
+			  void *ctx, struct pw_buf *err)
+{
+	const struct family_ops *ops = family_ops(family);
+	char comment[XT_MAX_COMMENT_LEN];
+	struct pw_buf why = PW_BUF_INIT;
+	size_t plen = prefix ? strlen(prefix) : 0;
+	struct plan p;
+	struct tc t;
+	const char *chain;
+	int saved, ret = 0;
+
+	if (!ops) {
+		pw_buf_printf(err, "table %s: address family %d is neither IPv4 nor IPv6",
+			      table, family);
+		return -EINVAL;
+	}
+	if (plen == 0) {
+		pw_buf_printf(err, "%spodwall's chain prefix must not be empty", ops->xt->label);
+		return -EINVAL;
+	}
+	/* Only for missing_family() and no_family(), which speak of a plan. */
+	memset(&p, 0, sizeof(p));
+	p.ops = ops;
+	p.table = table;
+	t.ops = ops;
+	t.h = ops->init(table);
+	if (!t.h) {
+		saved = errno;
+		if (missing_family(&p, saved))
+			ret = no_family(&p, saved, "init", ops->strerror(saved), &why);
+		else
+			ret = tc_fail(&t, &why, saved, "table", table, "init");
+		pw_buf_printf(err, "%s%s", ops->xt->label, pw_buf_str(&why));
+		pw_buf_free(&why);
+		return ret;
+	}
+	for (chain = ops->first_chain(t.h); chain; chain = ops->next_chain(t.h)) {
+		const void *k;
+
+		if (strncmp(chain, prefix, plen) != 0 || ops->builtin(chain, t.h))
+			continue;
+		for (k = ops->first_rule(chain, t.h); k; k = ops->next_rule(k, t.h)) {
+			struct xt_counters c;
+
+			if (!entry_comment(ops, k, comment))
+				continue;
+			memcpy(&c, (const char *)k + ops->xt->counters_at, sizeof(c));
+			cb(ctx, chain, comment, c.pcnt, c.bcnt);
+		}
+	}
+	ops->free(t.h);
+	return 0;
 }

@@ -9,6 +9,7 @@
 #define PW_IPTC_WRITER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>	/* AF_INET, AF_INET6 */
 
 #include "chains/table.h"
@@ -51,5 +52,18 @@ int pw_iptc_apply(const struct pw_table *desired, const char *prefix,
  */
 int pw_iptc_remove_all(const char *table, int family, const char *prefix,
 		       struct pw_iptc_stats *stats, struct pw_buf *err);
+
+/*
+ * What each commented rule of podwall's has counted: for every rule of a
+ * user chain of table (family AF_INET or AF_INET6) whose name starts with
+ * prefix and that carries a comment match, cb with the chain, the comment
+ * and its counters, in the kernel's order. One read, without the xtables
+ * lock (nothing is written). Returns 0 or -errno with libiptc's text in
+ * err; -EAFNOSUPPORT as pw_iptc_apply() for a kernel without IPv6.
+ */
+int pw_iptc_read_counters(const char *table, int family, const char *prefix,
+			  void (*cb)(void *ctx, const char *chain, const char *comment,
+				     uint64_t packets, uint64_t bytes),
+			  void *ctx, struct pw_buf *err);
 
 #endif

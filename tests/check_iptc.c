@@ -1311,6 +1311,125 @@ START_TEST(test_apply_unchanged_keeps_counters)
 }
 END_TEST
 
+/*
+ * An endpoint chain as podwall writes it: a policy call, then the final
+ * drop; with_policy2 adds a second call between them, as a policy added
+ * to the pod does.
+ */
+static struct pw_table *endpoint_table(const struct fam *f, bool with_policy2,
+				       uint32_t drop_mark)
+{
+	struct pw_table *t = pw_table_new("filter", f->family);
+	struct pw_chain *c = pw_table_chain(t, PREFIX "tw-x");
+	struct pw_rule *r;
+
+	pw_table_chain(t, PREFIX "pi-1");
+	pw_table_chain(t, PREFIX "pi-2");
+	r = jump(PREFIX "pi-1");
+	pw_rule_add_comment(r, "x/one");
+	pw_chain_append(c, r);
+	if (with_policy2) {
+		r = jump(PREFIX "pi-2");
+		pw_rule_add_comment(r, "x/two");
+		pw_chain_append(c, r);
+	}
+	r = verdict(PW_TARGET_DROP);
+	pw_rule_add_comment(r, "no policy allowed the packet");
+	pw_rule_add_mark(r, 0, drop_mark, false);
+	pw_chain_append(c, r);
+	pw_chain_append(pw_table_chain(t, "FORWARD"), jump(PREFIX "tw-x"));
+	return t;
+}
+
+START_TEST(test_rewrite_carries_counters)
+{
+	struct pw_table *t, *t2, *t3;
+	struct pw_iptc_stats st;
+
+	FAM_OR_SKIP(f);
+	t = endpoint_table(f, false, 0x10000);
+	apply(t, &st);
+	set_counters(f, PREFIX "tw-x", 1, 3, 300);
+	set_counters(f, PREFIX "tw-x", 2, 9, 900);
+
+	/* A policy added: both old rules keep theirs, the new one starts at 0. */
+	t2 = endpoint_table(f, true, 0x10000);
+	apply(t2, &st);
+	ck_assert_int_eq(st.chains_rewritten, 1);
+	assert_counters(f, PREFIX "tw-x", 1, 3, 300);
+	assert_counters(f, PREFIX "tw-x", 2, 0, 0);
+	assert_counters(f, PREFIX "tw-x", 3, 9, 900);
+	assert_kernel_is(f, t2);
+
+	/* And removed again. */
+	set_counters(f, PREFIX "tw-x", 2, 4, 400);
+	apply(t, &st);
+	ck_assert_int_eq(st.chains_rewritten, 1);
+	assert_counters(f, PREFIX "tw-x", 1, 3, 300);
+	assert_counters(f, PREFIX "tw-x", 2, 9, 900);
+
+	/* A changed drop is another rule: it starts at 0. */
+	t3 = endpoint_table(f, false, 0x20000);
+	apply(t3, &st);
+	ck_assert_int_eq(st.chains_rewritten, 1);
+	assert_counters(f, PREFIX "tw-x", 1, 3, 300);
+	assert_counters(f, PREFIX "tw-x", 2, 0, 0);
+	assert_kernel_is(f, t3);
+	pw_table_free(t3);
+	pw_table_free(t2);
+	pw_table_free(t);
+}
+END_TEST
+
+struct seen_counters {
+	struct pw_buf lines;
+};
+
+static void note_counters(void *ctx, const char *chain, const char *comment,
+			  uint64_t packets, uint64_t bytes)
+{
+	struct seen_counters *seen = ctx;
+
+	pw_buf_printf(&seen->lines, "%s|%s|%llu|%llu\n", chain, comment,
+		      (unsigned long long)packets, (unsigned long long)bytes);
+}
+
+START_TEST(test_read_counters)
+{
+	struct seen_counters seen = { PW_BUF_INIT };
+	struct pw_buf err = PW_BUF_INIT;
+	struct pw_iptc_stats st;
+	struct pw_table *t;
+
+	FAM_OR_SKIP(f);
+	t = endpoint_table(f, true, 0x10000);
+	apply(t, &st);
+	set_counters(f, PREFIX "tw-x", 3, 7, 700);
+	/* Not ours, and ours without a comment: neither is reported. */
+	sh("%s -N KUBE-X && %s -A KUBE-X -m comment --comment kube -j DROP && "
+	   "%s -A " PREFIX "pi-1 -j RETURN", f->iptables, f->iptables, f->iptables);
+	ck_assert_int_eq(pw_iptc_read_counters("filter", f->family, PREFIX, note_counters,
+					       &seen, &err), 0);
+	ck_assert_str_eq(pw_buf_str(&seen.lines),
+			 PREFIX "tw-x|x/one|0|0\n"
+			 PREFIX "tw-x|x/two|0|0\n"
+			 PREFIX "tw-x|no policy allowed the packet|7|700\n");
+
+	/* Nothing was written: the counters go on. */
+	assert_counters(f, PREFIX "tw-x", 3, 7, 700);
+	ck_assert_int_eq(pw_iptc_read_counters("filter", f->family, "", note_counters,
+					       &seen, &err), -EINVAL);
+	pw_buf_reset(&err);
+	ck_assert_int_eq(pw_iptc_read_counters("pwnosuch", f->family, PREFIX,
+					       note_counters, &seen, &err),
+			 f->family == AF_INET6 ? -EAFNOSUPPORT : -ENOENT);
+	ck_assert_str_ne(pw_buf_str(&err), "");
+	pw_buf_free(&seen.lines);
+	pw_buf_free(&err);
+	pw_table_free(t);
+}
+END_TEST
+
 START_TEST(test_apply_rewrites_only_changed_chain)
 {
 	struct pw_table *t, *t2;
@@ -1321,6 +1440,7 @@ START_TEST(test_apply_rewrites_only_changed_chain)
 	t = sample_table(f, true, 0);
 	apply(t, &st);
 	set_counters(f, PREFIX "from-wl", 1, 5, 500);
+	set_counters(f, PREFIX "to-wl", 1, 8, 800);
 	set_counters(f, PREFIX "to-wl", 2, 7, 700);
 	t2 = sample_table(f, true, 8443);
 	apply(t2, &st);
@@ -1328,7 +1448,9 @@ START_TEST(test_apply_rewrites_only_changed_chain)
 	ck_assert_int_eq(st.chains_rewritten, 1);
 	ck_assert_int_eq(st.chains_created + st.chains_deleted + st.jumps_fixed, 0);
 	assert_counters(f, PREFIX "from-wl", 1, 5, 500);
-	assert_counters(f, PREFIX "to-wl", 2, 0, 0);
+	/* In the rewritten chain, the changed rule starts again, its drop goes on. */
+	assert_counters(f, PREFIX "to-wl", 1, 0, 0);
+	assert_counters(f, PREFIX "to-wl", 2, 7, 700);
 	assert_kernel_is(f, t2);
 	pw_table_free(t2);
 	pw_table_free(t);
@@ -1752,6 +1874,11 @@ START_TEST(test_no_ipv6)
 	pw_buf_reset(&err);
 	ck_assert_int_eq(pw_iptc_remove_all("filter", AF_INET6, PREFIX, &st, &err),
 			 -EAFNOSUPPORT);
+	pw_buf_reset(&err);
+	ck_assert_int_eq(pw_iptc_read_counters("filter", AF_INET6, PREFIX, NULL, NULL,
+					       &err), -EAFNOSUPPORT);
+	ck_assert_msg(strstr(pw_buf_str(&err), "IPv6 table filter: the kernel has no IPv6"),
+		      "%s", pw_buf_str(&err));
 	/* IPv4 goes on as before. */
 	apply(t4, &st);
 	ck_assert(st.committed);
@@ -2309,6 +2436,8 @@ static Suite *iptc_suite(void)
 	tcase_add_loop_test(tc, test_apply_empty_table_matches_render, 0, NFAMS);
 	tcase_add_loop_test(tc, test_apply_unchanged_keeps_counters, 0, NFAMS);
 	tcase_add_loop_test(tc, test_apply_rewrites_only_changed_chain, 0, NFAMS);
+	tcase_add_loop_test(tc, test_rewrite_carries_counters, 0, NFAMS);
+	tcase_add_loop_test(tc, test_read_counters, 0, NFAMS);
 	tcase_add_loop_test(tc, test_apply_deletes_vanished_chains, 0, NFAMS);
 	tcase_add_loop_test(tc, test_foreign_rules_untouched, 0, NFAMS);
 	tcase_add_loop_test(tc, test_jump_moved_back_to_top, 0, NFAMS);
