@@ -702,12 +702,80 @@ static bool policy_applies(const struct pw_policy *policy, const struct pw_pod *
 	       pw_selector_matches(policy->pod_selector, pod->labels);
 }
 
+void pw_endpoint_chain_name(const char *prefix, const struct pw_endpoint *ep, bool ingress,
+			    struct pw_buf *out)
+{
+	pw_buf_reset(out);
+	pw_buf_printf(out, "%s%s-%s", prefix, ingress ? "tw" : "fw", ep->id);
+}
+
 static const char *endpoint_chain_name(struct compiler *cc, const struct pw_endpoint *ep,
 				       enum direction dir)
 {
-	pw_buf_reset(&cc->name);
-	pw_buf_printf(&cc->name, "%s%s-%s", cc->cfg->prefix, dir == INGRESS ? "tw" : "fw", ep->id);
+	pw_endpoint_chain_name(cc->cfg->prefix, ep, dir == INGRESS, &cc->name);
 	return cc->name.data;
+}
+
+/* "~" and this many digest characters end a prefix that had to be cut. */
+#define DENY_LOG_DIGEST_CHARS 8
+
+void pw_deny_log_prefix(const char *prefix, const char *ns, const char *pod, bool ingress,
+			char out[PW_DENY_LOG_PREFIX_SIZE])
+{
+	struct pw_buf key = PW_BUF_INIT, text = PW_BUF_INIT;
+	char digest[DENY_LOG_DIGEST_CHARS + 1];
+	size_t head = PW_DENY_LOG_PREFIX_SIZE - 1 - 1 - DENY_LOG_DIGEST_CHARS;
+
+	pw_buf_printf(&key, "%s/%s", ns, pod);
+	pw_buf_printf(&text, "%sdeny %s %s", prefix, ingress ? "ingress" : "egress", key.data);
+	if (text.len < PW_DENY_LOG_PREFIX_SIZE) {
+		memcpy(out, text.data, text.len + 1);
+	} else {
+		pw_digest_name(key.data, digest, DENY_LOG_DIGEST_CHARS);
+		memcpy(out, text.data, head);
+		out[head] = '~';
+		memcpy(out + head + 1, digest, DENY_LOG_DIGEST_CHARS + 1);
+	}
+	pw_buf_free(&text);
+	pw_buf_free(&key);
+}
+
+/* --deny-log=all, or =namespaces and the pod's namespace asks for it. */
+static bool deny_logged(const struct compiler *cc, const struct pw_pod *pod)
+{
+	const struct pw_namespace *ns;
+
+	switch (cc->cfg->deny_log) {
+	case PW_DENY_LOG_ALL:
+		return true;
+	case PW_DENY_LOG_NAMESPACES:
+		ns = pw_cluster_namespace(cc->cluster, pod->namespace);
+		return ns && ns->deny_log;
+	case PW_DENY_LOG_OFF:
+		break;
+	}
+	return false;
+}
+
+/*
+ * A copy of what the final drop is about to take, to the NFLOG group,
+ * rate-limited per pod and direction. Only here: NetworkPolicy is a union
+ * of allows, so no earlier rule knows that a packet is denied.
+ */
+static void append_deny_log(struct compiler *cc, struct pw_chain *c, const struct pw_pod *pod,
+			    enum direction dir)
+{
+	char prefix[PW_DENY_LOG_PREFIX_SIZE];
+	struct pw_rule *r = pw_rule_new();
+
+	pw_deny_log_prefix(cc->cfg->prefix, pod->namespace, pod->name, dir == INGRESS, prefix);
+	pw_rule_add_mark(r, 0, cc->cfg->accept_mark, false);
+	/* The options were validated against the same check: this cannot fail. */
+	if (pw_rule_add_limit(r, cc->cfg->deny_log_rate, cc->cfg->deny_log_rate_unit,
+			      cc->cfg->deny_log_burst) < 0)
+		abort();
+	pw_rule_set_nflog(r, (uint16_t)cc->cfg->deny_log_group, prefix);
+	pw_chain_append(c, r);
 }
 
 /*
@@ -784,10 +852,12 @@ static void emit_endpoint_chain(struct compiler *cc, const struct pw_endpoint *e
 		pw_buf_free(&comment);
 		free(policy_chain);
 	}
+	if (isolated && deny_logged(cc, ep->pod))
+		append_deny_log(cc, c, ep->pod, dir);
 	r = pw_rule_new();
 	if (isolated) {
 		/* What gets past this comes back with the mark a policy set. */
-		pw_rule_add_comment(r, "no policy allowed the packet");
+		pw_rule_add_comment(r, PW_FINAL_DROP_COMMENT);
 		pw_rule_add_mark(r, 0, mark, false);
 		pw_rule_set_verdict(r, PW_TARGET_DROP);
 	} else {

@@ -14,6 +14,28 @@
 
 struct pw_set_sources;
 
+/* The comment of an endpoint chain's final drop: the one place a packet is denied. */
+#define PW_FINAL_DROP_COMMENT "no policy allowed the packet"
+
+/* The bytes of an NFLOG prefix, with its NUL (xt_nflog_info). */
+#define PW_DENY_LOG_PREFIX_SIZE 64
+
+/*
+ * The chain of ep's traffic in one direction: "<prefix>tw-<id>" for
+ * ingress (to the pod), "<prefix>fw-<id>" for egress. Replaces out's text.
+ */
+void pw_endpoint_chain_name(const char *prefix, const struct pw_endpoint *ep, bool ingress,
+			    struct pw_buf *out);
+
+/*
+ * The NFLOG prefix of a pod's denied packets: "<prefix>deny ingress
+ * <ns>/<pod>" (or egress). Past 63 bytes, its head and "~" with 8
+ * characters of a digest of "<ns>/<pod>", so that it still tells pods
+ * apart.
+ */
+void pw_deny_log_prefix(const char *prefix, const char *ns, const char *pod, bool ingress,
+			char out[PW_DENY_LOG_PREFIX_SIZE]);
+
 struct pw_dataplane {
 	struct pw_table *filter;	/* IPv4: iptables */
 	struct pw_table *filter6;	/* IPv6: ip6tables, beside it; NULL without IPv6 */

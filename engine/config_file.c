@@ -17,6 +17,8 @@ enum value_kind {
 	VALUE_LEVEL,
 	VALUE_BOOL,		/* true or false, as YAML 1.1 spells them */
 	VALUE_DISCOVERY,	/* an enum pw_endpoint_discovery */
+	VALUE_DENY_LOG,		/* an enum pw_deny_log */
+	VALUE_RATE,		/* "N/sec|min|hour|day": the count, the unit beside it */
 };
 
 struct key {
@@ -44,6 +46,11 @@ static const struct key keys[] = {
 	{ "driftCheckInterval", VALUE_SECONDS, OPT(drift_check_ms), 3600 },
 	{ "batchWindow", VALUE_SECONDS, OPT(batch_window_ms), 10 },
 	{ "watchStallTimeout", VALUE_UINT, OPT(watch_stall_s), 86400 },
+	{ "denyLog", VALUE_DENY_LOG, OPT(deny_log), 0 },
+	{ "denyLogGroup", VALUE_UINT, OPT(deny_log_group), PW_DENY_LOG_GROUP_MAX },
+	{ "denyLogRate", VALUE_RATE, OPT(deny_log_rate), 0 },
+	{ "denyLogBurst", VALUE_UINT, OPT(deny_log_burst), PW_DENY_LOG_BURST_MAX },
+	{ "denyLogReader", VALUE_BOOL, OPT(deny_log_reader), 0 },
 };
 
 static int bad(struct pw_buf *err, const char *path, const yaml_node_t *n, const char *what)
@@ -86,7 +93,10 @@ static int set_value(const struct key *k, const char *text, struct pw_options *o
 {
 	char *field = (char *)opt + k->offset;
 	enum pw_endpoint_discovery discovery;
+	enum pw_limit_unit unit;
+	enum pw_deny_log deny_log;
 	enum pw_log_level level;
+	unsigned count;
 	double v;
 
 	switch (k->kind) {
@@ -113,6 +123,18 @@ static int set_value(const struct key *k, const char *text, struct pw_options *o
 		if (pw_endpoint_discovery_parse(text, &discovery) < 0)
 			return -EINVAL;
 		*(enum pw_endpoint_discovery *)field = discovery;
+		return 0;
+	case VALUE_DENY_LOG:
+		if (pw_deny_log_parse(text, &deny_log) < 0)
+			return -EINVAL;
+		*(enum pw_deny_log *)field = deny_log;
+		return 0;
+	case VALUE_RATE:
+		/* The one rate there is; what the kernel cannot hold, validate says. */
+		if (pw_limit_parse(text, &count, &unit) < 0)
+			return -EINVAL;
+		opt->deny_log_rate = count;
+		opt->deny_log_rate_unit = unit;
 		return 0;
 	}
 	return -EINVAL;
@@ -151,7 +173,9 @@ static int load_mapping(yaml_document_t *doc, const char *path, struct pw_option
 		}
 		if (!v || v->type != YAML_SCALAR_NODE ||
 		    set_value(key, (const char *)v->data.scalar.value, opt) < 0) {
-			snprintf(what, sizeof(what), "%s: invalid value", key->name);
+			snprintf(what, sizeof(what), "%s: invalid value \"%.60s\"", key->name,
+				 v && v->type == YAML_SCALAR_NODE ?
+				 (const char *)v->data.scalar.value : "");
 			return bad(err, path, v ? v : k, what);
 		}
 	}

@@ -47,6 +47,11 @@ enum {
 	OPT_DISCOVERY,
 	OPT_CNI_CACHE,
 	OPT_KEEP_SYSCTLS,
+	OPT_DENY_LOG,
+	OPT_DENY_LOG_GROUP,
+	OPT_DENY_LOG_RATE,
+	OPT_DENY_LOG_BURST,
+	OPT_DENY_LOG_READER,
 	OPT_VERSION,
 };
 
@@ -63,6 +68,11 @@ static const struct option long_options[] = {
 	{ "endpoint-discovery", required_argument, NULL, OPT_DISCOVERY },
 	{ "cni-cache-dir", required_argument, NULL, OPT_CNI_CACHE },
 	{ "keep-sysctls", no_argument, NULL, OPT_KEEP_SYSCTLS },
+	{ "deny-log", required_argument, NULL, OPT_DENY_LOG },
+	{ "deny-log-group", required_argument, NULL, OPT_DENY_LOG_GROUP },
+	{ "deny-log-rate", required_argument, NULL, OPT_DENY_LOG_RATE },
+	{ "deny-log-burst", required_argument, NULL, OPT_DENY_LOG_BURST },
+	{ "deny-log-reader", no_argument, NULL, OPT_DENY_LOG_READER },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
 	{ "cleanup", no_argument, NULL, OPT_CLEANUP },
@@ -111,6 +121,15 @@ static void usage(FILE *out)
 	      "      --accept-mark=BIT   packet mark bit policy chains set (default 0x10000)\n"
 	      "      --pass-mark=BIT     mark bit for traffic of no local pod (default 0x20000)\n"
 	      "\n"
+	      "Logging denied packets (NFLOG, before each isolated pod's final drop):\n"
+	      "      --deny-log=WHICH    namespaces (default: pods of namespaces annotated\n"
+	      "                          podwall.io/deny-log: \"true\"), all, or off\n"
+	      "      --deny-log-group=N  the nfnetlink_log group, 0 to 65535 (default 42)\n"
+	      "      --deny-log-rate=N/UNIT  at most this many per pod and direction, UNIT\n"
+	      "                          sec, min, hour or day (default 1/sec)\n"
+	      "      --deny-log-burst=N  and this many at once, 1 to 10000 (default 5)\n"
+	      "      --deny-log-reader   another program reads the group; podwall does not\n"
+	      "\n"
 	      "      --lock-wait=SECONDS wait at most this long for the xtables lock (10)\n"
 	      "\n"
 	      "Daemon (without -f):\n"
@@ -143,6 +162,24 @@ static int parse_mark(const char *text, uint32_t *out)
 	if (errno || end == text || *end || v > 0xffffffffUL)
 		return -EINVAL;
 	*out = (uint32_t)v;
+	return 0;
+}
+
+/* A whole number up to max, for an option named in the message. */
+static int parse_uint(const char *option, const char *text, unsigned long max,
+		      unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || end == text || *end || text[0] == '-' || v > max) {
+		fprintf(stderr, "podwall: --%s=%s: expected a whole number from 0 to %lu\n",
+			option, text, max);
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
 	return 0;
 }
 
@@ -225,6 +262,34 @@ static int parse_args(int argc, char **argv, struct pw_options *cfg)
 			break;
 		case OPT_KEEP_SYSCTLS:
 			cfg->keep_sysctls = true;
+			break;
+		case OPT_DENY_LOG:
+			if (pw_deny_log_parse(optarg, &cfg->deny_log) < 0) {
+				fprintf(stderr, "podwall: --deny-log=%s: expected namespaces, all "
+					"or off\n", optarg);
+				return -1;
+			}
+			break;
+		case OPT_DENY_LOG_GROUP:
+			if (parse_uint("deny-log-group", optarg, PW_DENY_LOG_GROUP_MAX,
+				       &cfg->deny_log_group) < 0)
+				return -1;
+			break;
+		case OPT_DENY_LOG_RATE:
+			if (pw_limit_parse(optarg, &cfg->deny_log_rate,
+					   &cfg->deny_log_rate_unit) < 0) {
+				fprintf(stderr, "podwall: --deny-log-rate=%s: expected N/sec, "
+					"N/min, N/hour or N/day with N from 1\n", optarg);
+				return -1;
+			}
+			break;
+		case OPT_DENY_LOG_BURST:
+			if (parse_uint("deny-log-burst", optarg, PW_DENY_LOG_BURST_MAX,
+				       &cfg->deny_log_burst) < 0)
+				return -1;
+			break;
+		case OPT_DENY_LOG_READER:
+			cfg->deny_log_reader = true;
 			break;
 		case OPT_LOCK_WAIT:
 			if (parse_seconds(optarg, &cfg->lock_wait_ms) < 0) {

@@ -9,6 +9,12 @@
 #include "engine/options.h"
 #include "lib/util.h"
 
+static const char *const deny_log_names[] = {
+	[PW_DENY_LOG_NAMESPACES] = "namespaces",
+	[PW_DENY_LOG_ALL] = "all",
+	[PW_DENY_LOG_OFF] = "off",
+};
+
 /* kube-proxy's masquerade and drop bits: never ours to touch. */
 #define KUBE_PROXY_MARKS 0xc000u
 
@@ -34,6 +40,11 @@ void pw_options_init(struct pw_options *cfg)
 	cfg->drift_check_ms = PW_DEFAULT_DRIFT_CHECK_MS;
 	cfg->batch_window_ms = PW_DEFAULT_BATCH_MS;
 	cfg->watch_stall_s = PW_DEFAULT_WATCH_STALL_S;
+	cfg->deny_log = PW_DENY_LOG_NAMESPACES;
+	cfg->deny_log_group = PW_DEFAULT_DENY_LOG_GROUP;
+	cfg->deny_log_rate = PW_DEFAULT_DENY_LOG_RATE;
+	cfg->deny_log_rate_unit = PW_LIMIT_SEC;
+	cfg->deny_log_burst = PW_DEFAULT_DENY_LOG_BURST;
 }
 
 void pw_options_free(struct pw_options *cfg)
@@ -100,6 +111,42 @@ static int check_mark(const char *option, uint32_t mark, struct pw_buf *err)
 	return 0;
 }
 
+/*
+ * The rate and burst go into one limit match, whose checkentry refuses
+ * what its 32-bit credits cannot hold: better said here, by option name,
+ * than by the kernel as ERANGE on the first logged pod.
+ */
+static int check_deny_log(const struct pw_options *cfg, struct pw_buf *err)
+{
+	struct pw_buf why = PW_BUF_INIT;
+	int ret;
+
+	if ((size_t)cfg->deny_log >= PW_ARRAY_SIZE(deny_log_names)) {
+		pw_buf_printf(err, "--deny-log %d: expected namespaces, all or off",
+			      (int)cfg->deny_log);
+		return -EINVAL;
+	}
+	if (cfg->deny_log_group > PW_DENY_LOG_GROUP_MAX) {
+		pw_buf_printf(err, "--deny-log-group %u: must be 0 to %u", cfg->deny_log_group,
+			      PW_DENY_LOG_GROUP_MAX);
+		return -EINVAL;
+	}
+	if (cfg->deny_log_burst == 0 || cfg->deny_log_burst > PW_DENY_LOG_BURST_MAX) {
+		pw_buf_printf(err, "--deny-log-burst %u: must be 1 to %u", cfg->deny_log_burst,
+			      PW_DENY_LOG_BURST_MAX);
+		return -EINVAL;
+	}
+	ret = pw_limit_check(cfg->deny_log_rate, cfg->deny_log_rate_unit,
+			     cfg->deny_log_burst, &why);
+	if (ret < 0) {
+		/* why starts with the rate itself. */
+		pw_buf_printf(err, "--deny-log-rate %s", pw_buf_str(&why));
+		ret = -EINVAL;
+	}
+	pw_buf_free(&why);
+	return ret;
+}
+
 int pw_options_validate(const struct pw_options *cfg, struct pw_buf *err)
 {
 	size_t len = strlen(cfg->prefix);
@@ -132,6 +179,9 @@ int pw_options_validate(const struct pw_options *cfg, struct pw_buf *err)
 			      cfg->pass_mark);
 		return -EINVAL;
 	}
+	ret = check_deny_log(cfg, err);
+	if (ret < 0)
+		return ret;
 	if (!cfg->node_name || !cfg->node_name[0]) {
 		pw_buf_puts(err, "--node-name: empty, and the hostname is unknown");
 		return -EINVAL;
@@ -162,6 +212,24 @@ int pw_endpoint_discovery_parse(const char *text, enum pw_endpoint_discovery *ou
 const char *pw_endpoint_discovery_name(enum pw_endpoint_discovery d)
 {
 	return (size_t)d < PW_ARRAY_SIZE(discovery_names) ? discovery_names[d] : "?";
+}
+
+int pw_deny_log_parse(const char *text, enum pw_deny_log *out)
+{
+	size_t i;
+
+	for (i = 0; i < PW_ARRAY_SIZE(deny_log_names); i++) {
+		if (strcmp(text, deny_log_names[i]) == 0) {
+			*out = (enum pw_deny_log)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *pw_deny_log_name(enum pw_deny_log mode)
+{
+	return (size_t)mode < PW_ARRAY_SIZE(deny_log_names) ? deny_log_names[mode] : "?";
 }
 
 bool pw_kernel_has_ipv6(void)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chains/rule.h"
 #include "lib/log.h"
 
 enum pw_dry_run {
@@ -23,6 +24,13 @@ enum pw_endpoint_discovery {
 	PW_DISCOVER_BRIDGE,	/* bridges alone (flannel, the bridge plugin) */
 };
 
+/* Which local pods' denied packets go to NFLOG (engine/compile.c). */
+enum pw_deny_log {
+	PW_DENY_LOG_NAMESPACES,	/* pods of namespaces annotated podwall.io/deny-log: "true" */
+	PW_DENY_LOG_ALL,	/* every local pod */
+	PW_DENY_LOG_OFF,	/* none; annotations are ignored */
+};
+
 struct pw_options {
 	char **manifests;	/* -f, in order */
 	size_t nmanifests;
@@ -35,6 +43,12 @@ struct pw_options {
 	enum pw_endpoint_discovery endpoint_discovery;
 	char *cni_cache_dirs;	/* ':'-separated libcni result caches */
 	bool keep_sysctls;	/* check bridge-nf switches, never turn them on */
+	enum pw_deny_log deny_log;
+	uint32_t deny_log_group;	/* the nfnetlink_log group, 0..65535 */
+	unsigned deny_log_rate;		/* per pod and direction: rate per unit */
+	enum pw_limit_unit deny_log_rate_unit;
+	unsigned deny_log_burst;
+	bool deny_log_reader;	/* false: podwall reads the group itself and logs lines */
 	/*
 	 * Not an option but what the node has: IPv6. The IPv6 table and sets
 	 * are compiled and programmed only then. True until the kernel is
@@ -76,6 +90,10 @@ bool pw_kernel_has_ipv6(void);
 int pw_endpoint_discovery_parse(const char *text, enum pw_endpoint_discovery *out);
 const char *pw_endpoint_discovery_name(enum pw_endpoint_discovery d);
 
+/* "namespaces", "all", "off": 0, or -EINVAL. */
+int pw_deny_log_parse(const char *text, enum pw_deny_log *out);
+const char *pw_deny_log_name(enum pw_deny_log mode);
+
 #define PW_DEFAULT_PREFIX "pw-"
 #define PW_DEFAULT_IFACE_PREFIX "cali"
 #define PW_DEFAULT_ACCEPT_MARK 0x10000u
@@ -87,6 +105,12 @@ const char *pw_endpoint_discovery_name(enum pw_endpoint_discovery d);
 #define PW_DEFAULT_BATCH_MS 5u
 /* Bookmarks come about every minute: three missed ones mean a dead stream. */
 #define PW_DEFAULT_WATCH_STALL_S 180u
+/* Calico takes groups 1-3 and kube-router 100: 42 is neither's. */
+#define PW_DEFAULT_DENY_LOG_GROUP 42u
+#define PW_DEFAULT_DENY_LOG_RATE 1u	/* per second */
+#define PW_DEFAULT_DENY_LOG_BURST 5u
+#define PW_DENY_LOG_GROUP_MAX 65535u
+#define PW_DENY_LOG_BURST_MAX 10000u
 /* The longest prefix that keeps "<prefix>to-wl-dispatch-f" within 28. */
 #define PW_PREFIX_MAX 8
 /* Calico's CNI adds 11 hex digits; an interface name holds 15 characters. */

@@ -611,6 +611,53 @@ static int decode_labels(struct decoder *d, const yaml_node_t *n,
 	return 0;
 }
 
+/*
+ * Annotations are checked as the API server checks them: qualified names
+ * for keys, strings for values (of any length and form). Only one is
+ * kept: whether PW_DENY_LOG_ANNOTATION is "true".
+ */
+static int decode_annotation(struct decoder *d, const yaml_node_pair_t *pair,
+			     bool *deny_log)
+{
+	yaml_node_t *k = node_at(d, pair->key), *v = node_at(d, pair->value);
+	struct pw_buf why = PW_BUF_INIT;
+	const char *value = "";
+	size_t mark;
+	int ret = -EINVAL;
+
+	mark = path_key(d, scalar_text(k));
+	if (check_no_nul(d, k) < 0)
+		return -EINVAL;
+	if (pw_validate_label_key(scalar_text(k), &why) < 0) {
+		fail(d, "invalid key: %s", pw_buf_str(&why));
+		goto out;
+	}
+	if (!is_null(v) && want_string(d, v, &value) < 0)
+		goto out;
+	if (strcmp(scalar_text(k), PW_DENY_LOG_ANNOTATION) == 0)
+		*deny_log = strcmp(value, "true") == 0;
+	path_restore(d, mark);
+	ret = 0;
+out:
+	pw_buf_free(&why);
+	return ret;
+}
+
+static int decode_annotations(struct decoder *d, const yaml_node_t *n, bool *deny_log)
+{
+	yaml_node_pair_t *pair;
+
+	*deny_log = false;
+	if (!n)
+		return 0;
+	if (want_mapping(d, n) < 0)
+		return -EINVAL;
+	for (pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++)
+		if (decode_annotation(d, pair, deny_log) < 0)
+			return -EINVAL;
+	return 0;
+}
+
 /* --------------------------------------------------------- selectors */
 
 static int decode_match_labels(struct decoder *d, const yaml_node_t *sel,
@@ -1093,6 +1140,7 @@ struct meta {
 	char *uid;
 	char *resource_version;
 	struct pw_labels *labels;
+	bool deny_log;		/* from the annotations */
 };
 
 static void meta_release(struct meta *m)
@@ -1165,6 +1213,12 @@ static int decode_meta(struct decoder *d, const yaml_node_t *root, bool namespac
 		goto fail;
 	path_field(d, "labels");
 	if (decode_labels(d, field(d, md, "labels"), m->labels) < 0)
+		goto fail;
+	path_restore(d, inner);
+	/* Only a namespace's annotations mean anything to podwall. */
+	path_field(d, "annotations");
+	if (!namespaced &&
+	    decode_annotations(d, field(d, md, "annotations"), &m->deny_log) < 0)
 		goto fail;
 	path_restore(d, inner);
 	path_restore(d, mark);
@@ -1394,6 +1448,7 @@ static int decode_namespace(struct decoder *d, const yaml_node_t *root,
 	ns->uid = m.uid;
 	ns->resource_version = m.resource_version;
 	ns->labels = m.labels;
+	ns->deny_log = m.deny_log;
 	/* The API server sets it on every namespace, over any other value. */
 	pw_labels_set(ns->labels, "kubernetes.io/metadata.name", ns->name);
 	out->kind = PW_KIND_NAMESPACE;

@@ -28,11 +28,18 @@ const char *pw_protocol_name(enum pw_protocol p);
 /* Parses the API spelling; 0 or -EINVAL. */
 int pw_protocol_parse(const char *text, enum pw_protocol *out);
 
+/*
+ * The namespace annotation that asks for its pods' denied packets to be
+ * logged (--deny-log=namespaces): only the value "true" does.
+ */
+#define PW_DENY_LOG_ANNOTATION "podwall.io/deny-log"
+
 struct pw_namespace {
 	char *name;
 	char *uid;			/* may be NULL in manifests */
 	char *resource_version;		/* may be NULL in manifests */
 	struct pw_labels *labels;	/* always has kubernetes.io/metadata.name */
+	bool deny_log;			/* PW_DENY_LOG_ANNOTATION is "true" */
 };
 
 enum pw_pod_phase {

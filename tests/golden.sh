@@ -29,6 +29,39 @@ for dir in "$srcdir"/examples/*/; do
 	done
 done
 
+# Deny logging: the annotated namespace's pods get the NFLOG rule before
+# their final drop (golden), --deny-log=all every isolated pod, =off none;
+# the drop itself is the same line whichever the mode.
+deny="$srcdir/tests/deny-log"
+for what in iptables ip6tables; do
+	$PODWALL_DRY --dry-run=$what --node-name edge-1 -f "$deny" >"$out/deny.$what" 2>"$out/err" ||
+		fail "deny-log: dry-run=$what exited $?: $(cat "$out/err")"
+	if [ -n "${PW_UPDATE_GOLDEN:-}" ]; then
+		cp "$out/deny.$what" "$srcdir/tests/golden/deny-log.$what"
+	elif diff -u "$srcdir/tests/golden/deny-log.$what" "$out/deny.$what"; then
+		pass "deny-log: dry-run=$what matches tests/golden/deny-log.$what"
+	else
+		fail "deny-log: dry-run=$what differs from tests/golden/deny-log.$what"
+	fi
+done
+$PODWALL_DRY --dry-run --node-name edge-1 --deny-log=all -f "$deny" >"$out/deny.all" 2>"$out/err" &&
+$PODWALL_DRY --dry-run --node-name edge-1 --deny-log=off -f "$deny" >"$out/deny.off" 2>>"$out/err" ||
+	fail "deny-log: all/off: $(cat "$out/err")"
+logs_all=$(grep -c -- '-j NFLOG --nflog-prefix "pw-deny ' "$out/deny.all")
+if [ "$logs_all" = 8 ] && ! grep -q NFLOG "$out/deny.off" &&
+   grep -v NFLOG "$out/deny.iptables" | cmp -s - "$out/deny.off" &&
+   grep -v NFLOG "$out/deny.all" | cmp -s - "$out/deny.off"; then
+	pass "deny-log: all logs 4 pods both ways, off none, and nothing else differs"
+else
+	fail "deny-log: all gave $logs_all NFLOG rules (want 8), or off/all differ beyond them"
+fi
+for dir in "$srcdir"/examples/*/; do
+	name=$(basename "$dir")
+	$PODWALL_DRY --dry-run --node-name edge-1 --deny-log=off -f "$dir" 2>/dev/null |
+		cmp -s - "$srcdir/tests/golden/$name.iptables" ||
+		fail "$name: --deny-log=off differs from the golden file"
+done
+
 for bad in "$srcdir"/tests/bad/*.yaml; do
 	[ -e "$bad" ] || continue
 	if "$PODWALL" --dry-run --node-name edge-1 -f "$bad" >"$out/stdout" 2>"$out/stderr"; then
