@@ -14,31 +14,38 @@ done
 out=$(mktemp -d)
 trap 'rm -rf "$out"; netns_cleanup' EXIT
 
-for dir in "$srcdir"/examples/*/; do
-	name=$(basename "$dir")
-	ns="pwtest-restore-$$"
-	netns_add "$ns" || { fail "cannot create netns $ns"; continue; }
-	for what in ipset iptables ip6tables; do
-		"$PODWALL" --endpoint-discovery=calico --dry-run=$what --node-name edge-1 \
-			-f "$dir" >"$out/$what" 2>/dev/null
-	done
-	if ! ip netns exec "$ns" ipset restore <"$out/ipset" 2>"$out/err"; then
-		fail "$name: ipset restore refused the sets: $(cat "$out/err")"
-	else
-		for t in iptables ip6tables; do
-			if ! ip netns exec "$ns" $t-legacy-restore <"$out/$t" 2>"$out/err"; then
-				fail "$name: $t-legacy-restore refused the rules: $(cat "$out/err")"
-				continue
-			fi
-			ip netns exec "$ns" $t-legacy-save -t filter | normalise_save >"$out/saved"
-			normalise_save <"$out/$t" >"$out/expected"
-			if diff -u "$out/expected" "$out/saved"; then
-				pass "$name: $t: restored and saved back unchanged"
-			else
-				fail "$name: $t-legacy-save differs from the dry-run"
-			fi
+# Each example as it is, then with every isolated pod's denied packets
+# logged (--deny-log=all: the limit match and the NFLOG target), and the
+# deny-log test cluster with its long, cut prefix.
+for run in $(cd "$srcdir" && ls -d examples/*/ tests/deny-log/ | sed 's|/$||'); do
+	for mode in namespaces all; do
+		dir="$srcdir/$run"
+		name="$(basename "$run") (--deny-log=$mode)"
+		[ "$mode" = namespaces ] && name=$(basename "$run")
+		ns="pwtest-restore-$$"
+		netns_add "$ns" || { fail "cannot create netns $ns"; continue; }
+		for what in ipset iptables ip6tables; do
+			"$PODWALL" --endpoint-discovery=calico --dry-run=$what --node-name edge-1 \
+				--deny-log=$mode -f "$dir" >"$out/$what" 2>/dev/null
 		done
-	fi
-	netns_cleanup
+		if ! ip netns exec "$ns" ipset restore <"$out/ipset" 2>"$out/err"; then
+			fail "$name: ipset restore refused the sets: $(cat "$out/err")"
+		else
+			for t in iptables ip6tables; do
+				if ! ip netns exec "$ns" $t-legacy-restore <"$out/$t" 2>"$out/err"; then
+					fail "$name: $t-legacy-restore refused the rules: $(cat "$out/err")"
+					continue
+				fi
+				ip netns exec "$ns" $t-legacy-save -t filter | normalise_save >"$out/saved"
+				normalise_save <"$out/$t" >"$out/expected"
+				if diff -u "$out/expected" "$out/saved"; then
+					pass "$name: $t: restored and saved back unchanged"
+				else
+					fail "$name: $t-legacy-save differs from the dry-run"
+				fi
+			done
+		fi
+		netns_cleanup
+	done
 done
 finish
