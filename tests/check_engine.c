@@ -47,7 +47,8 @@ struct result {
 	char *sets;
 };
 
-static struct result compile_with(const char *policies, const char *prefix)
+static struct result compile_deny_log(const char *policies, const char *prefix,
+				      enum pw_deny_log mode, const char *later)
 {
 	struct pw_cluster *c = pw_cluster_new();
 	struct pw_buf out = PW_BUF_INIT;
@@ -55,6 +56,7 @@ static struct result compile_with(const char *policies, const char *prefix)
 	struct result r;
 
 	pw_options_init(&opt);
+	opt.deny_log = mode;
 	free(opt.node_name);
 	opt.node_name = pw_xstrdup("n1");
 	if (prefix) {
@@ -64,6 +66,9 @@ static struct result compile_with(const char *policies, const char *prefix)
 	pw_test_load_manifest(c, cluster_yaml);
 	if (policies)
 		pw_test_load_manifest(c, policies);
+	/* Objects that replace some of the cluster's, as an update would. */
+	if (later)
+		pw_test_load_manifest(c, later);
 	r.dp = pw_compile(c, NULL, &opt);
 	pw_render_table(r.dp->filter, &out);
 	r.rules = pw_buf_steal(&out);
@@ -72,6 +77,11 @@ static struct result compile_with(const char *policies, const char *prefix)
 	pw_cluster_free(c);
 	pw_options_free(&opt);
 	return r;
+}
+
+static struct result compile_with(const char *policies, const char *prefix)
+{
+	return compile_deny_log(policies, prefix, PW_DENY_LOG_NAMESPACES, NULL);
 }
 
 static struct result compile(const char *policies)
@@ -807,6 +817,186 @@ START_TEST(test_member_changes_follow_remote_pods_dual_stack)
 }
 END_TEST
 
+static int load_config_text(const char *text, struct pw_options *opt, struct pw_buf *err);
+
+/* Namespace x, annotated as --deny-log=namespaces wants it (value), or not. */
+#define ANNOTATED_X(value) \
+	"apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {team: red}, " \
+	"annotations: {podwall.io/deny-log: " value "}}\n"
+
+#define DENY_X_INGRESS POLICY("x", "deny", "  podSelector: {matchLabels: {pod: a}}\n")
+
+static const char deny_log_x_a[] =
+	"-A pw-tw-cali456b416f2bf -m mark --mark 0x0/0x10000 -m limit --limit 1/sec "
+	"-j NFLOG --nflog-prefix \"pw-deny ingress x/a\" --nflog-group 42\n"
+	"-A pw-tw-cali456b416f2bf -m comment --comment \"no policy allowed the packet\" "
+	"-m mark --mark 0x0/0x10000 -j DROP\n";
+
+START_TEST(test_deny_log_modes)
+{
+	struct result plain = compile(DENY_X_INGRESS), r;
+
+	/* No annotation: exactly what there was before deny logging. */
+	assert_lacks(plain.rules, "NFLOG");
+	r = compile_deny_log(DENY_X_INGRESS, NULL, PW_DENY_LOG_OFF, NULL);
+	ck_assert_str_eq(r.rules, plain.rules);
+	result_free(&r);
+
+	/* Annotated "true": the isolated pod's ingress only, before its drop. */
+	r = compile_deny_log(DENY_X_INGRESS, NULL, PW_DENY_LOG_NAMESPACES,
+			     ANNOTATED_X("\"true\""));
+	assert_has(r.rules, deny_log_x_a);
+	ck_assert_uint_eq(count(r.rules, "-j NFLOG"), 1);
+	/* Nothing else moved: without the one line, the rules are as before. */
+	{
+		char *at = strstr(r.rules, deny_log_x_a);
+		size_t len = strchr(deny_log_x_a, '\n') + 1 - deny_log_x_a;
+
+		memmove(at, at + len, strlen(at + len) + 1);
+		ck_assert_str_eq(r.rules, plain.rules);
+	}
+	result_free(&r);
+
+	/* Any other value is off; so is the annotation under --deny-log=off. */
+	r = compile_deny_log(DENY_X_INGRESS, NULL, PW_DENY_LOG_NAMESPACES,
+			     ANNOTATED_X("\"True\""));
+	ck_assert_str_eq(r.rules, plain.rules);
+	result_free(&r);
+	r = compile_deny_log(DENY_X_INGRESS, NULL, PW_DENY_LOG_OFF, ANNOTATED_X("\"true\""));
+	ck_assert_str_eq(r.rules, plain.rules);
+	result_free(&r);
+
+	/* all: every isolated pod and direction, annotation or not; no other. */
+	r = compile_deny_log(POLICY("'y'", "deny", "  podSelector: {}\n"
+				    "  policyTypes: [Ingress, Egress]\n") "---\n" DENY_X_INGRESS,
+			     NULL, PW_DENY_LOG_ALL, NULL);
+	assert_has(r.rules, deny_log_x_a);
+	assert_has(r.rules, "--nflog-prefix \"pw-deny ingress y/a\" --nflog-group 42\n");
+	assert_has(r.rules, "--nflog-prefix \"pw-deny egress y/a\" --nflog-group 42\n");
+	ck_assert_uint_eq(count(r.rules, "-j NFLOG"), 3);
+	result_free(&r);
+	result_free(&plain);
+}
+END_TEST
+
+START_TEST(test_deny_log_prefix)
+{
+	char out[PW_DENY_LOG_PREFIX_SIZE], other[PW_DENY_LOG_PREFIX_SIZE];
+	char pod[254];
+	struct pw_buf name = PW_BUF_INIT;
+	struct pw_endpoint ep;
+
+	pw_deny_log_prefix("pw-", "x", "a", true, out);
+	ck_assert_str_eq(out, "pw-deny ingress x/a");
+	pw_deny_log_prefix("pwx-", "x", "a", false, out);
+	ck_assert_str_eq(out, "pwx-deny egress x/a");
+
+	/* 63 bytes fit as they are; one more and the tail becomes a digest. */
+	memset(pod, 'p', sizeof(pod) - 1);
+	pod[sizeof(pod) - 1] = '\0';
+	pod[63 - strlen("pw-deny ingress x/")] = '\0';
+	pw_deny_log_prefix("pw-", "x", pod, true, out);
+	ck_assert_uint_eq(strlen(out), 63);
+	ck_assert(strchr(out, '~') == NULL);
+	pod[63 - strlen("pw-deny ingress x/")] = 'p';
+	pod[64 - strlen("pw-deny ingress x/")] = '\0';
+	pw_deny_log_prefix("pw-", "x", pod, true, out);
+	ck_assert_uint_eq(strlen(out), 63);
+	ck_assert_int_eq(out[54], '~');
+	ck_assert_int_eq(strncmp(out, "pw-deny ingress x/ppp", 21), 0);
+
+	/* Two long names alike in their first 54 bytes stay apart. */
+	pod[64 - strlen("pw-deny ingress x/")] = 'p';
+	pw_deny_log_prefix("pw-", "x", pod, true, out);
+	pod[200] = 'q';
+	pw_deny_log_prefix("pw-", "x", pod, true, other);
+	ck_assert_uint_eq(strlen(other), 63);
+	ck_assert_int_eq(memcmp(out, other, 55), 0);
+	ck_assert_str_ne(out, other);
+
+	memset(&ep, 0, sizeof(ep));
+	strcpy(ep.id, "cali456b416f2bf");
+	pw_endpoint_chain_name("pw-", &ep, true, &name);
+	ck_assert_str_eq(pw_buf_str(&name), "pw-tw-cali456b416f2bf");
+	pw_endpoint_chain_name("pw-", &ep, false, &name);
+	ck_assert_str_eq(pw_buf_str(&name), "pw-fw-cali456b416f2bf");
+	pw_buf_free(&name);
+}
+END_TEST
+
+START_TEST(test_deny_log_options)
+{
+	static const struct {
+		const char *text;
+		const char *error;
+	} bad[] = {
+		{ "denyLog: some\n", "denyLog: invalid value \"some\"" },
+		{ "denyLogGroup: 65536\n", "denyLogGroup: invalid value \"65536\"" },
+		{ "denyLogRate: 0/sec\n", "denyLogRate: invalid value \"0/sec\"" },
+		{ "denyLogRate: fast\n", "denyLogRate: invalid value \"fast\"" },
+		{ "denyLogRate: 1/week\n", "denyLogRate: invalid value \"1/week\"" },
+		{ "denyLogBurst: 10001\n", "denyLogBurst: invalid value \"10001\"" },
+		{ "denyLogReader: perhaps\n", "denyLogReader: invalid value \"perhaps\"" },
+	};
+	struct pw_buf err = PW_BUF_INIT;
+	struct pw_options opt;
+	size_t i;
+
+	pw_options_init(&opt);
+	ck_assert_int_eq(opt.deny_log, PW_DENY_LOG_NAMESPACES);
+	ck_assert_uint_eq(opt.deny_log_group, 42);
+	ck_assert_uint_eq(opt.deny_log_rate, 1);
+	ck_assert_int_eq(opt.deny_log_rate_unit, PW_LIMIT_SEC);
+	ck_assert_uint_eq(opt.deny_log_burst, 5);
+	ck_assert(!opt.deny_log_reader);
+	ck_assert_int_eq(load_config_text("denyLog: all\ndenyLogGroup: 0\n"
+					  "denyLogRate: 30/minute\ndenyLogBurst: 10000\n"
+					  "denyLogReader: true\n", &opt, &err), 0);
+	ck_assert_int_eq(opt.deny_log, PW_DENY_LOG_ALL);
+	ck_assert_uint_eq(opt.deny_log_group, 0);
+	ck_assert_uint_eq(opt.deny_log_rate, 30);
+	ck_assert_int_eq(opt.deny_log_rate_unit, PW_LIMIT_MIN);
+	ck_assert_uint_eq(opt.deny_log_burst, 10000);
+	ck_assert(opt.deny_log_reader);
+	ck_assert_int_eq(pw_options_validate(&opt, &err), 0);
+
+	/* What the limit match cannot hold is refused by name. */
+	opt.deny_log_rate = 10001;
+	opt.deny_log_rate_unit = PW_LIMIT_SEC;
+	ck_assert_int_eq(pw_options_validate(&opt, &err), -EINVAL);
+	assert_has(pw_buf_str(&err), "--deny-log-rate 10001/sec");
+	pw_buf_reset(&err);
+	opt.deny_log_rate = 1;
+	opt.deny_log_rate_unit = PW_LIMIT_DAY;
+	opt.deny_log_burst = 5;
+	ck_assert_int_eq(pw_options_validate(&opt, &err), -EINVAL);
+	assert_has(pw_buf_str(&err), "--deny-log-rate 1/day with a burst of 5");
+	pw_buf_reset(&err);
+	opt.deny_log_burst = 4;
+	ck_assert_int_eq(pw_options_validate(&opt, &err), 0);
+	opt.deny_log_burst = 0;
+	ck_assert_int_eq(pw_options_validate(&opt, &err), -EINVAL);
+	assert_has(pw_buf_str(&err), "--deny-log-burst 0");
+	pw_buf_reset(&err);
+	opt.deny_log_burst = 5;
+	opt.deny_log_rate_unit = PW_LIMIT_SEC;
+	opt.deny_log_group = 65536;
+	ck_assert_int_eq(pw_options_validate(&opt, &err), -EINVAL);
+	assert_has(pw_buf_str(&err), "--deny-log-group 65536");
+	pw_options_free(&opt);
+
+	for (i = 0; i < PW_ARRAY_SIZE(bad); i++) {
+		pw_options_init(&opt);
+		pw_buf_reset(&err);
+		ck_assert_msg(load_config_text(bad[i].text, &opt, &err) == -EINVAL, "accepted: %s",
+			      bad[i].text);
+		assert_has(pw_buf_str(&err), bad[i].error);
+		pw_options_free(&opt);
+	}
+	pw_buf_free(&err);
+}
+END_TEST
+
 static int load_config_text(const char *text, struct pw_options *opt, struct pw_buf *err)
 {
 	char path[] = "/tmp/pw-check-config-XXXXXX";
@@ -900,6 +1090,8 @@ static Suite *engine_suite(void)
 	tcase_add_test(names, test_options_refuse_bad_names);
 	tcase_add_test(names, test_config_file_sets_options);
 	tcase_add_test(names, test_config_file_refuses_bad_input);
+	tcase_add_test(names, test_deny_log_prefix);
+	tcase_add_test(names, test_deny_log_options);
 	suite_add_tcase(s, names);
 
 	tcase_add_test(compiler, test_no_policy_leaves_pods_open);
@@ -907,6 +1099,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(compiler, test_member_changes_follow_remote_pods_dual_stack);
 	tcase_add_test(compiler, test_default_deny_ingress_isolates);
 	tcase_add_test(compiler, test_default_deny_egress);
+	tcase_add_test(compiler, test_deny_log_modes);
 	tcase_add_test(compiler, test_pod_selector_peer_is_policy_namespace);
 	tcase_add_test(compiler, test_namespace_selector_peer);
 	tcase_add_test(compiler, test_namespace_and_pod_selector_are_anded);
