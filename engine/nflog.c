@@ -39,6 +39,8 @@
  */
 
 #define NFLOG_BUF_SIZE		65536
+/* More than a config message takes: header, nfgenmsg and three attributes. */
+#define NFLOG_CONFIG_SIZE	128
 #define NFLOG_RCVBUF		(4 << 20)
 /* IPv6 (40) + hop-by-hop and a fragment header + TCP (20), with room to spare. */
 #define NFLOG_COPY_RANGE	128
@@ -492,9 +494,12 @@ static int send_config(struct pw_nflog *n, uint8_t command, bool setup, bool ack
 {
 	struct nfulnl_msg_config_cmd cmd;
 	struct nfulnl_msg_config_mode mode;
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(n->buf);
+	struct nlmsghdr *nlh;
 	struct nfgenmsg *g;
 
+	/* libmnl before 1.0.5 leaves an attribute's padding as it finds it. */
+	memset(n->buf, 0, NFLOG_CONFIG_SIZE);
+	nlh = mnl_nlmsg_put_header(n->buf);
 	nlh->nlmsg_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
 	nlh->nlmsg_flags = NLM_F_REQUEST | (ack ? NLM_F_ACK : 0);
 	nlh->nlmsg_seq = ++n->seq;
