@@ -105,14 +105,24 @@ static pw_mhd_result on_request(void *cls, struct MHD_Connection *conn, const ch
 	unsigned status;
 	pw_mhd_result ret;
 
-	/* Answered on the first call, with the headers alone: nothing is read
-	 * of a body, and a connection that sent one is closed after the answer. */
+	/*
+	 * Refusals are answered on the first call, with the headers alone:
+	 * nothing of a body is read, and libmicrohttpd closes the connection
+	 * after the answer. A GET or HEAD is answered on the second call, once
+	 * the request is whole, which keeps the connection alive for the next.
+	 */
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
 		pw_buf_puts(&body, "only GET and HEAD are served\n");
 		ret = respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED, &body, NULL, true);
 	} else if (has_body(conn)) {
 		pw_buf_puts(&body, "request bodies are not accepted\n");
 		ret = respond(conn, 413 /* its name changed in 0.9.74 */, &body, NULL, false);
+	} else if (!*con_cls) {
+		*con_cls = h;
+		return MHD_YES;
+	} else if (*upload_data_size) {
+		/* A body after all (no length given): refused with the above. */
+		return MHD_NO;
 	} else {
 		status = h->handler(h->ctx, url, &body, &content_type);
 		ret = respond(conn, status, &body, content_type, false);
