@@ -522,6 +522,9 @@ static char *exchange(const struct client *c, const char *request, size_t len)
 	return resp;
 }
 
+/* A request written out as a string literal. */
+#define EXCHANGE(c, literal) exchange((c), (literal), sizeof(literal) - 1)
+
 static int status_of(const char *resp)
 {
 	int status;
@@ -607,7 +610,7 @@ static void get_metrics(struct client *c)
 {
 	struct pw_metrics *m = sample_registry();
 	char *want = render(m);
-	char *resp = exchange(c, REQUEST("GET", "/metrics"), strlen(REQUEST("GET", "/metrics")));
+	char *resp = EXCHANGE(c, REQUEST("GET", "/metrics"));
 
 	CLIENT_CHECK(c, status_of(resp) == 200, "GET /metrics: status %d", status_of(resp));
 	CLIENT_CHECK(c, resp && strcasestr(resp, "\r\nContent-Type: " PW_METRICS_CONTENT_TYPE "\r\n"),
@@ -624,27 +627,27 @@ static void requests(struct client *c)
 
 	get_metrics(c);
 
-	resp = exchange(c, REQUEST("HEAD", "/metrics"), strlen(REQUEST("HEAD", "/metrics")));
+	resp = EXCHANGE(c, REQUEST("HEAD", "/metrics"));
 	CLIENT_CHECK(c, status_of(resp) == 200, "HEAD: status %d", status_of(resp));
 	CLIENT_CHECK(c, resp && *body_of(resp) == '\0', "HEAD: a body came back");
 	CLIENT_CHECK(c, resp && strcasestr(resp, "\r\nContent-Length: ") &&
 		     !strcasestr(resp, "\r\nContent-Length: 0\r\n"), "HEAD: no Content-Length");
 	free(resp);
 
-	resp = exchange(c, REQUEST("GET", "/nope?x=1"), strlen(REQUEST("GET", "/nope?x=1")));
+	resp = EXCHANGE(c, REQUEST("GET", "/nope?x=1"));
 	CLIENT_CHECK(c, status_of(resp) == 404, "GET /nope: status %d", status_of(resp));
 	free(resp);
 
-	resp = exchange(c, REQUEST("POST", "/metrics"), strlen(REQUEST("POST", "/metrics")));
+	resp = EXCHANGE(c, REQUEST("POST", "/metrics"));
 	CLIENT_CHECK(c, status_of(resp) == 405, "POST: status %d", status_of(resp));
 	CLIENT_CHECK(c, resp && strcasestr(resp, "\r\nAllow: GET, HEAD\r\n"), "POST: no Allow");
 	free(resp);
 
 	/* A body, even on GET, is refused without being read. */
-	resp = exchange(c, "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 60);
+	resp = EXCHANGE(c, "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
 	CLIENT_CHECK(c, status_of(resp) == 413, "GET with a body: status %d", status_of(resp));
 	free(resp);
-	resp = exchange(c, "PUT /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", 58);
+	resp = EXCHANGE(c, "PUT /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
 	CLIENT_CHECK(c, status_of(resp) == 405, "PUT with a body: status %d", status_of(resp));
 	free(resp);
 
@@ -694,10 +697,10 @@ static void hostile(struct client *c)
 	get_metrics(c);
 
 	/* Garbage. */
-	resp = exchange(c, "\x01\x02\x03 garbage \xff\xfe\r\n\r\n", 20);
+	resp = EXCHANGE(c, "\x01\x02\x03 garbage \xff\xfe\r\n\r\n");
 	CLIENT_CHECK(c, status_of(resp) == 400, "garbage: status %d", status_of(resp));
 	free(resp);
-	resp = exchange(c, "GET /metrics HTTP/1.1\r\nno colon here\r\n\r\n", 40);
+	resp = EXCHANGE(c, "GET /metrics HTTP/1.1\r\nno colon here\r\n\r\n");
 	CLIENT_CHECK(c, status_of(resp) == 400 || status_of(resp) == 200,
 		     "bad header: status %d", status_of(resp));
 	free(resp);
