@@ -19,20 +19,26 @@
 #include "lib/log.h"
 
 /*
- * libmicrohttpd's differences, kept here: 0.9.53 renamed the epoll flag
- * and the error-log flag (the old names still work, deprecated), and
- * 0.9.70 (0x00097002) made the callbacks return enum MHD_Result.
+ * libmicrohttpd's differences, kept here and probed by configure: 0.9.53
+ * renamed the epoll and error-log flags (the old names still work, but
+ * deprecated), and 0.9.70 made the callbacks return enum MHD_Result.
  */
-#if MHD_VERSION >= 0x00095300
+#if HAVE_DECL_MHD_USE_EPOLL
 #define PW_MHD_EPOLL MHD_USE_EPOLL
-#define PW_MHD_EPOLL_FD MHD_DAEMON_INFO_EPOLL_FD
-#define PW_MHD_ERROR_LOG MHD_USE_ERROR_LOG
 #else
 #define PW_MHD_EPOLL MHD_USE_EPOLL_LINUX_ONLY
+#endif
+#if HAVE_DECL_MHD_DAEMON_INFO_EPOLL_FD
+#define PW_MHD_EPOLL_FD MHD_DAEMON_INFO_EPOLL_FD
+#else
 #define PW_MHD_EPOLL_FD MHD_DAEMON_INFO_EPOLL_FD_LINUX_ONLY
+#endif
+#if HAVE_DECL_MHD_USE_ERROR_LOG
+#define PW_MHD_ERROR_LOG MHD_USE_ERROR_LOG
+#else
 #define PW_MHD_ERROR_LOG MHD_USE_DEBUG
 #endif
-#if MHD_VERSION >= 0x00097002
+#ifdef HAVE_ENUM_MHD_RESULT
 typedef enum MHD_Result pw_mhd_result;
 #else
 typedef int pw_mhd_result;
