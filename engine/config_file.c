@@ -51,6 +51,8 @@ static const struct key keys[] = {
 	{ "denyLogRate", VALUE_RATE, OPT(deny_log_rate), 0 },
 	{ "denyLogBurst", VALUE_UINT, OPT(deny_log_burst), PW_DENY_LOG_BURST_MAX },
 	{ "denyLogReader", VALUE_BOOL, OPT(deny_log_reader), 0 },
+	{ "metricsAddress", VALUE_STRING, OPT(metrics_address), 0 },
+	{ "metricsTextfile", VALUE_STRING, OPT(metrics_textfile), 0 },
 };
 
 static int bad(struct pw_buf *err, const char *path, const yaml_node_t *n, const char *what)

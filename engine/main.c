@@ -52,6 +52,8 @@ enum {
 	OPT_DENY_LOG_RATE,
 	OPT_DENY_LOG_BURST,
 	OPT_DENY_LOG_READER,
+	OPT_METRICS_ADDRESS,
+	OPT_METRICS_TEXTFILE,
 	OPT_VERSION,
 };
 
@@ -73,6 +75,8 @@ static const struct option long_options[] = {
 	{ "deny-log-rate", required_argument, NULL, OPT_DENY_LOG_RATE },
 	{ "deny-log-burst", required_argument, NULL, OPT_DENY_LOG_BURST },
 	{ "deny-log-reader", no_argument, NULL, OPT_DENY_LOG_READER },
+	{ "metrics-address", required_argument, NULL, OPT_METRICS_ADDRESS },
+	{ "metrics-textfile", required_argument, NULL, OPT_METRICS_TEXTFILE },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
 	{ "cleanup", no_argument, NULL, OPT_CLEANUP },
@@ -128,7 +132,8 @@ static void usage(FILE *out)
 	      "      --deny-log-rate=N/UNIT  at most this many per pod and direction, UNIT\n"
 	      "                          sec, min, hour or day (default 1/sec)\n"
 	      "      --deny-log-burst=N  and this many at once, 1 to 10000 (default 5)\n"
-	      "      --deny-log-reader   another program reads the group; podwall does not\n"
+	      "      --deny-log-reader   podwall reads the group and logs a line per packet\n"
+	      "                          (without it the group is left to ulogd or tcpdump)\n"
 	      "\n"
 	      "      --lock-wait=SECONDS wait at most this long for the xtables lock (10)\n"
 	      "\n"
@@ -141,6 +146,10 @@ static void usage(FILE *out)
 	      "      --batch-window=SECONDS     coalesce changes this close together (0.005)\n"
 	      "      --watch-stall-timeout=SECONDS  reopen a watch silent this long (180)\n"
 	      "      --dry-run           print each new state instead of programming it\n"
+	      "      --metrics-address=ADDR  serve /metrics and /healthz on HOST:PORT,\n"
+	      "                          [V6]:PORT, or PORT alone for 127.0.0.1 (default off)\n"
+	      "      --metrics-textfile=PATH  write the metrics there for node_exporter's\n"
+	      "                          textfile collector (every 15 s, atomically)\n"
 	      "      --log-level=LEVEL   err, warning, notice (default), info or debug\n"
 	      "  -h, --help              show this help\n"
 	      "      --version           show the version\n", out);
@@ -290,6 +299,12 @@ static int parse_args(int argc, char **argv, struct pw_options *cfg)
 			break;
 		case OPT_DENY_LOG_READER:
 			cfg->deny_log_reader = true;
+			break;
+		case OPT_METRICS_ADDRESS:
+			replace_string(&cfg->metrics_address, optarg);
+			break;
+		case OPT_METRICS_TEXTFILE:
+			replace_string(&cfg->metrics_textfile, optarg);
 			break;
 		case OPT_LOCK_WAIT:
 			if (parse_seconds(optarg, &cfg->lock_wait_ms) < 0) {

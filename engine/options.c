@@ -59,6 +59,8 @@ void pw_options_free(struct pw_options *cfg)
 	free(cfg->iface_prefix);
 	free(cfg->prefix);
 	free(cfg->cni_cache_dirs);
+	free(cfg->metrics_address);
+	free(cfg->metrics_textfile);
 	free(cfg->config_path);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -81,6 +83,8 @@ void pw_options_copy(struct pw_options *dst, const struct pw_options *src)
 	dst->iface_prefix = dup_or_null(src->iface_prefix);
 	dst->prefix = dup_or_null(src->prefix);
 	dst->cni_cache_dirs = dup_or_null(src->cni_cache_dirs);
+	dst->metrics_address = dup_or_null(src->metrics_address);
+	dst->metrics_textfile = dup_or_null(src->metrics_textfile);
 	dst->config_path = dup_or_null(src->config_path);
 }
 

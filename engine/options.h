@@ -48,7 +48,9 @@ struct pw_options {
 	unsigned deny_log_rate;		/* per pod and direction: rate per unit */
 	enum pw_limit_unit deny_log_rate_unit;
 	unsigned deny_log_burst;
-	bool deny_log_reader;	/* false: podwall reads the group itself and logs lines */
+	bool deny_log_reader;	/* podwall reads the group itself and logs lines */
+	char *metrics_address;	/* the /metrics listener; NULL or "": none */
+	char *metrics_textfile;	/* node_exporter's textfile; NULL or "": none */
 	/*
 	 * Not an option but what the node has: IPv6. The IPv6 table and sets
 	 * are compiled and programmed only then. True until the kernel is
