@@ -21,7 +21,11 @@
 #include "engine/daemon.h"
 #include "engine/drift.h"
 #include "engine/endpoint.h"
+#include "engine/http.h"
+#include "engine/metrics.h"
+#include "engine/nflog.h"
 #include "engine/nodenet.h"
+#include "engine/observe.h"
 #include "k8s/client.h"
 #include "k8s/kubeconfig.h"
 #include "k8s/reflector.h"
@@ -44,6 +48,9 @@ static size_t member_path_limit(const struct pw_options *opt)
 
 /* A failed apply is tried again after this long, whatever else happens. */
 #define RETRY_AFTER_ERROR_MS 2000
+
+/* node_exporter reads the textfile at each scrape: every 15 s is as fresh as most scrapes. */
+#define TEXTFILE_INTERVAL_MS 15000
 
 struct daemon {
 	struct pw_options *opt;
@@ -92,6 +99,16 @@ struct daemon {
 	unsigned commits;
 	unsigned failures;
 	unsigned events;
+	bool apply_failed;	/* the last apply did not go through */
+
+	/* What podwall tells: metrics, /healthz, the textfile, denied packets. */
+	struct pw_observer *obs;
+	struct pw_http *http;	/* NULL: no metricsAddress */
+	struct pw_nflog *nflog;	/* NULL: the deny-log group is left to others */
+	unsigned endpoints_generation;
+	/* The reflectors' counts before the last restart of the API client. */
+	struct pw_reflector_stats reflector_base[3];
+	uint64_t textfile_at;
 };
 
 static uint64_t now_ms(void)
@@ -223,6 +240,15 @@ static void stop_api(struct daemon *d)
 	size_t i;
 
 	for (i = 0; i < PW_ARRAY_SIZE(d->reflectors); i++) {
+		struct pw_reflector_stats st, *base = &d->reflector_base[i];
+
+		if (d->reflectors[i]) {
+			pw_reflector_get_stats(d->reflectors[i], &st);
+			base->lists += st.lists;
+			base->watches += st.watches;
+			base->bad_objects += st.bad_objects;
+			base->relists_410 += st.relists_410;
+		}
 		pw_reflector_free(d->reflectors[i]);
 		d->reflectors[i] = NULL;
 	}
@@ -496,6 +522,14 @@ static int apply_member_changes(struct daemon *d)
 	compiled = now_ms();
 	ret = pw_applier_change_members(d->applier, &changes, &stats, &err);
 	pw_member_changes_free(&changes);
+	if (ret == 0) {
+		struct pw_apply_outcome a = { true, true, false, 0, 0, &stats };
+
+		a.compile_seconds = (double)(compiled - start) / 1000;
+		a.apply_seconds = (double)(now_ms() - start) / 1000;
+		pw_observer_applied(d->obs, &a);
+		d->apply_failed = false;
+	}
 	if (ret < 0) {
 		pw_warn("updating set members: %s: comparing everything with the kernel",
 			pw_buf_str(&err));
@@ -580,6 +614,9 @@ static void apply(struct daemon *d, bool full)
 	uint64_t compiled;
 	struct pw_buf err = PW_BUF_INIT;
 	struct pw_apply_stats stats;
+	struct pw_apply_outcome outcome;
+	/* A full comparison with nothing new to apply finds only others' changes. */
+	bool repairing = full && d->ready && !d->dirty;
 
 	if (!full && d->pods_only && d->opt->dry_run == PW_DRY_RUN_OFF &&
 	    pw_strmap_count(d->changed_addresses) <= member_path_limit(d->opt) &&
@@ -594,6 +631,7 @@ static void apply(struct daemon *d, bool full)
 	log_endpoint_changes(d->endpoints, endpoints);
 	pw_endpoints_free(d->endpoints);
 	d->endpoints = endpoints;
+	d->endpoints_generation++;
 	check_enforcement(d, endpoints);
 	dp = pw_compile(d->cluster, endpoints, d->opt);
 	compiled = now_ms();
@@ -602,6 +640,11 @@ static void apply(struct daemon *d, bool full)
 		print_dry_run(d, dp);
 	} else if (pw_applier_apply(d->applier, dp, d->opt, full, &stats, &err) < 0) {
 		d->failures++;
+		d->apply_failed = true;
+		memset(&outcome, 0, sizeof(outcome));
+		outcome.compile_seconds = (double)(compiled - start) / 1000;
+		outcome.apply_seconds = (double)(now_ms() - start) / 1000;
+		pw_observer_applied(d->obs, &outcome);
 		pw_err("programming the kernel: %s (trying again in %u ms)",
 		       pw_buf_str(&err), RETRY_AFTER_ERROR_MS);
 		/* Nothing changes in the cluster meanwhile: retry on a timer. */
@@ -611,6 +654,17 @@ static void apply(struct daemon *d, bool full)
 		note_ipv6(d, &stats);
 		if (stats.rules.committed || stats.rules6.committed)
 			d->commits++;
+		d->apply_failed = false;
+		memset(&outcome, 0, sizeof(outcome));
+		outcome.ok = true;
+		outcome.drift_repair = repairing &&
+			(stats.rules.committed || stats.rules6.committed || stats.sets.added ||
+			 stats.sets.deleted || stats.sets.created || stats.sets.swapped ||
+			 stats.sets.destroyed);
+		outcome.compile_seconds = (double)(compiled - start) / 1000;
+		outcome.apply_seconds = (double)(now_ms() - start) / 1000;
+		outcome.stats = &stats;
+		pw_observer_applied(d->obs, &outcome);
 		if (full || stats.rules.committed || stats.rules6.committed)
 			remember_table(d);
 		pw_buf_reset(&err);
@@ -624,6 +678,7 @@ static void apply(struct daemon *d, bool full)
 		d->resync_at = now_ms() + (uint64_t)d->opt->resync_interval_s * 1000;
 	if (!d->ready) {
 		d->ready = true;
+		d->textfile_at = 0;	/* the first state, at once */
 		pw_sd_notify("READY=1");
 		if (d->enforced && !d->ipv6_unguarded)
 			pw_notice("enforcing: %zu pods, %zu policies, %zu endpoints on this node",
@@ -634,13 +689,152 @@ static void apply(struct daemon *d, bool full)
 	notify_status(d, d->failures && d->dirty ? "retrying" : "in sync");
 }
 
+/* ------------------------------------------------------ what it tells */
+
+static void observed(struct daemon *d, struct pw_observed *st)
+{
+	bool kernel_ok = d->ready && d->enforced && !d->apply_failed;
+	size_t i;
+
+	memset(st, 0, sizeof(*st));
+	st->opt = d->opt;
+	st->cluster = d->cluster;
+	st->endpoints = d->endpoints;
+	st->endpoints_generation = d->endpoints_generation;
+	st->programmed = pw_applier_current(d->applier);
+	st->enforcing[0] = kernel_ok;
+	st->enforcing[1] = kernel_ok && !d->ipv6_unguarded;
+	if (!d->ready)
+		st->not_enforcing = "not programmed yet: listing the cluster";
+	else if (!d->enforced)
+		st->not_enforcing = d->not_enforced ? d->not_enforced : "bridged frames bypass iptables";
+	else if (d->apply_failed)
+		st->not_enforcing = "the last apply failed: retrying";
+	else if (d->ipv6_unguarded)
+		st->not_enforcing = d->ipv6_why;
+	for (i = 0; i < PW_ARRAY_SIZE(d->reflectors); i++) {
+		struct pw_reflector_stats now;
+
+		st->reflectors[i] = d->reflector_base[i];
+		if (!d->reflectors[i])
+			continue;
+		pw_reflector_get_stats(d->reflectors[i], &now);
+		st->reflectors[i].lists += now.lists;
+		st->reflectors[i].watches += now.watches;
+		st->reflectors[i].bad_objects += now.bad_objects;
+		st->reflectors[i].relists_410 += now.relists_410;
+	}
+}
+
+static unsigned serve(void *ctx, const char *path, struct pw_buf *body, const char **content_type)
+{
+	struct daemon *d = ctx;
+	struct pw_observed st;
+
+	observed(d, &st);
+	if (strcmp(path, "/metrics") == 0) {
+		pw_observer_render(d->obs, &st, body);
+		*content_type = PW_METRICS_CONTENT_TYPE;
+		return 200;
+	}
+	if (strcmp(path, "/healthz") == 0) {
+		if (!st.not_enforcing) {
+			pw_buf_printf(body, "enforcing\n");
+			return 200;
+		}
+		pw_buf_printf(body, "not enforcing: %s\n", st.not_enforcing);
+		return 503;
+	}
+	if (strcmp(path, "/") == 0) {
+		pw_buf_printf(body, "podwall %s on node %s: /metrics, /healthz\n", PACKAGE_VERSION,
+			      d->opt->node_name);
+		return 200;
+	}
+	pw_buf_printf(body, "not found: /metrics and /healthz are\n");
+	return 404;
+}
+
+/* The listener and the NFLOG reader as the options say; reopened on reload. */
+static void open_listener(struct daemon *d)
+{
+	struct pw_buf err = PW_BUF_INIT;
+
+	pw_http_close(d->http);
+	d->http = NULL;
+	if (d->opt->metrics_address && d->opt->metrics_address[0]) {
+		d->http = pw_http_open(d->opt->metrics_address, NULL, serve, d, &err);
+		if (d->http)
+			pw_notice("serving /metrics and /healthz on %s (port %d)",
+				  d->opt->metrics_address, pw_http_port(d->http));
+		else
+			pw_err("metrics: %s: no listener", pw_buf_str(&err));
+	}
+	pw_buf_free(&err);
+}
+
+static void open_nflog(struct daemon *d)
+{
+	struct pw_buf err = PW_BUF_INIT;
+
+	pw_nflog_close(d->nflog);
+	d->nflog = NULL;
+	if (!d->opt->deny_log_reader || d->opt->dry_run != PW_DRY_RUN_OFF)
+		return;
+	d->nflog = pw_nflog_open((uint16_t)d->opt->deny_log_group, &err);
+	if (d->nflog)
+		pw_info("reading denied packets from NFLOG group %u", d->opt->deny_log_group);
+	else
+		pw_err("denied packets: %s: they are counted, not logged by podwall",
+		       pw_buf_str(&err));
+	pw_buf_free(&err);
+}
+
+static void on_denied(void *ctx, const struct pw_nflog_packet *p)
+{
+	struct daemon *d = ctx;
+	struct pw_observed st;
+
+	observed(d, &st);
+	pw_observer_denied(d->obs, &st, p, now_ms());
+}
+
+static void read_denied(struct daemon *d)
+{
+	int ret = pw_nflog_read(d->nflog, on_denied, d);
+
+	if (ret < 0)
+		pw_warn("denied packets: reading NFLOG group %u: %s", d->opt->deny_log_group,
+			strerror(-ret));
+	pw_observer_nflog_overruns(d->obs, pw_nflog_overruns(d->nflog));
+}
+
+static void write_textfile(struct daemon *d, uint64_t now)
+{
+	struct pw_buf err = PW_BUF_INIT;
+	struct pw_observed st;
+
+	if (!d->opt->metrics_textfile || !d->opt->metrics_textfile[0] || !d->ready ||
+	    now < d->textfile_at)
+		return;
+	d->textfile_at = now + TEXTFILE_INTERVAL_MS;
+	observed(d, &st);
+	if (pw_observer_write_textfile(d->obs, &st, d->opt->metrics_textfile, &err) < 0)
+		pw_warn("metrics textfile: %s", pw_buf_str(&err));
+	pw_buf_free(&err);
+}
+
 /* -------------------------------------------------------------- events */
+
+static bool same_text(const char *a, const char *b)
+{
+	return (!a || !*a) ? (!b || !*b) : (b && strcmp(a, b) == 0);
+}
 
 static void reload(struct daemon *d)
 {
 	struct pw_options next;
 	struct pw_buf err = PW_BUF_INIT;
-	bool restart_api;
+	bool restart_api, reopen_listener, reopen_nflog;
 	int ret;
 
 	pw_sd_notify("RELOADING=1");
@@ -667,6 +861,9 @@ static void reload(struct daemon *d)
 		      (!next.kubeconfig || !d->opt->kubeconfig ||
 		       strcmp(next.kubeconfig, d->opt->kubeconfig) != 0);
 	restart_api = restart_api || next.watch_stall_s != d->opt->watch_stall_s;
+	reopen_listener = !same_text(next.metrics_address, d->opt->metrics_address);
+	reopen_nflog = next.deny_log_reader != d->opt->deny_log_reader ||
+		       next.deny_log_group != d->opt->deny_log_group;
 	pw_options_free(d->opt);
 	*d->opt = next;
 	memset(&next, 0, sizeof(next));
@@ -679,6 +876,11 @@ static void reload(struct daemon *d)
 	d->resync_at = now_ms() + (uint64_t)d->opt->resync_interval_s * 1000;
 	d->cni_stamp = 0;
 	open_cni_watch(d);
+	if (reopen_listener)
+		open_listener(d);
+	if (reopen_nflog)
+		open_nflog(d);
+	d->textfile_at = 0;
 	mark_dirty(d);
 	pw_notice("configuration reloaded");
 out:
@@ -763,11 +965,19 @@ static int next_timeout(struct daemon *d, uint64_t now)
 		t = timeout_until(now, d->api_retry_at);
 	if (d->watchdog_ms && timeout_until(now, d->watchdog_at) < t)
 		t = timeout_until(now, d->watchdog_at);
+	if (d->http) {
+		int h = pw_http_timeout_ms(d->http);
+
+		if (h >= 0 && h < t)
+			t = h;
+	}
 	return t;
 }
 
 static void run_due(struct daemon *d, uint64_t now)
 {
+	write_textfile(d, now);
+	pw_observer_tick(d->obs, now);
 	if (!d->client && now >= d->api_retry_at && start_api(d) < 0)
 		d->api_retry_at = now + RETRY_AFTER_ERROR_MS;
 	if (d->watchdog_ms && now >= d->watchdog_at) {
@@ -786,7 +996,7 @@ static void run_due(struct daemon *d, uint64_t now)
 }
 
 /* What the loop waits on besides libcurl's own. */
-enum { FD_SIGNALS, FD_NODE, FD_CNI, FD_COUNT };
+enum { FD_SIGNALS, FD_NODE, FD_CNI, FD_HTTP, FD_NFLOG, FD_COUNT };
 
 /* Without a client (a bad kubeconfig after a reload) only our fds count. */
 static void wait_for_events(struct daemon *d, struct curl_waitfd *fds, unsigned nfds,
@@ -822,7 +1032,9 @@ static int loop(struct daemon *d)
 		for (i = 0; i < FD_COUNT; i++) {
 			int fd = i == FD_SIGNALS ? d->signal_fd :
 				 i == FD_NODE ? (d->net ? pw_nodenet_fd(d->net) : -1) :
-				 (d->cni_watch ? pw_cni_watch_fd(d->cni_watch) : -1);
+				 i == FD_CNI ? (d->cni_watch ? pw_cni_watch_fd(d->cni_watch) : -1) :
+				 i == FD_HTTP ? (d->http ? pw_http_fd(d->http) : -1) :
+				 (d->nflog ? pw_nflog_fd(d->nflog) : -1);
 
 			at[i] = -1;
 			if (fd < 0)
@@ -842,6 +1054,11 @@ static int loop(struct daemon *d)
 			follow_node(d);
 		if (at[FD_CNI] >= 0 && fds[at[FD_CNI]].revents && d->cni_watch)
 			follow_cni_results(d);
+		if (at[FD_NFLOG] >= 0 && fds[at[FD_NFLOG]].revents && d->nflog)
+			read_denied(d);
+		/* Also without input: libmicrohttpd times slow clients out here. */
+		if (d->http)
+			pw_http_run(d->http);
 		tick_reflectors(d, now_ms());
 		run_due(d, now_ms());
 	}
@@ -861,6 +1078,7 @@ int pw_daemon_run(struct pw_options *opt)
 	d.applier = pw_applier_new();
 	d.changed_namespaces = pw_strmap_new();
 	d.changed_addresses = pw_strmap_new();
+	d.obs = pw_observer_new();
 	pw_cluster_index_addresses(d.cluster);
 	d.watchdog_ms = pw_sd_watchdog_interval_ms();
 	d.watchdog_at = now_ms();
@@ -891,6 +1109,8 @@ int pw_daemon_run(struct pw_options *opt)
 		pw_buf_reset(&err);
 	}
 	open_cni_watch(&d);
+	open_listener(&d);
+	open_nflog(&d);
 	ret = start_api(&d);
 	if (ret < 0)
 		goto out;
@@ -901,6 +1121,9 @@ out:
 	stop_api(&d);
 	pw_nodenet_close(d.net);
 	pw_cni_watch_free(d.cni_watch);
+	pw_http_close(d.http);
+	pw_nflog_close(d.nflog);
+	pw_observer_free(d.obs);
 	pw_cni_cache_free(&d.cni);
 	pw_endpoints_free(d.endpoints);
 	free(d.not_enforced);
