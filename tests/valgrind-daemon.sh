@@ -12,7 +12,10 @@
 #      state: no memory error, nothing definitely or indirectly lost, no
 #      descriptor of its own left open at exit.
 # After every round the kernel holds what --dry-run says of the server's
-# objects.
+# objects, /metrics is scraped, and a packet goes to the daemon's NFLOG
+# group through a rule of the test's own in the mangle table (with a
+# prefix of podwall's form), so that the metrics and the denied-packet
+# reader run all along.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$srcdir/tests/netns.sh"
 e2e_requirements "valgrind-daemon.sh"
@@ -73,7 +76,8 @@ users:
   user:
     tokenFile: token
 EOT
-: >"$PW_TMP/podwall.yaml"
+# Every pod logs its denials: the rules podwall programs then carry NFLOG.
+echo "denyLog: all" >"$PW_TMP/podwall.yaml"
 
 # The daemon's STATUS= lines (its object counts after each apply), through
 # a notify socket of our own. The listener goes when this test goes.
@@ -168,6 +172,9 @@ phase() {
 		churn rounds "$ROUND" $((ROUND + 1)) || { fail "round $ROUND: the churn failed"; return 1; }
 		nx ip link del "calisoak$ROUND" 2>/dev/null
 		settle "round $ROUND" "$1" || return 1
+		nx curl -s -o /dev/null --max-time 10 http://127.0.0.1:9474/metrics ||
+			fail "round $ROUND: GET /metrics"
+		nx "$PWPROBE" probe --timeout-ms 10 udp:127.0.0.1:9 >/dev/null
 		echo $((($(date +%s%N) - _t0) / 1000000)) >>"$PW_TMP/rounds.$PHASE"
 		_ph_sent=$(($(churn events) - _ph_base))
 		[ -z "$RSS_2K" ] && [ "$_ph_sent" -ge 2000 ] && RSS_2K=$(rss_kb) && RSS_2K_AT=$_ph_sent
@@ -185,7 +192,8 @@ start_daemon() {	# start_daemon [WRAPPER...]
 		"$PODWALL" --config "$PW_TMP/podwall.yaml" --kubeconfig "$PW_TMP/kubeconfig" \
 		--cni-cache-dir "$(cni_dir "$PW_NODE")" \
 		--node-name edge-1 --log-level info --watch-stall-timeout 3 --resync-interval 5 \
-		>>"$LOG" 2>&1) &
+		--deny-log-reader --metrics-address 127.0.0.1:9474 \
+		--metrics-textfile "$PW_TMP/podwall.prom" >>"$LOG" 2>&1) &
 	DAEMON=$!
 	bg_track $DAEMON
 }
@@ -217,6 +225,8 @@ round_times() {
 
 # ------------------------------------------------- 1. natively: the RSS
 churn setup || { fail "setup of the cluster"; finish; }
+nx iptables-legacy -t mangle -A OUTPUT -o lo -p udp --dport 9 -j NFLOG --nflog-group 42 \
+	--nflog-prefix "pw-deny egress soak/gone" || fail "the test's NFLOG rule"
 ROUND=0
 start_daemon
 settle "native: initial list" 30 || finish
@@ -237,6 +247,12 @@ if [ "$STOPPED" = 0 ]; then
 else
 	fail "native: the daemon's exit status was $STOPPED"
 	grep -A 12 'ERROR: LeakSanitizer\|ERROR: AddressSanitizer\|runtime error' "$LOG" | head -n 60 >&2
+fi
+if grep -q 'denied egress udp 127.0.0.1:[0-9]* -> 127.0.0.1:9 from soak/gone' "$LOG" &&
+   [ -s "$PW_TMP/podwall.prom" ]; then
+	pass "native: denied packets read from NFLOG all along, the textfile written"
+else
+	fail "native: no denied-packet line or no textfile: $(grep denied "$LOG" | tail -n 2)"
 fi
 if [ -n "$SANITIZED" ]; then
 	echo "note: podwall is built with sanitizers: the valgrind phase is left out"
