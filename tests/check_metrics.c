@@ -698,10 +698,13 @@ static void hostile(struct client *c)
 
 	/* Garbage. */
 	resp = EXCHANGE(c, "\x01\x02\x03 garbage \xff\xfe\r\n\r\n");
-	CLIENT_CHECK(c, status_of(resp) == 400, "garbage: status %d", status_of(resp));
+	/* 0.9.72 (Debian 11) takes the first word for an unknown method: 405. */
+	CLIENT_CHECK(c, status_of(resp) == 400 || status_of(resp) == 405,
+		     "garbage: status %d", status_of(resp));
 	free(resp);
 	resp = EXCHANGE(c, "GET /metrics HTTP/1.1\r\nno colon here\r\n\r\n");
-	CLIENT_CHECK(c, status_of(resp) == 400 || status_of(resp) == 200,
+	/* Older releases (0.9.72) close such a connection without an answer (-1). */
+	CLIENT_CHECK(c, status_of(resp) == 400 || status_of(resp) == 200 || status_of(resp) == -1,
 		     "bad header: status %d", status_of(resp));
 	free(resp);
 	get_metrics(c);
