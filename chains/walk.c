@@ -173,16 +173,6 @@ static bool rule_matches(const struct walker *wk, const struct pw_rule *r)
 	return true;
 }
 
-static const char *rule_comment(const struct pw_rule *r)
-{
-	size_t i;
-
-	for (i = 0; i < r->nmatches; i++)
-		if (r->matches[i].kind == PW_MATCH_COMMENT)
-			return r->matches[i].u.comment;
-	return NULL;
-}
-
 static void record(struct walker *wk, const char *chain, size_t i, const struct pw_rule *r)
 {
 	struct pw_walk *w = wk->w;
@@ -192,7 +182,7 @@ static void record(struct walker *wk, const char *chain, size_t i, const struct 
 	s = &w->steps[w->nsteps++];
 	s->chain = chain;
 	s->rule = i;
-	s->comment = rule_comment(r);
+	s->comment = pw_rule_comment(r);
 	s->target = r->target.kind;
 	s->target_chain = r->target.chain;
 }
