@@ -503,7 +503,10 @@ static int resolve_end(struct pw_cluster *c, const struct query_args *a, const c
 	return 0;
 }
 
-/* The two ends in one family: the pods' IPv4 addresses unless an address says IPv6. */
+/*
+ * The two ends in one family: an address given says which; two pods talk
+ * over the source's first family (IPv4 when it has both).
+ */
 static int same_family(const struct query_args *a, struct pw_flow *f)
 {
 	struct pw_flow_end *ends[2] = { &f->from, &f->to };
@@ -511,7 +514,7 @@ static int same_family(const struct query_args *a, struct pw_flow *f)
 	size_t i;
 
 	if (f->from.pod && f->to.pod)
-		family = AF_INET;
+		family = f->from.addr.family;
 	for (i = 0; i < 2; i++) {
 		const struct pw_cidr *addr;
 

@@ -79,7 +79,10 @@ static struct node_plan *plan_of(struct pw_query *q, const char *node)
 
 	if (p)
 		return p;
-	/* A shallow copy: only the node differs, and nothing here frees it. */
+	/*
+	 * A shallow copy, never freed: the node, Calico's names, and both
+	 * families whatever this host's kernel has, as the node is not this host.
+	 */
 	cfg = *q->cfg;
 	cfg.node_name = (char *)node;
 	cfg.endpoint_discovery = PW_DISCOVER_CALICO;
