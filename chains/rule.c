@@ -417,6 +417,16 @@ const char *pw_rule_target_chain(const struct pw_rule *r)
 	return r->target.chain;
 }
 
+const char *pw_rule_comment(const struct pw_rule *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nmatches; i++)
+		if (r->matches[i].kind == PW_MATCH_COMMENT)
+			return r->matches[i].u.comment;
+	return NULL;
+}
+
 /* ---------------------------------------------------------------- format */
 
 /*

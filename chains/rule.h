@@ -153,6 +153,8 @@ void pw_rule_set_nflog(struct pw_rule *r, uint16_t group, const char *prefix);
 /* The target kind, and the chain of a JUMP or GOTO (NULL otherwise). */
 enum pw_target_kind pw_rule_target(const struct pw_rule *r);
 const char *pw_rule_target_chain(const struct pw_rule *r);
+/* The text of the rule's first comment match, or NULL. */
+const char *pw_rule_comment(const struct pw_rule *r);
 
 /*
  * Appends the rule as iptables-save prints it, without "-A <chain>" and

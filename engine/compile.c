@@ -78,6 +78,11 @@ struct compiler {
 	size_t nmembers;
 	struct pw_strmap *policies;	/* namespace -> struct policy_list */
 	struct pw_buf name;		/* scratch for chain and set names */
+	/* The policy rule and peer the allow rules being emitted come from. */
+	const struct pw_policy *origin_policy;
+	bool origin_ingress;
+	size_t origin_rule;
+	size_t origin_peer;
 };
 
 /* What a pod set was filled from, so that it can be filled again alone. */
@@ -517,6 +522,51 @@ static struct pw_rule *allow_rule(struct compiler *cc)
 	return r;
 }
 
+static void origin_key(struct pw_buf *key, int family, const char *chain, size_t index)
+{
+	pw_buf_reset(key);
+	pw_buf_printf(key, "%d %s %zu", family, chain, index);
+}
+
+/* Appends an allow rule, remembering the policy rule it comes from. */
+static void append_allow(struct compiler *cc, struct pw_chain *c, struct pw_rule *r)
+{
+	struct pw_rule_origin *o = pw_xcalloc(1, sizeof(*o));
+	struct pw_buf key = PW_BUF_INIT;
+
+	o->policy = pw_xasprintf("%s/%s", cc->origin_policy->namespace, cc->origin_policy->name);
+	o->ingress = cc->origin_ingress;
+	o->rule = cc->origin_rule;
+	o->peer = cc->origin_peer;
+	origin_key(&key, cc->family, pw_chain_name(c), pw_chain_rule_count(c));
+	pw_chain_append(c, r);
+	pw_strmap_put(cc->dp->origins, key.data, o);
+	pw_buf_free(&key);
+}
+
+const struct pw_rule_origin *pw_dataplane_rule_origin(const struct pw_dataplane *dp, int family,
+						      const char *chain, size_t index)
+{
+	struct pw_buf key = PW_BUF_INIT;
+	const struct pw_rule_origin *o;
+
+	origin_key(&key, family, chain, index);
+	o = pw_strmap_get(dp->origins, key.data);
+	pw_buf_free(&key);
+	return o;
+}
+
+static int free_origin(const char *key, void *value, void *ctx)
+{
+	struct pw_rule_origin *o = value;
+
+	(void)key;
+	(void)ctx;
+	free(o->policy);
+	free(o);
+	return 0;
+}
+
 /* One allow rule: peer and one port alternative. */
 static void emit_numeric_ports(struct compiler *cc, struct pw_chain *c,
 			       const struct peer_match *peer, enum direction dir,
@@ -554,7 +604,7 @@ static void emit_numeric_ports(struct compiler *cc, struct pw_chain *c,
 					pw_rule_add_dport(r, ranges[0].first, ranges[0].last);
 				else
 					pw_rule_add_multiport(r, ranges, n);
-				pw_chain_append(c, r);
+				append_allow(cc, c, r);
 			}
 			n = slots = 0;
 			if (p) {
@@ -580,7 +630,7 @@ static void emit_rule_for_peer(struct compiler *cc, struct pw_chain *c,
 		r = allow_rule(cc);
 		if (peer->set)
 			pw_rule_add_set(r, peer->set, peer_dir, false);
-		pw_chain_append(c, r);
+		append_allow(cc, c, r);
 		return;
 	}
 	for (i = 0; i < rule->nports; i++) {
@@ -608,7 +658,7 @@ static void emit_rule_for_peer(struct compiler *cc, struct pw_chain *c,
 						       peer->scope_podsel, p);
 			pw_rule_add_set(r, named, PW_SET_DST_DST, false);
 		}
-		pw_chain_append(c, r);
+		append_allow(cc, c, r);
 	}
 	emit_numeric_ports(cc, c, peer, dir, rule);
 }
@@ -648,10 +698,12 @@ static void emit_policy_rule(struct compiler *cc, struct pw_chain *c,
 		/* Any address; an egress named port may then be on any pod. */
 		memset(&m, 0, sizeof(m));
 		m.scope_nssel = everything;
+		cc->origin_peer = PW_ORIGIN_ANY_PEER;
 		emit_rule_for_peer(cc, c, policy, dir, rule, &m);
 		return;
 	}
 	for (i = 0; i < rule->npeers; i++) {
+		cc->origin_peer = i;
 		if (peer_to_match(cc, policy, &rule->peers[i], everything, &m))
 			emit_rule_for_peer(cc, c, policy, dir, rule, &m);
 	}
@@ -685,8 +737,12 @@ static char *ensure_policy_chain(struct compiler *cc, const struct pw_policy *po
 	/* A policy without rules still gets its (empty) chain: it only isolates. */
 	c = chain(cc, name);
 	everything = pw_selector_new();
-	for (i = 0; i < nrules; i++)
+	cc->origin_policy = policy;
+	cc->origin_ingress = dir == INGRESS;
+	for (i = 0; i < nrules; i++) {
+		cc->origin_rule = i;
 		emit_policy_rule(cc, c, policy, dir, &rules[i], everything);
+	}
 	pw_selector_free(everything);
 	return name;
 }
@@ -1532,6 +1588,7 @@ struct pw_dataplane *pw_compile(const struct pw_cluster *cluster,
 	cc.dp->filter = pw_table_new("filter", AF_INET);
 	cc.dp->sets = pw_setlist_new();
 	cc.dp->sources = pw_xcalloc(1, sizeof(*cc.dp->sources));
+	cc.dp->origins = pw_strmap_new();
 	compile_family(&cc, AF_INET, cc.dp->filter);
 	if (cfg->ipv6) {
 		cc.dp->filter6 = pw_table_new("filter", AF_INET6);
@@ -1550,6 +1607,10 @@ void pw_dataplane_free(struct pw_dataplane *dp)
 	pw_table_free(dp->filter6);
 	pw_setlist_free(dp->sets);
 	free_sources(dp->sources);
+	if (dp->origins) {
+		pw_strmap_foreach(dp->origins, free_origin, NULL);
+		pw_strmap_free(dp->origins);
+	}
 	free(dp);
 }
 

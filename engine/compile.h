@@ -41,7 +41,26 @@ struct pw_dataplane {
 	struct pw_table *filter6;	/* IPv6: ip6tables, beside it; NULL without IPv6 */
 	struct pw_setlist *sets;
 	struct pw_set_sources *sources;	/* how pw_compile filled the pod sets */
+	struct pw_strmap *origins;	/* see pw_dataplane_rule_origin() */
 };
+
+/*
+ * Which part of which policy an allow rule of a policy chain was compiled
+ * from: kept beside the rules, not in their comments, so that what the
+ * kernel holds stays as it was and explain can still name the rule.
+ */
+struct pw_rule_origin {
+	char *policy;		/* "<ns>/<name>" */
+	bool ingress;
+	size_t rule;		/* index in the policy's ingress or egress rules */
+	size_t peer;		/* index in the rule's peers; PW_ORIGIN_ANY_PEER: it has none */
+};
+
+#define PW_ORIGIN_ANY_PEER ((size_t)-1)
+
+/* The origin of rule index of chain in dp's table of family, or NULL. */
+const struct pw_rule_origin *pw_dataplane_rule_origin(const struct pw_dataplane *dp, int family,
+						      const char *chain, size_t index);
 
 /*
  * endpoints: this node's pods as resolved from the node (engine/endpoint.c);

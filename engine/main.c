@@ -17,6 +17,7 @@
 #include "engine/config_file.h"
 #include "engine/daemon.h"
 #include "engine/cluster.h"
+#include "engine/cmd_query.h"
 #include "engine/compile.h"
 #include "engine/endpoint.h"
 #include "engine/nodenet.h"
@@ -93,6 +94,7 @@ static const struct option long_options[] = {
 static void usage(FILE *out)
 {
 	fputs("Usage: podwall [OPTION]...\n"
+	      "  or:  podwall explain|matrix [OPTION]... (see podwall explain --help)\n"
 	      "Enforce Kubernetes NetworkPolicy on this node with iptables and ipsets.\n"
 	      "\n"
 	      "Sources:\n"
@@ -668,6 +670,11 @@ int main(int argc, char **argv)
 	int ret = EXIT_FAILURE;
 	bool enforced;
 
+	/* The query commands read no configuration file and touch no kernel. */
+	if (argc > 1 && strcmp(argv[1], "explain") == 0)
+		return pw_cmd_explain(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "matrix") == 0)
+		return pw_cmd_matrix(argc - 1, argv + 1);
 	pw_options_init(&cfg);
 	if (load_config_file(argc, argv, &cfg) < 0)
 		goto out;

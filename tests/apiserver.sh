@@ -270,6 +270,7 @@ converge() {
 # start_daemon [ARG]...: the daemon in the node namespace, logging at info
 # (with flannel, edge-2's as well).
 start_daemon() {
+	PW_MANIFESTS=$M
 	(cd "$PW_TMP" && NOTIFY_SOCKET=${PW_NOTIFY_SOCKET:-} &&
 		export NOTIFY_SOCKET &&
 		exec ip netns exec "$PW_NODE" "$PODWALL" --config "$PW_TMP/podwall.yaml" \

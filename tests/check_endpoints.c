@@ -1,21 +1,22 @@
 /*
  * Endpoints found from the node, and the chains that dispatch to them:
  * routed (Calico's and ptp's veths), bridged (flannel's cni0) and by name,
- * on node views built by hand. The compiled table is then walked by a
- * small interpreter of the rules podwall renders, packet by packet, so
- * that what is checked is where each packet ends, not what the rules say.
+ * on node views built by hand. The compiled table is then walked by
+ * chains/walk.c, packet by packet, so that what is checked is where each
+ * packet ends, not what the rules say.
  */
 #include "config.h"
 
 #include <check.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "chains/render.h"
+#include "chains/walk.h"
 #include "engine/cluster.h"
 #include "engine/cni_cache.h"
 #include "engine/compile.h"
@@ -192,108 +193,18 @@ static const struct pw_endpoint *endpoint_of(const struct pw_endpoints *e, unsig
 
 /* ------------------------------------------------------------ the walker */
 
-struct rule {
-	char **tok;
-	size_t ntok;
-};
-
-struct chain {
-	struct rule *rules;
-	size_t count;
-	size_t cap;
-};
-
+/* A compiled table and the sets its rules name, walked by chains/walk.c. */
 struct table {
-	struct pw_strmap *chains;
-	char *text;
+	const struct pw_table *t;
+	const struct pw_setlist *sets;
+	struct pw_dataplane *owned;	/* NULL: the caller keeps the dataplane */
+	struct pw_table *edited;	/* restore_without()'s copy, which t is then */
 };
-
-/* Splits a rule line into tokens; a quoted comment is one token. */
-static void tokenize(char *line, struct rule *r)
-{
-	size_t cap = 0;
-	char *p = line;
-
-	memset(r, 0, sizeof(*r));
-	while (*p) {
-		char *start;
-
-		while (*p == ' ')
-			p++;
-		if (!*p)
-			break;
-		if (*p == '"') {
-			start = ++p;
-			while (*p && !(*p == '"' && p[-1] != '\\'))
-				p++;
-		} else {
-			start = p;
-			while (*p && *p != ' ')
-				p++;
-		}
-		if (*p)
-			*p++ = '\0';
-		PW_GROW(r->tok, cap, r->ntok + 1);
-		r->tok[r->ntok++] = start;
-	}
-}
-
-static struct chain *table_chain(struct table *t, const char *name)
-{
-	struct chain *c = pw_strmap_get(t->chains, name);
-
-	if (!c) {
-		c = pw_xcalloc(1, sizeof(*c));
-		pw_strmap_put(t->chains, name, c);
-	}
-	return c;
-}
-
-static void table_parse(struct table *t, const char *rendered)
-{
-	char *line, *save = NULL;
-
-	t->chains = pw_strmap_new();
-	t->text = pw_xstrdup(rendered);
-	for (line = strtok_r(t->text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		struct chain *c;
-		struct rule r;
-
-		if (line[0] == ':') {
-			char *sp = strchr(line, ' ');
-
-			*sp = '\0';
-			table_chain(t, line + 1);
-			continue;
-		}
-		if (strncmp(line, "-A ", 3) != 0)
-			continue;
-		tokenize(line + 3, &r);
-		c = table_chain(t, r.tok[0]);
-		PW_GROW(c->rules, c->cap, c->count + 1);
-		c->rules[c->count++] = r;
-	}
-}
-
-static int free_chain(const char *key, void *value, void *ctx)
-{
-	struct chain *c = value;
-	size_t i;
-
-	(void)key;
-	(void)ctx;
-	for (i = 0; i < c->count; i++)
-		free(c->rules[i].tok);
-	free(c->rules);
-	free(c);
-	return 0;
-}
 
 static void table_free(struct table *t)
 {
-	pw_strmap_foreach(t->chains, free_chain, NULL);
-	pw_strmap_free(t->chains);
-	free(t->text);
+	pw_dataplane_free(t->owned);
+	pw_table_free(t->edited);
 }
 
 struct packet {
@@ -308,143 +219,63 @@ struct packet {
 enum verdict { V_ACCEPT, V_DROP, V_PASS };
 
 struct walk {
-	struct table *t;
-	struct packet p;
 	unsigned evaluated;		/* rules looked at */
 	char trace[4096];		/* the chains entered, space-separated */
 };
 
-static bool iface_matches(const char *pattern, const char *name)
+static uint8_t proto_of(const char *name)
 {
-	size_t n = strlen(pattern);
-
-	if (!name)
-		return false;
-	if (pattern[n - 1] == '+')
-		return strncmp(pattern, name, n - 1) == 0;
-	return strcmp(pattern, name) == 0;
+	if (!name || strcmp(name, "tcp") == 0)
+		return IPPROTO_TCP;
+	if (strcmp(name, "udp") == 0)
+		return IPPROTO_UDP;
+	if (strcmp(name, "sctp") == 0)
+		return IPPROTO_SCTP;
+	ck_assert_str_eq(name, "ipv6-icmp");
+	return IPPROTO_ICMPV6;
 }
 
-static bool addr_matches(const char *cidr, const char *addr)
+static void trace_chain(struct walk *w, const char *name)
 {
-	struct pw_cidr net = prefix(cidr), a = ip(addr);
-
-	return pw_cidr_contains(&net, &a);
-}
-
-static uint32_t hex(const char *s)
-{
-	return (uint32_t)strtoul(s, NULL, 16);
-}
-
-enum step { CONTINUE, STOP_ACCEPT, STOP_DROP, RETURNED };
-
-static enum step run_chain(struct walk *w, const char *name, int depth);
-
-/* Whether every match of r holds; *target is where its -j/-g points. */
-static bool rule_matches(struct walk *w, const struct rule *r, size_t *target)
-{
-	size_t i;
-	bool neg = false, ok = true;
-
-	for (i = 1; i < r->ntok && ok; i++) {
-		const char *t = r->tok[i];
-
-		if (strcmp(t, "!") == 0) {
-			neg = true;
-			continue;
-		}
-		if (strcmp(t, "-j") == 0 || strcmp(t, "-g") == 0) {
-			*target = i;
-			return true;
-		}
-		if (strcmp(t, "-i") == 0)
-			ok = iface_matches(r->tok[++i], w->p.in) != neg;
-		else if (strcmp(t, "-o") == 0)
-			ok = iface_matches(r->tok[++i], w->p.out) != neg;
-		else if (strcmp(t, "-s") == 0)
-			ok = addr_matches(r->tok[++i], w->p.src) != neg;
-		else if (strcmp(t, "-d") == 0)
-			ok = addr_matches(r->tok[++i], w->p.dst) != neg;
-		else if (strcmp(t, "-p") == 0)
-			ok = (strcmp(r->tok[++i], w->p.proto ? w->p.proto : "tcp") == 0) != neg;
-		else if (strcmp(t, "--icmpv6-type") == 0)
-			ok = atoi(r->tok[++i]) == w->p.icmp6_type;
-		else if (strcmp(t, "--physdev-in") == 0)
-			ok = iface_matches(r->tok[++i], w->p.physin);
-		else if (strcmp(t, "--physdev-out") == 0)
-			ok = iface_matches(r->tok[++i], w->p.physout);
-		else if (strcmp(t, "--mark") == 0) {
-			const char *v = r->tok[++i], *slash = strchr(v, '/');
-
-			ok = ((w->p.mark & hex(slash + 1)) == hex(v)) != neg;
-		} else if (strcmp(t, "--ctstate") == 0) {
-			/* Every packet here is the first of its flow. */
-			ok = strstr(r->tok[++i], "NEW") != NULL;
-		} else if (strcmp(t, "--comment") == 0 || strcmp(t, "-m") == 0) {
-			i++;
-		} else if (strcmp(t, "--match-set") == 0) {
-			ok = false;	/* no peer is in a set in these tests */
-		}
-		neg = false;
-	}
-	*target = 0;
-	return ok;
-}
-
-static enum step run_chain(struct walk *w, const char *name, int depth)
-{
-	struct chain *c = pw_strmap_get(w->t->chains, name);
-	size_t i;
-
-	ck_assert_msg(c != NULL, "no chain %s", name);
-	ck_assert_msg(depth < 16, "chains nest too deep at %s", name);
 	if (strlen(w->trace) + strlen(name) + 2 < sizeof(w->trace)) {
 		strcat(w->trace, name);
 		strcat(w->trace, " ");
 	}
-	for (i = 0; i < c->count; i++) {
-		const struct rule *r = &c->rules[i];
-		size_t t;
-		const char *what;
-		enum step s;
-
-		w->evaluated++;
-		if (!rule_matches(w, r, &t) || !t)
-			continue;
-		what = r->tok[t + 1];
-		if (strcmp(what, "ACCEPT") == 0)
-			return STOP_ACCEPT;
-		if (strcmp(what, "DROP") == 0)
-			return STOP_DROP;
-		if (strcmp(what, "RETURN") == 0)
-			return RETURNED;
-		if (strcmp(what, "MARK") == 0) {
-			const char *v = r->tok[t + 3], *slash = strchr(v, '/');
-
-			w->p.mark = (w->p.mark & ~hex(slash + 1)) ^ hex(v);
-			continue;
-		}
-		s = run_chain(w, what, depth + 1);
-		if (s == STOP_ACCEPT || s == STOP_DROP)
-			return s;
-		/* A goto returns to whoever called this chain. */
-		if (strcmp(r->tok[t], "-g") == 0)
-			return RETURNED;
-	}
-	return RETURNED;
 }
 
+/* Every packet here is the first of its flow. */
 static enum verdict walk(struct table *t, const char *hook, const struct packet *p,
 			 struct walk *w)
 {
-	enum step s;
+	struct pw_packet pkt;
+	struct pw_walk pw;
+	enum verdict v;
+	size_t i;
+	int err;
 
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.in = p->in;
+	pkt.out = p->out;
+	pkt.physin = p->physin;
+	pkt.physout = p->physout;
+	pkt.src = ip(p->src);
+	pkt.dst = ip(p->dst);
+	pkt.protocol = proto_of(p->proto);
+	pkt.icmp6_type = (uint8_t)p->icmp6_type;
+	pkt.ctstate = PW_CT_NEW;
+	pkt.mark = p->mark;
+	err = pw_walk_table(t->t, t->sets, hook, &pkt, &pw);
+	ck_assert_msg(err == 0, "walk from %s: %s", hook, strerror(-err));
 	memset(w, 0, sizeof(*w));
-	w->t = t;
-	w->p = *p;
-	s = run_chain(w, hook, 0);
-	return s == STOP_ACCEPT ? V_ACCEPT : s == STOP_DROP ? V_DROP : V_PASS;
+	w->evaluated = pw.evaluated;
+	trace_chain(w, hook);
+	for (i = 0; i < pw.nsteps; i++)
+		if (pw.steps[i].target_chain)
+			trace_chain(w, pw.steps[i].target_chain);
+	v = pw.verdict == PW_VERDICT_ACCEPT ? V_ACCEPT :
+	    pw.verdict == PW_VERDICT_DROP ? V_DROP : V_PASS;
+	pw_walk_free(&pw);
+	return v;
 }
 
 static struct table compiled_family(const struct pw_cluster *c, const struct pw_endpoints *e,
@@ -452,16 +283,15 @@ static struct table compiled_family(const struct pw_cluster *c, const struct pw_
 				    int family)
 {
 	struct pw_dataplane *dp = pw_compile(c, e, opt);
-	struct pw_buf out = PW_BUF_INIT;
 	struct table t;
 
-	pw_render_table(family == AF_INET6 ? dp->filter6 : dp->filter, &out);
-	table_parse(&t, out.data);
-	pw_buf_free(&out);
+	memset(&t, 0, sizeof(t));
+	t.t = family == AF_INET6 ? dp->filter6 : dp->filter;
+	t.sets = dp->sets;
 	if (dp_out)
 		*dp_out = dp;
 	else
-		pw_dataplane_free(dp);
+		t.owned = dp;
 	return t;
 }
 
@@ -870,40 +700,40 @@ START_TEST(test_flannel_policy_holds)
 }
 END_TEST
 
-/* What an edited restore leaves: the chain gone, and every rule naming it. */
-struct unname {
-	const char *name;
-};
-
-static int drop_references(const char *key, void *value, void *ctx)
+/*
+ * t with chain name emptied (flushed), or gone with every rule naming it
+ * (what an edited restore leaves).
+ */
+static void edit_table(struct table *t, const char *name, bool remove)
 {
-	struct chain *c = value;
-	const struct unname *u = ctx;
-	size_t i, j, k = 0;
+	struct pw_table *copy = pw_table_new(pw_table_name(t->t), pw_table_family(t->t));
+	size_t i, j;
 
-	(void)key;
-	for (i = 0; i < c->count; i++) {
-		bool names = false;
+	ck_assert_msg(pw_table_find_chain(t->t, name) != NULL, "no chain %s", name);
+	for (i = 0; i < pw_table_chain_count(t->t); i++) {
+		const struct pw_chain *c = pw_table_chain_at(t->t, i);
+		struct pw_chain *kept;
+		bool flushed = strcmp(pw_chain_name(c), name) == 0;
 
-		for (j = 0; j < c->rules[i].ntok; j++)
-			names |= strcmp(c->rules[i].tok[j], u->name) == 0;
-		if (names)
-			free(c->rules[i].tok);
-		else
-			c->rules[k++] = c->rules[i];
+		if (flushed && remove)
+			continue;
+		kept = pw_table_chain(copy, pw_chain_name(c));
+		for (j = 0; j < pw_chain_rule_count(c) && !flushed; j++) {
+			const struct pw_rule *r = pw_chain_rule_at(c, j);
+			const char *target = pw_rule_target_chain(r);
+
+			if (!remove || !target || strcmp(target, name) != 0)
+				pw_chain_append(kept, pw_rule_dup(r));
+		}
 	}
-	c->count = k;
-	return 0;
+	pw_table_free(t->edited);
+	t->edited = copy;
+	t->t = copy;
 }
 
 static void restore_without(struct table *t, const char *name)
 {
-	struct unname u = { name };
-	struct chain *c = pw_strmap_del(t->chains, name);
-
-	ck_assert_msg(c != NULL, "no chain %s to remove", name);
-	free_chain(name, c, NULL);
-	pw_strmap_foreach(t->chains, drop_references, &u);
+	edit_table(t, name, true);
 }
 
 static void routed_walks(unsigned n)
@@ -1071,10 +901,8 @@ START_TEST(test_flushed_chain_fails_closed)
 	struct pw_endpoints *e;
 	struct table t;
 	struct walk w;
-	struct chain *ch;
 	char port0[16], port1[16], name[64];
 	struct packet p;
-	size_t i;
 
 	options(&opt);
 	learn(v, 0, 0);
@@ -1084,18 +912,11 @@ START_TEST(test_flushed_chain_fails_closed)
 	port_name(0, port0);
 	port_name(1, port1);
 	chain_of(endpoint_of(e, 1), "tw", name);
-	ch = pw_strmap_get(t.chains, name);
-	for (i = 0; i < ch->count; i++)
-		free(ch->rules[i].tok);
-	ch->count = 0;
+	edit_table(&t, name, false);
 	p = (struct packet){ "cni0", "cni0", port0, port1, "198.18.1.1", "198.18.1.2", 0, NULL, 0 };
 	ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
 	/* Even an emptied bridge chain drops what it would have judged. */
-	ch = pw_strmap_get(t.chains, "pw-from-cni0");
-	ck_assert(ch != NULL);
-	for (i = 0; i < ch->count; i++)
-		free(ch->rules[i].tok);
-	ch->count = 0;
+	edit_table(&t, "pw-from-cni0", false);
 	p = (struct packet){ "cni0", "flannel.1", port0, NULL, "198.18.1.1", "198.18.50.1", 0, NULL, 0 };
 	ck_assert_int_eq(walk(&t, "FORWARD", &p, &w), V_DROP);
 	table_free(&t);

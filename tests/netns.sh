@@ -113,6 +113,10 @@ PW_NODE_NAME=edge-1
 # The node's own address, on an interface of its own: the source of node probes.
 PW_NODE_IP=198.19.254.1
 PW_EXPECT=""
+# The manifests the nodes were last programmed from (apply_manifests, and
+# the daemon helpers of tests/apiserver.sh): what verify asks podwall
+# matrix about. Empty: no manifests, no matrix check.
+PW_MANIFESTS=""
 PW_TOPOLOGY=${PW_TOPOLOGY:-calico}
 # flannel's second node and the addresses of the flannel topology.
 PW_NODE2=""
@@ -1045,6 +1049,7 @@ apply_node() {
 # apply_manifests DIR: program the node from the manifests in DIR; with
 # flannel both nodes, each under its own name.
 apply_manifests() {
+	PW_MANIFESTS=$1
 	apply_node "$PW_NODE" "$PW_NODE_NAME" "$1" || return 1
 	[ -z "$PW_NODE2" ] || apply_node "$PW_NODE2" "$PW_NODE2_NAME" "$1"
 }
@@ -1270,7 +1275,66 @@ compare_matrix() {
 		}' "$PW_TMP/expect.rules" "$1"
 }
 
-# verify NAME [SPEC]...: probes and compares. As the upstream suite does, a
+# podwall_matrix_check FILE: the cells of a probed matrix (FILE, lines
+# "SRC DST SPEC VERDICT") against `podwall matrix --format csv` over the
+# manifests the kernel was programmed from (PW_MANIFESTS): the matrix must
+# say what the packets showed. With one podwall node (calico, ptp) the
+# matrix is of that node's rules alone (--node-name), as the other node's
+# pods are guarded by nothing here; with flannel both nodes run podwall.
+# Left out, as no matrix cell stands for them: probes from the node itself
+# ("node", "node2": no pod's flow), IPv6 cells (tcp6:, udp6:, icmp6; the
+# matrix is of the pods' IPv4 addresses), every probe of a ClusterIP
+# (PW_VIA=vip: kube-proxy's DNAT comes before podwall's rules), cells
+# whose prober failed ("error") and pods the matrix does not list
+# (finished, host-network or without IPv4: no flow of theirs is a pod's,
+# and a finished pod's leftover interface is dropped whatever the policies). PW_MATRIX_CHECK=off leaves it out
+# altogether, for suites whose kernel differs from the manifests on
+# purpose. Prints the cells that differ; on success PW_MATRIX_CELLS holds
+# how many were compared.
+podwall_matrix_check() {
+	PW_MATRIX_CELLS=0
+	[ -n "$PW_MANIFESTS" ] && [ "${PW_MATRIX_CHECK:-on}" != off ] || return 0
+	[ "${PW_VIA:-ip}" = ip ] || return 0
+	_mc_ports=$(awk '$1 != "node" && $1 != "node2" { print $3 }' "$1" | sort -u |
+		awk -F: '$1 == "tcp" || $1 == "udp" { printf "--port %s/%s ", $2, toupper($1) }
+			$1 == "icmp" { printf "--port ICMP " }')
+	[ -n "$_mc_ports" ] || return 0
+	_mc_node=""
+	[ -n "$PW_NODE2" ] || _mc_node="--node-name $PW_NODE_NAME"
+	# shellcheck disable=SC2086
+	if ! "$PODWALL" matrix -f "$PW_MANIFESTS" $_mc_node $_mc_ports --format csv \
+		>"$PW_TMP/podwall-matrix.csv" 2>"$PW_TMP/podwall-matrix.err"; then
+		echo "    podwall matrix -f $PW_MANIFESTS failed: $(cat "$PW_TMP/podwall-matrix.err")"
+		return 1
+	fi
+	_mc_out=$(awk -F, '
+		FILENAME == ARGV[1] { if (FNR > 1) { cell[$1 " " $2 " " $3] = $4; listed[$1] = 1 } next }
+		{
+			split($0, f, " ")
+			if (!(f[1] in listed) || !(f[2] in listed)) next
+			if (f[3] == "icmp") port = "ICMP"
+			else if (f[3] ~ /^(tcp|udp):[0-9]+$/) { split(f[3], sp, ":"); port = sp[2] "/" toupper(sp[1]) }
+			else next
+			if (f[4] == "ok" || f[4] == "refused") want = "allowed"
+			else if (f[4] == "blocked") want = "denied"
+			else next
+			k = f[1] " " f[2] " " port
+			n++
+			if (!(k in cell)) got = "no cell"
+			else got = cell[k]
+			if (got != want && ++bad <= 16)
+				printf "    podwall matrix: %s -> %s %s: the packets were %s, the matrix says %s\n", f[1], f[2], f[3], f[4], got
+		}
+		END { if (bad > 16) printf "    ... and %d more\n", bad - 16; printf "%d %d\n", n, bad }' \
+		"$PW_TMP/podwall-matrix.csv" "$1")
+	echo "$_mc_out" | sed '$d'
+	_mc_last=$(echo "$_mc_out" | tail -n 1)
+	PW_MATRIX_CELLS=${_mc_last% *}
+	[ "${_mc_last#* }" = 0 ]
+}
+
+# verify NAME [SPEC]...: probes and compares, with the expectations and
+# with podwall matrix (podwall_matrix_check). As the upstream suite does, a
 # matrix that differs is probed once more before the case fails; a pass on
 # the second probe says so.
 verify() {
@@ -1278,17 +1342,34 @@ verify() {
 	shift
 	probe_matrix "$@" >"$PW_TMP/matrix" 2>"$PW_TMP/matrix.err"
 	if compare_matrix "$PW_TMP/matrix" >"$PW_TMP/diff"; then
-		pass "$_v_name$(matrix_families)"
-		return 0
+		verify_with_podwall_matrix "$_v_name$(matrix_families)"
+		return
 	fi
 	probe_matrix "$@" >"$PW_TMP/matrix" 2>>"$PW_TMP/matrix.err"
 	if compare_matrix "$PW_TMP/matrix" >"$PW_TMP/diff2"; then
-		pass "$_v_name (on the second probe; the first differed in $(wc -l <"$PW_TMP/diff") cell(s))$(matrix_families)"
-		return 0
+		verify_with_podwall_matrix "$_v_name (on the second probe; the first differed in $(wc -l <"$PW_TMP/diff") cell(s))$(matrix_families)"
+		return
 	fi
 	fail "$_v_name: $(wc -l <"$PW_TMP/diff2" | tr -d ' ') line(s) of differing cells:"
 	cat "$PW_TMP/diff2" >&2
 	[ -s "$PW_TMP/matrix.err" ] && sed 's/^/    /' "$PW_TMP/matrix.err" >&2
+	return 1
+}
+
+# verify_with_podwall_matrix MESSAGE: the packets matched the expectations;
+# pass if podwall matrix says the same of them, saying how many cells it
+# was asked about.
+verify_with_podwall_matrix() {
+	if podwall_matrix_check "$PW_TMP/matrix" >"$PW_TMP/matrix-diff"; then
+		if [ "$PW_MATRIX_CELLS" -gt 0 ]; then
+			pass "$1 [podwall matrix agrees on $PW_MATRIX_CELLS cells]"
+		else
+			pass "$1"
+		fi
+		return 0
+	fi
+	fail "$1: the packets are as expected, but podwall matrix differs:"
+	cat "$PW_TMP/matrix-diff" >&2
 	return 1
 }
 
