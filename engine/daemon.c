@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +27,8 @@
 #include "engine/nflog.h"
 #include "engine/nodenet.h"
 #include "engine/observe.h"
+#include "engine/query.h"
+#include "engine/ui.h"
 #include "k8s/client.h"
 #include "k8s/kubeconfig.h"
 #include "k8s/reflector.h"
@@ -106,6 +109,9 @@ struct daemon {
 	struct pw_http *http;	/* NULL: no metricsAddress */
 	struct pw_nflog *nflog;	/* NULL: the deny-log group is left to others */
 	unsigned endpoints_generation;
+	/* The page's verdicts, for the cluster as it was at event ui_events. */
+	struct pw_query *ui_query;
+	unsigned ui_events;
 	/* The reflectors' counts before the last restart of the API client. */
 	struct pw_reflector_stats reflector_base[3];
 	uint64_t textfile_at;
@@ -726,6 +732,50 @@ static void observed(struct daemon *d, struct pw_observed *st)
 	}
 }
 
+static uint8_t ipproto_of(enum pw_protocol p)
+{
+	return p == PW_PROTO_UDP ? IPPROTO_UDP : p == PW_PROTO_SCTP ? IPPROTO_SCTP : IPPROTO_TCP;
+}
+
+/* The page's edges: this node's own rules walked, as explain walks them. */
+static bool ui_allowed(void *ctx, const struct pw_pod *src, const struct pw_pod *dst,
+		       uint16_t port, enum pw_protocol protocol)
+{
+	struct daemon *d = ctx;
+	struct pw_query_answer answer;
+	struct pw_buf err = PW_BUF_INIT;
+	struct pw_flow flow;
+	bool allowed = false;
+	int family;
+
+	if (!d->ui_query || d->ui_events != d->events) {
+		pw_query_free(d->ui_query);
+		d->ui_query = pw_query_new(d->cluster, d->opt, d->opt->node_name);
+		d->ui_events = d->events;
+	}
+	/* Open in one family is an edge: the page does not split them. */
+	for (family = AF_INET; !allowed && family; family = family == AF_INET ? AF_INET6 : 0) {
+		const struct pw_cidr *a = pw_pod_address(src, family), *b = pw_pod_address(dst, family);
+
+		if (!a || !b)
+			continue;
+		memset(&flow, 0, sizeof(flow));
+		flow.from.pod = src;
+		flow.from.addr = *a;
+		flow.to.pod = dst;
+		flow.to.addr = *b;
+		flow.protocol = ipproto_of(protocol);
+		flow.port = port;
+		if (pw_query_flow(d->ui_query, &flow, &answer, &err) == 0) {
+			allowed = answer.allowed;
+			pw_query_answer_free(&answer);
+		}
+		pw_buf_reset(&err);
+	}
+	pw_buf_free(&err);
+	return allowed;
+}
+
 static unsigned serve(void *ctx, const char *path, struct pw_buf *body, const char **content_type)
 {
 	struct daemon *d = ctx;
@@ -745,12 +795,27 @@ static unsigned serve(void *ctx, const char *path, struct pw_buf *body, const ch
 		pw_buf_printf(body, "not enforcing: %s\n", st.not_enforcing);
 		return 503;
 	}
-	if (strcmp(path, "/") == 0) {
-		pw_buf_printf(body, "podwall %s on node %s: /metrics, /healthz\n", PACKAGE_VERSION,
-			      d->opt->node_name);
+	if (strcmp(path, "/ui") == 0 || strcmp(path, "/ui/") == 0) {
+		pw_buf_puts(body, pw_ui_page);
+		*content_type = PW_UI_PAGE_TYPE;
 		return 200;
 	}
-	pw_buf_printf(body, "not found: /metrics and /healthz are\n");
+	if (strcmp(path, "/ui/app.js") == 0) {
+		pw_buf_puts(body, pw_ui_script);
+		*content_type = PW_UI_SCRIPT_TYPE;
+		return 200;
+	}
+	if (strcmp(path, "/ui/state.json") == 0) {
+		pw_ui_state(&st, ui_allowed, d, body);
+		*content_type = PW_UI_STATE_TYPE;
+		return 200;
+	}
+	if (strcmp(path, "/") == 0) {
+		pw_buf_printf(body, "podwall %s on node %s: /metrics, /healthz, /ui\n",
+			      PACKAGE_VERSION, d->opt->node_name);
+		return 200;
+	}
+	pw_buf_printf(body, "not found: /metrics, /healthz and /ui are\n");
 	return 404;
 }
 
@@ -1122,6 +1187,7 @@ out:
 	pw_nodenet_close(d.net);
 	pw_cni_watch_free(d.cni_watch);
 	pw_http_close(d.http);
+	pw_query_free(d.ui_query);
 	pw_nflog_close(d.nflog);
 	pw_observer_free(d.obs);
 	pw_cni_cache_free(&d.cni);

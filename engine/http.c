@@ -84,6 +84,15 @@ static pw_mhd_result respond(struct MHD_Connection *conn, unsigned status,
 				content_type ? content_type : "text/plain; charset=utf-8");
 	if (allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	/*
+	 * Every answer is the node's state of this moment, and none may be
+	 * taken for another type or run anything but the page's own script.
+	 */
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Content-Security-Policy",
+				"default-src 'none'; script-src 'self'; connect-src 'self'; "
+				"style-src 'unsafe-inline'; frame-ancestors 'none'");
 	ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;

@@ -373,9 +373,8 @@ void pw_observer_tick(struct pw_observer *o, uint64_t now_ms)
 		say_suppressed(o, now_ms);
 }
 
-/* The policies of the pod's namespace that select it for that direction. */
-static size_t isolating_policies(const struct pw_cluster *c, const struct pw_pod *pod,
-				 bool ingress, const char ***out)
+size_t pw_isolating_policies(const struct pw_cluster *c, const struct pw_pod *pod,
+			     bool ingress, const char ***out)
 {
 	unsigned type = ingress ? PW_POLICY_INGRESS : PW_POLICY_EGRESS;
 	const char **names = NULL;
@@ -449,7 +448,7 @@ void pw_observer_denied(struct pw_observer *o, const struct pw_observed *st,
 		ctx.pod = slash + 1;
 	}
 	if (st->cluster) {
-		ctx.policy_count = isolating_policies(st->cluster, pod, ingress, &policies);
+		ctx.policy_count = pw_isolating_policies(st->cluster, pod, ingress, &policies);
 		ctx.policies = policies;
 		remote = remote_pod(st->cluster, ingress ? &p->src : &p->dst);
 		if (remote) {

@@ -67,6 +67,14 @@ void pw_observer_denied(struct pw_observer *o, const struct pw_observed *st,
 			const struct pw_nflog_packet *p, uint64_t now_ms);
 /* Says how many lines the rate limit left out, once it is quiet again. */
 void pw_observer_tick(struct pw_observer *o, uint64_t now_ms);
+/*
+ * The policies of pod's namespace that select it for that direction
+ * ("ns/name", sorted as the cluster sorts them; pod NULL: none): *out and
+ * each name are the caller's to free.
+ */
+size_t pw_isolating_policies(const struct pw_cluster *c, const struct pw_pod *pod,
+			     bool ingress, const char ***out);
+
 /* The NFLOG socket's own losses (ENOBUFS), for the metrics. */
 void pw_observer_nflog_overruns(struct pw_observer *o, unsigned long overruns);
 
