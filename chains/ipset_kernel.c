@@ -974,6 +974,24 @@ static int probe_kernel(struct pw_ipset_kernel *k)
 	return ret;
 }
 
+int pw_ipset_kernel_has_type(struct pw_ipset_kernel *k, const char *type, int family)
+{
+	struct ipset_session *s = k->session;
+	uint8_t nfproto = to_nfproto(family);
+	int ret = 1;
+
+	reset_data(k);
+	if (ipset_session_data_set(s, IPSET_OPT_TYPENAME, type) < 0 ||
+	    ipset_session_data_set(s, IPSET_OPT_FAMILY, &nfproto) < 0 ||
+	    ipset_cmd(s, IPSET_CMD_TYPE, 0) < 0) {
+		pw_compat_ipset_clear_error(s);
+		ret = 0;
+	}
+	reset_data(k);
+	pw_buf_reset(&k->out);
+	return ret;
+}
+
 struct pw_ipset_kernel *pw_ipset_kernel_open(struct pw_buf *err)
 {
 	struct pw_ipset_kernel *k;

@@ -25,6 +25,9 @@ struct pw_ipset_stats {
 struct pw_ipset_kernel *pw_ipset_kernel_open(struct pw_buf *err);
 void pw_ipset_kernel_close(struct pw_ipset_kernel *k);
 
+/* Whether the kernel has the set type ("hash:ip,port") for family (AF_INET, AF_INET6). */
+int pw_ipset_kernel_has_type(struct pw_ipset_kernel *k, const char *type, int family);
+
 /*
  * Reads every set whose name starts with prefix, with its members, as the
  * kernel holds them. 0 or -errno, with libipset's message in err.

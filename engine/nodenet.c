@@ -535,6 +535,29 @@ int pw_node_view_bridge_holding(const struct pw_node_view *v, const struct pw_ci
 	return w.bridge;
 }
 
+struct addr_walk {
+	void (*fn)(int ifindex, const struct pw_cidr *prefix, void *ctx);
+	void *ctx;
+};
+
+static int visit_any_addr(const char *key, void *value, void *ctx)
+{
+	const struct addr_entry *a = value;
+	struct addr_walk *w = ctx;
+
+	w->fn(a->ifindex, &a->prefix, w->ctx);
+	return 0;
+}
+
+void pw_node_view_foreach_addr(const struct pw_node_view *v,
+			       void (*fn)(int ifindex, const struct pw_cidr *prefix, void *ctx),
+			       void *ctx)
+{
+	struct addr_walk w = { fn, ctx };
+
+	pw_strmap_foreach(v->addrs, visit_any_addr, &w);
+}
+
 bool pw_node_view_neighbour(const struct pw_node_view *v, int ifindex, const struct pw_cidr *ip,
 			    uint8_t mac[6])
 {

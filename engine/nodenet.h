@@ -85,6 +85,10 @@ void pw_node_view_foreach_route(const struct pw_node_view *v,
 
 /* The bridge one of whose own address prefixes holds ip, or 0. */
 int pw_node_view_bridge_holding(const struct pw_node_view *v, const struct pw_cidr *ip);
+/* Calls fn for every address (with its prefix length); in no particular order. */
+void pw_node_view_foreach_addr(const struct pw_node_view *v,
+			       void (*fn)(int ifindex, const struct pw_cidr *prefix, void *ctx),
+			       void *ctx);
 /* The hardware address the node has for ip on link ifindex. */
 bool pw_node_view_neighbour(const struct pw_node_view *v, int ifindex, const struct pw_cidr *ip,
 			    uint8_t mac[6]);
