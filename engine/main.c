@@ -16,6 +16,7 @@
 #include "engine/cni_cache.h"
 #include "engine/config_file.h"
 #include "engine/daemon.h"
+#include "engine/doctor.h"
 #include "engine/cluster.h"
 #include "engine/cmd_query.h"
 #include "engine/compile.h"
@@ -675,6 +676,8 @@ int main(int argc, char **argv)
 		return pw_cmd_explain(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "matrix") == 0)
 		return pw_cmd_matrix(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "doctor") == 0)
+		return pw_doctor_main(argc - 1, argv + 1);
 	pw_options_init(&cfg);
 	if (load_config_file(argc, argv, &cfg) < 0)
 		goto out;
