@@ -306,7 +306,6 @@ static struct pw_cluster *check_api(struct pw_doctor_report *r, const struct doc
 	struct pw_cluster *cluster = NULL;
 	struct api_call call;
 	size_t i;
-	bool reached = false;
 
 	memset(&kcfg, 0, sizeof(kcfg));
 	if (pw_k8s_config_resolve(a->opt.kubeconfig, &kcfg, &err) < 0 ||
@@ -337,7 +336,6 @@ static struct pw_cluster *check_api(struct pw_doctor_report *r, const struct doc
 				free(path[1]);
 				goto out;
 			}
-			reached = true;
 			if (call.status != 200) {
 				m = status_message(call.message ? call.message : "");
 				pw_buf_printf(&denied, "%s%s %s: %ld %s", denied.len ? "; " : "",
@@ -357,17 +355,20 @@ static struct pw_cluster *check_api(struct pw_doctor_report *r, const struct doc
 			      kcfg.server);
 	api_get(c, "/api/v1/pods", a->api_timeout_s, true, &call);
 	if (!call.error && call.status == 200) {
+		char *rv = NULL, *cont = NULL;
+
 		cluster = pw_cluster_new();
 		pw_buf_reset(&err);
 		if (pw_list_decode(call.body.data ? call.body.data : "", call.body.len, PW_KIND_POD,
-				   store_pod, skip_bad, cluster, NULL, NULL, &err) < 0) {
+				   store_pod, skip_bad, cluster, &rv, &cont, &err) < 0) {
 			pw_cluster_free(cluster);
 			cluster = NULL;
 		}
+		free(rv);
+		free(cont);
 	}
 	api_call_free(&call);
 out:
-	(void)reached;
 	pw_k8s_client_free(c);
 	pw_k8s_config_free(&kcfg);
 	pw_buf_free(&err);

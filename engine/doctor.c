@@ -382,6 +382,11 @@ static void collect_kp_rule(const struct pw_iptc_rule_view *v, void *ctx)
 		k->services = true;
 	if (strcmp(v->chain, "KUBE-NODEPORTS") == 0)
 		k->nodeports = true;
+	/* Empty chains have no rules to report: their jumps tell of them. */
+	if (v->target && strcmp(v->target, "KUBE-SERVICES") == 0)
+		k->services = true;
+	if (v->target && strcmp(v->target, "KUBE-NODEPORTS") == 0)
+		k->nodeports = true;
 	if (strncmp(v->chain, "KUBE-", 5) != 0)
 		return;
 	PW_GROW(k->items, k->cap, k->count + 1);
@@ -401,23 +406,6 @@ static bool link_exists(const char *name)
 	return if_nametoindex(name) != 0;
 }
 
-/*
- * Empty chains hold no rules for pw_iptc_foreach_rule() to report, so
- * KUBE-NODEPORTS (empty without NodePort services) is looked for as a
- * jump target too.
- */
-static void note_jump_targets(struct kp_rules *k)
-{
-	size_t i;
-
-	for (i = 0; i < k->count; i++) {
-		if (strcmp(k->items[i].target, "KUBE-NODEPORTS") == 0)
-			k->nodeports = true;
-		if (strcmp(k->items[i].target, "KUBE-SERVICES") == 0)
-			k->services = true;
-	}
-}
-
 void pw_doctor_check_kube_proxy(struct pw_doctor_report *r)
 {
 	struct kp_rules nat = { NULL, 0, 0, false, false }, filter = { NULL, 0, 0, false, false };
@@ -432,8 +420,6 @@ void pw_doctor_check_kube_proxy(struct pw_doctor_report *r)
 	}
 	pw_buf_reset(&err);
 	(void)pw_iptc_foreach_rule("filter", collect_kp_rule, &filter, &err);
-	note_jump_targets(&nat);
-	note_jump_targets(&filter);
 	for (i = 0; i < nat.count; i++)
 		cluster_ips += nat.items[i].cluster_ip;
 	if (link_exists("kube-ipvs0")) {
@@ -820,7 +806,13 @@ static void describe_holder(const char *path, struct pw_buf *out)
 		snprintf(proc, sizeof(proc), "/proc/%d/comm", (int)pid);
 		if (pw_read_file(proc, 256, &comm, &len) == 0 && len && comm[len - 1] == '\n')
 			comm[len - 1] = '\0';
-		pw_buf_printf(out, "held by pid %d (%s)", (int)pid, comm ? comm : "?");
+		/* The lock is the open file's: a child that inherited it holds it on. */
+		if (comm)
+			pw_buf_printf(out, "held by pid %d (%s)", (int)pid, comm);
+		else
+			pw_buf_printf(out, "taken by pid %d, which has exited: a process that "
+				      "inherited its descriptor holds it (fuser -v %s)", (int)pid,
+				      path);
 	}
 	free(locks);
 	free(comm);
