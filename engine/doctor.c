@@ -257,6 +257,8 @@ static bool section_is(const char *line, size_t len, const char *name)
 	       line[n + 1] == ']';
 }
 
+#define NM_KEY "unmanaged-devices"
+
 char *pw_nm_unmanaged_devices(const char *conf)
 {
 	const char *p = conf;
@@ -281,7 +283,7 @@ char *pw_nm_unmanaged_devices(const char *conf)
 
 			while (klen && isspace((unsigned char)s[klen - 1]))
 				klen--;
-			if (klen == 16 && strncmp(s, "unmanaged-devices", 16) == 0) {
+			if (klen == strlen(NM_KEY) && strncmp(s, NM_KEY, klen) == 0) {
 				const char *v = eq + 1;
 
 				while (v < s + len && isspace((unsigned char)*v))
