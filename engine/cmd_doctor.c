@@ -252,23 +252,26 @@ static void api_call_free(struct api_call *call)
 	free(call->message);
 }
 
-/* The Status body's "message", or the body itself, on one line. */
+/* The Status body's "message" (its escapes undone), or the body itself, on one line. */
 static char *status_message(const char *body)
 {
 	const char *m = strstr(body, "\"message\":\"");
-	char *out, *p;
+	struct pw_buf out = PW_BUF_INIT;
+	const char *p;
 
-	if (m) {
-		const char *e = strchr(m + 11, '"');
-
-		out = pw_xstrndup(m + 11, e ? (size_t)(e - m - 11) : strlen(m + 11));
+	if (!m) {
+		pw_buf_puts(&out, body);
 	} else {
-		out = pw_xstrdup(body);
+		for (p = m + 11; *p && *p != '"'; p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			pw_buf_putc(&out, *p);
+		}
 	}
-	for (p = out; *p; p++)
+	for (p = pw_buf_str(&out); *p; p++)
 		if (*p == '\n')
-			*p = ' ';
-	return out;
+			out.data[p - out.data] = ' ';
+	return pw_buf_steal(&out);
 }
 
 static const struct {

@@ -181,7 +181,7 @@ expect "API allowed" 0 "^OK   api-rbac: https://127.0.0.1:$API: list and watch a
 expect "API pods" 0 "^OK   pod-addresses: 1 pods"
 fault '{"type":"status","code":403,"path":"networkpolicies","count":2}'
 doctor --kubeconfig "$PW_TMP/kubeconfig"
-expect "API 403" 1 "^FAIL api-rbac: list networkpolicies: 403 networkpolicies is forbidden: .*; watch networkpolicies: 403 .*; fix: grant the node's identity list and watch"
+expect "API 403" 1 "^FAIL api-rbac: list networkpolicies: 403 networkpolicies is forbidden: User \"system:serviceaccount:kube-system:podwall\" cannot list resource \"networkpolicies\" .*; watch networkpolicies: 403 .*; fix: grant the node's identity list and watch"
 sed "s|https://127.0.0.1:$API|https://127.0.0.1:1|" "$PW_TMP/kubeconfig" >"$PW_TMP/kubeconfig.down"
 doctor --kubeconfig "$PW_TMP/kubeconfig.down" --api-timeout 2
 expect "API unreachable" 1 "^FAIL api: https://127.0.0.1:1: .*; fix: check the server address"
