@@ -647,10 +647,19 @@ static int read_int_file(const char *path)
 	return v;
 }
 
+struct ipv6_walk {
+	const char *node_name;
+	bool found;
+};
+
+/* A pod of this node's (of any node's when the name is not known) with IPv6. */
 static int has_ipv6_pod(const struct pw_pod *pod, void *ctx)
 {
-	if (pw_pod_address(pod, AF_INET6))
-		*(bool *)ctx = true;
+	struct ipv6_walk *w = ctx;
+
+	if (pw_pod_address(pod, AF_INET6) && !pod->host_network &&
+	    (!w->node_name || (pod->node_name && strcmp(pod->node_name, w->node_name) == 0)))
+		w->found = true;
 	return 0;
 }
 
@@ -712,7 +721,7 @@ static void check_rp_filter(struct pw_doctor_report *r)
 void pw_doctor_check_sysctls(struct pw_doctor_report *r, const struct pw_doctor_env *env)
 {
 	int v4 = read_int_file("/proc/sys/net/ipv4/ip_forward");
-	bool ipv6_pods = false;
+	struct ipv6_walk w = { env->node_name, false };
 
 	if (v4 == 1)
 		pw_doctor_add(r, PW_DOCTOR_OK, "ip-forward", NULL, "net.ipv4.ip_forward = 1");
@@ -721,17 +730,18 @@ void pw_doctor_check_sysctls(struct pw_doctor_report *r, const struct pw_doctor_
 			      "(and net.ipv4.ip_forward = 1 in /etc/sysctl.d/)",
 			      "net.ipv4.ip_forward = %d: the node does not route pods' traffic", v4);
 	if (env->cluster)
-		pw_cluster_foreach_pod(env->cluster, has_ipv6_pod, &ipv6_pods);
-	if (ipv6_pods) {
+		pw_cluster_foreach_pod(env->cluster, has_ipv6_pod, &w);
+	if (w.found) {
 		int v6 = read_int_file("/proc/sys/net/ipv6/conf/all/forwarding");
 
 		if (v6 == 1)
 			pw_doctor_add(r, PW_DOCTOR_OK, "ip-forward", NULL,
-				      "net.ipv6.conf.all.forwarding = 1 (pods have IPv6)");
+				      "net.ipv6.conf.all.forwarding = 1 (this node's pods have IPv6)");
 		else
 			pw_doctor_add(r, PW_DOCTOR_FAIL, "ip-forward",
 				      "sysctl -w net.ipv6.conf.all.forwarding=1",
-				      "net.ipv6.conf.all.forwarding = %d and pods have IPv6 addresses",
+				      "net.ipv6.conf.all.forwarding = %d and this node's pods have "
+				      "IPv6 addresses",
 				      v6);
 	}
 	check_rp_filter(r);

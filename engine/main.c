@@ -96,6 +96,7 @@ static void usage(FILE *out)
 {
 	fputs("Usage: podwall [OPTION]...\n"
 	      "  or:  podwall explain|matrix [OPTION]... (see podwall explain --help)\n"
+	      "  or:  podwall doctor [OPTION]... (check the node and the cluster: --help)\n"
 	      "Enforce Kubernetes NetworkPolicy on this node with iptables and ipsets.\n"
 	      "\n"
 	      "Sources:\n"

@@ -21,7 +21,8 @@ OUT="$PW_TMP/doctor.out"
 # doctor ARG...: podwall doctor in the node, its output in OUT, its status in RC.
 doctor() {
 	(cd "$PW_TMP" && exec ip netns exec "$PW_NODE" "$PODWALL" doctor \
-		--config "$PW_TMP/empty.yaml" --lock-wait 0.5 "$@") >"$OUT" 2>"$OUT.err"
+		--config "$PW_TMP/empty.yaml" --node-name edge-1 --lock-wait 0.5 "$@") \
+		>"$OUT" 2>"$OUT.err"
 	RC=$?
 }
 
@@ -92,6 +93,20 @@ doctor -f "$PW_TMP/pods.yaml"
 expect "ip_forward 0" 1 "^FAIL ip-forward: net.ipv4.ip_forward = 0.*; fix: sysctl -w net.ipv4.ip_forward=1"
 ns_sysctl "$PW_NODE" net/ipv4/ip_forward 1
 
+# IPv6 forwarding matters once a pod of the node has an IPv6 address.
+if [ -e /proc/sys/net/ipv6 ]; then
+	pods_yaml "$PW_TMP/pods6.yaml" 198.18.50.1 fd00:18::50:2
+	ns_sysctl "$PW_NODE" net/ipv6/conf/all/forwarding 1
+	doctor -f "$PW_TMP/pods6.yaml"
+	expect "IPv6 forwarding on" 0 "^OK   ip-forward: net.ipv6.conf.all.forwarding = 1 (this node's pods have IPv6)"
+	ns_sysctl "$PW_NODE" net/ipv6/conf/all/forwarding 0
+	doctor -f "$PW_TMP/pods6.yaml"
+	expect "IPv6 forwarding off" 1 "^FAIL ip-forward: net.ipv6.conf.all.forwarding = 0 and this node's pods have IPv6 addresses; fix: sysctl -w net.ipv6.conf.all.forwarding=1"
+	doctor -f "$PW_TMP/pods.yaml"
+	expect "IPv6 forwarding without IPv6 pods" 0 "^OK   ip-forward: net.ipv4.ip_forward = 1"
+	grep -q "ipv6" "$OUT" && fail "IPv6 forwarding judged without IPv6 pods: $(cat "$OUT")"
+fi
+
 ns_sysctl "$PW_NODE" net/ipv4/conf/all/rp_filter 1
 doctor -f "$PW_TMP/pods.yaml"
 expect "strict rp_filter" 0 "^WARN rp-filter: strict rp_filter (1) on $(pod_iface x a)"
@@ -136,6 +151,15 @@ doctor -f "$PW_TMP/pods.yaml"
 expect "kube-proxy --masquerade-all" 1 \
 	"^FAIL kube-proxy: iptables mode, --masquerade-all: .*; fix: run kube-proxy without --masquerade-all"
 kube_proxy_rules "! -s 198.18.0.0/15" | nx iptables-legacy-restore -w
+
+# ipvs mode: kube-proxy's dummy link kube-ipvs0 (a veth of that name where
+# the dummy driver is missing).
+if nx ip link add kube-ipvs0 type dummy 2>/dev/null ||
+   nx ip link add kube-ipvs0 type veth peer name pwipvs1; then
+	doctor -f "$PW_TMP/pods.yaml"
+	expect "kube-proxy ipvs mode" 0 "^WARN kube-proxy: ipvs mode (the link kube-ipvs0 exists); fix: "
+	nx ip link del kube-ipvs0
+fi
 
 # ---- both backends
 if command -v iptables-nft >/dev/null 2>&1 && nx iptables-nft -A INPUT -p tcp --dport 9 -j ACCEPT 2>/dev/null; then
