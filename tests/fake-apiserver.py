@@ -216,6 +216,8 @@ RESOURCES = collections.OrderedDict((r.name, r) for r in (
     Resource("namespaces", "Namespace", "", "v1", False),
     Resource("pods", "Pod", "", "v1", True),
     Resource("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True),
+    # Only for podwall doctor, which derives the service range from them.
+    Resource("services", "Service", "", "v1", True),
 ))
 BY_KIND = {}
 for _r in RESOURCES.values():
