@@ -301,7 +301,21 @@ static void skip_bad(const char *why, void *ctx)
  * after a second), then reads every pod for the address check. Returns
  * the pods, or NULL when the API cannot be asked.
  */
-static struct pw_cluster *check_api(struct pw_doctor_report *r, const struct doctor_args *a)
+struct service_ips {
+	struct pw_cidr *items;
+	size_t count, cap;
+};
+
+static void add_service_ip(const struct pw_cidr *ip, void *ctx)
+{
+	struct service_ips *s = ctx;
+
+	PW_GROW(s->items, s->cap, s->count + 1);
+	s->items[s->count++] = *ip;
+}
+
+static struct pw_cluster *check_api(struct pw_doctor_report *r, const struct doctor_args *a,
+				    struct service_ips *services)
 {
 	struct pw_k8s_config kcfg;
 	struct pw_buf err = PW_BUF_INIT, denied = PW_BUF_INIT;
@@ -369,6 +383,12 @@ static struct pw_cluster *check_api(struct pw_doctor_report *r, const struct doc
 		}
 		free(rv);
 		free(cont);
+	}
+	api_call_free(&call);
+	/* The service range, from what Services have (podwall itself never asks). */
+	api_get(c, "/api/v1/services", a->api_timeout_s, true, &call);
+	if (!call.error && call.status == 200) {
+		pw_service_list_cluster_ips(pw_buf_str(&call.body), add_service_ip, services);
 	}
 	api_call_free(&call);
 out:
@@ -520,6 +540,7 @@ int pw_doctor_main(int argc, char **argv)
 	struct pw_cluster *cluster = NULL;
 	struct pw_doctor_env env;
 	struct pw_buf out = PW_BUF_INIT;
+	struct service_ips services = { NULL, 0, 0 };
 	struct doctor_args a;
 	int ret = 2;
 
@@ -539,7 +560,7 @@ int pw_doctor_main(int argc, char **argv)
 	if (a.opt.nmanifests)
 		cluster = load_pods(r, &a);
 	else
-		cluster = check_api(r, &a);
+		cluster = check_api(r, &a, &services);
 
 	memset(&env, 0, sizeof(env));
 	env.lock_path = lock_path();
@@ -551,6 +572,8 @@ int pw_doctor_main(int argc, char **argv)
 	env.cluster = cluster;
 	env.node_name = a.opt.node_name;
 	env.service_cidr = a.have_service_cidr ? &a.service_cidr : NULL;
+	env.service_ips = services.items;
+	env.nservice_ips = services.count;
 
 	pw_doctor_check_kube_proxy(r);
 	pw_doctor_check_backends(r);
@@ -574,6 +597,7 @@ int pw_doctor_main(int argc, char **argv)
 out:
 	pw_doctor_report_free(r);
 	pw_cluster_free(cluster);
+	free(services.items);
 	pw_options_free(&a.opt);
 	pw_buf_free(&out);
 	return ret;

@@ -362,6 +362,65 @@ pid_t pw_proc_locks_holder(const char *locks, unsigned major, unsigned minor,
 	return 0;
 }
 
+void pw_cidr_cover(const struct pw_cidr *a, const struct pw_cidr *b, struct pw_cidr *out)
+{
+	unsigned max = a->prefix < b->prefix ? a->prefix : b->prefix, bits = 0;
+
+	while (bits < max &&
+	       ((a->addr[bits / 8] ^ b->addr[bits / 8]) & (0x80 >> (bits % 8))) == 0)
+		bits++;
+	*out = *a;
+	out->prefix = (uint8_t)bits;
+	pw_cidr_mask(out);
+}
+
+/* Each string of the value after key: "x" or ["x","y"]. */
+static size_t each_ip_of(const char *json, const char *key,
+			 void (*fn)(const struct pw_cidr *ip, void *ctx), void *ctx)
+{
+	const char *p = json;
+	size_t n = 0, klen = strlen(key);
+
+	while ((p = strstr(p, key))) {
+		bool list;
+
+		p += klen;
+		while (*p == ' ')
+			p++;
+		list = *p == '[';
+		do {
+			const char *q = strchr(p, '"'), *e;
+			struct pw_cidr ip;
+			char text[PW_CIDR_STRLEN];
+
+			if (!q || (list && strchr(p, ']') && strchr(p, ']') < q))
+				break;
+			e = strchr(q + 1, '"');
+			if (!e)
+				break;
+			if ((size_t)(e - q - 1) < sizeof(text)) {
+				memcpy(text, q + 1, (size_t)(e - q - 1));
+				text[e - q - 1] = '\0';
+				if (pw_ip_parse(text, &ip) == 0) {
+					fn(&ip, ctx);
+					n++;
+				}
+			}
+			p = e + 1;
+		} while (list && *p == ',' && p++);
+	}
+	return n;
+}
+
+size_t pw_service_list_cluster_ips(const char *json,
+				   void (*fn)(const struct pw_cidr *ip, void *ctx), void *ctx)
+{
+	/* clusterIPs repeats clusterIP where both are given (1.20 and later). */
+	if (strstr(json, "\"clusterIPs\":"))
+		return each_ip_of(json, "\"clusterIPs\":", fn, ctx);
+	return each_ip_of(json, "\"clusterIP\":", fn, ctx);
+}
+
 int pw_rp_filter_effective(int all, int iface)
 {
 	return all > iface ? all : iface;
@@ -961,14 +1020,36 @@ struct overlap_walk {
 	const struct pw_cidr *service_cidr;
 	const struct pw_kp_rule *cluster_ips;
 	size_t ncluster_ips;
+	const struct pw_cidr *service_ips;
+	size_t nservice_ips;
 	struct pw_buf *found;
 	size_t pods;
 };
 
+static void overlap(struct overlap_walk *w, const struct pw_pod *pod, const char *ip,
+		    const char *what)
+{
+	pw_buf_printf(w->found, "%s%s/%s %s %s", w->found->len ? "; " : "", pod->namespace,
+		      pod->name, ip, what);
+}
+
+static bool is_cluster_ip(const struct overlap_walk *w, const struct pw_cidr *a)
+{
+	size_t j;
+
+	for (j = 0; j < w->nservice_ips; j++)
+		if (pw_cidr_equal(&w->service_ips[j], a))
+			return true;
+	for (j = 0; j < w->ncluster_ips; j++)
+		if (pw_cidr_equal(&w->cluster_ips[j].dst, a))
+			return true;
+	return false;
+}
+
 static int check_pod_addresses(const struct pw_pod *pod, void *ctx)
 {
 	struct overlap_walk *w = ctx;
-	char ip[PW_CIDR_STRLEN], net[PW_CIDR_STRLEN];
+	char ip[PW_CIDR_STRLEN], net[PW_CIDR_STRLEN], *what;
 	size_t i, j;
 
 	if (pod->host_network)
@@ -980,29 +1061,49 @@ static int check_pod_addresses(const struct pw_pod *pod, void *ctx)
 		pw_cidr_format(a, false, ip);
 		for (j = 0; j < w->node->nown; j++)
 			if (pw_cidr_equal(&w->node->own[j], a))
-				pw_buf_printf(w->found, "%s%s/%s %s is an address of the node's",
-					      w->found->len ? "; " : "", pod->namespace,
-					      pod->name, ip);
+				overlap(w, pod, ip, "is an address of the node's");
 		for (j = 0; j < w->node->nnets; j++)
 			if (pw_cidr_contains(&w->node->nets[j], a)) {
 				pw_cidr_format(&w->node->nets[j], true, net);
-				pw_buf_printf(w->found, "%s%s/%s %s is in the node's network %s",
-					      w->found->len ? "; " : "", pod->namespace,
-					      pod->name, ip, net);
+				what = pw_xasprintf("is in the node's network %s", net);
+				overlap(w, pod, ip, what);
+				free(what);
 			}
-		if (w->service_cidr && pw_cidr_contains(w->service_cidr, a)) {
+		/* The most telling of the two: a Service's very address, else its range. */
+		if (is_cluster_ip(w, a)) {
+			overlap(w, pod, ip, "is a Service's cluster IP");
+		} else if (w->service_cidr && pw_cidr_contains(w->service_cidr, a)) {
 			pw_cidr_format(w->service_cidr, true, net);
-			pw_buf_printf(w->found, "%s%s/%s %s is in the service range %s",
-				      w->found->len ? "; " : "", pod->namespace, pod->name, ip,
-				      net);
+			what = pw_xasprintf("is in the service range %s", net);
+			overlap(w, pod, ip, what);
+			free(what);
 		}
-		for (j = 0; j < w->ncluster_ips; j++)
-			if (pw_cidr_equal(&w->cluster_ips[j].dst, a))
-				pw_buf_printf(w->found, "%s%s/%s %s is a service's cluster IP",
-					      w->found->len ? "; " : "", pod->namespace,
-					      pod->name, ip);
 	}
 	return 0;
+}
+
+/*
+ * The cover of the IPv4 addresses among ips and rules' destinations (the
+ * service range is checked for one family; IPv6 ones only by equality).
+ */
+static bool cover_of(const struct pw_cidr *ips, size_t n, const struct pw_kp_rule *rules,
+		     size_t nrules, struct pw_cidr *out)
+{
+	bool any = false;
+	size_t i;
+
+	for (i = 0; i < n + nrules; i++) {
+		const struct pw_cidr *a = i < n ? &ips[i] : &rules[i - n].dst;
+
+		if (a->family != AF_INET)
+			continue;
+		if (any)
+			pw_cidr_cover(out, a, out);
+		else
+			*out = *a;
+		any = true;
+	}
+	return any;
 }
 
 void pw_doctor_check_addresses(struct pw_doctor_report *r, const struct pw_doctor_env *env)
@@ -1012,6 +1113,8 @@ void pw_doctor_check_addresses(struct pw_doctor_report *r, const struct pw_docto
 	struct node_addrs node;
 	struct overlap_walk w;
 	struct pw_nodenet *net;
+	struct pw_cidr derived;
+	const char *range_from = "--service-cidr";
 	char cidr[PW_CIDR_STRLEN] = "";
 
 	if (!env->cluster) {
@@ -1029,12 +1132,23 @@ void pw_doctor_check_addresses(struct pw_doctor_report *r, const struct pw_docto
 	memset(&w, 0, sizeof(w));
 	w.node = &node;
 	w.service_cidr = env->service_cidr;
+	if (!w.service_cidr && env->nservice_ips &&
+	    cover_of(env->service_ips, env->nservice_ips, NULL, 0, &derived)) {
+		w.service_cidr = &derived;
+		range_from = "the Services' cluster IPs";
+	} else if (!w.service_cidr && ips.count &&
+		   cover_of(NULL, 0, ips.items, ips.count, &derived)) {
+		w.service_cidr = &derived;
+		range_from = "kube-proxy's cluster IPs";
+	}
 	w.cluster_ips = ips.items;
 	w.ncluster_ips = ips.count;
+	w.service_ips = env->service_ips;
+	w.nservice_ips = env->nservice_ips;
 	w.found = &found;
 	pw_cluster_foreach_pod(env->cluster, check_pod_addresses, &w);
-	if (env->service_cidr)
-		pw_cidr_format(env->service_cidr, true, cidr);
+	if (w.service_cidr)
+		pw_cidr_format(w.service_cidr, true, cidr);
 	if (found.len)
 		pw_doctor_add(r, PW_DOCTOR_FAIL, "pod-addresses",
 			      "give pods a range (the CNI's IPAM, --cluster-cidr) apart from the "
@@ -1042,9 +1156,11 @@ void pw_doctor_check_addresses(struct pw_doctor_report *r, const struct pw_docto
 			      "%s", found.data);
 	else
 		pw_doctor_add(r, PW_DOCTOR_OK, "pod-addresses", NULL,
-			      "%zu pods, none on the node's %zu addresses or %zu networks, the "
-			      "service range %s or kube-proxy's %zu cluster IPs", w.pods, node.nown,
-			      node.nnets, cidr[0] ? cidr : "(not given)", ips.count);
+			      "%zu pods, none on the node's %zu addresses or %zu networks, in the "
+			      "service range %s%s%s%s or on kube-proxy's %zu cluster IPs", w.pods,
+			      node.nown, node.nnets, cidr[0] ? cidr : "(unknown)",
+			      cidr[0] ? " (from " : "", cidr[0] ? range_from : "",
+			      cidr[0] ? ")" : "", ips.count);
 	free(node.own);
 	free(node.nets);
 	free(ips.items);

@@ -82,6 +82,20 @@ bool pw_nm_unmanages(const char *value, const char *name);
 pid_t pw_proc_locks_holder(const char *locks, unsigned major, unsigned minor,
 			   unsigned long inode);
 
+/*
+ * The smallest prefix holding both a and b (of one family), so that the
+ * cover of a range's addresses lies inside the range: a pod in the cover
+ * of the Services' cluster IPs is in the service range whatever it is.
+ */
+void pw_cidr_cover(const struct pw_cidr *a, const struct pw_cidr *b, struct pw_cidr *out);
+
+/*
+ * The "clusterIP" and "clusterIPs" values of a ServiceList's JSON, each to
+ * fn; returns how many.
+ */
+size_t pw_service_list_cluster_ips(const char *json,
+				   void (*fn)(const struct pw_cidr *ip, void *ctx), void *ctx);
+
 /* rp_filter's effect on an interface: the higher of all's and its own. */
 int pw_rp_filter_effective(int all, int iface);
 
@@ -97,6 +111,9 @@ struct pw_doctor_env {
 	const struct pw_cluster *cluster;	/* NULL: no pods known */
 	const char *node_name;
 	const struct pw_cidr *service_cidr;	/* --service-cidr, or NULL */
+	/* The Services' cluster IPs from the API (full length); none when not listed. */
+	const struct pw_cidr *service_ips;
+	size_t nservice_ips;
 };
 
 void pw_doctor_check_kube_proxy(struct pw_doctor_report *r);

@@ -209,6 +209,60 @@ START_TEST(test_proc_locks)
 }
 END_TEST
 
+START_TEST(test_cover)
+{
+	struct pw_cidr a, b, c;
+	char text[PW_CIDR_STRLEN];
+
+	ck_assert_int_eq(pw_ip_parse("10.96.0.1", &a), 0);
+	ck_assert_int_eq(pw_ip_parse("10.96.0.10", &b), 0);
+	pw_cidr_cover(&a, &b, &c);
+	pw_cidr_format(&c, true, text);
+	ck_assert_str_eq(text, "10.96.0.0/28");
+	pw_cidr_cover(&a, &a, &c);
+	pw_cidr_format(&c, true, text);
+	ck_assert_str_eq(text, "10.96.0.1/32");
+	ck_assert_int_eq(pw_cidr_parse("10.96.0.0/12", &b), 0);
+	ck_assert_int_eq(pw_ip_parse("10.111.255.254", &a), 0);
+	pw_cidr_cover(&b, &a, &c);
+	pw_cidr_format(&c, true, text);
+	ck_assert_str_eq(text, "10.96.0.0/12");
+	ck_assert_int_eq(pw_ip_parse("128.0.0.1", &a), 0);
+	ck_assert_int_eq(pw_ip_parse("10.0.0.1", &b), 0);
+	pw_cidr_cover(&a, &b, &c);
+	pw_cidr_format(&c, true, text);
+	ck_assert_str_eq(text, "0.0.0.0/0");
+}
+END_TEST
+
+static void gather(const struct pw_cidr *ip, void *ctx)
+{
+	char text[PW_CIDR_STRLEN];
+
+	pw_cidr_format(ip, false, text);
+	pw_buf_printf(ctx, "%s ", text);
+}
+
+START_TEST(test_service_ips)
+{
+	struct pw_buf out = PW_BUF_INIT;
+
+	ck_assert_uint_eq(pw_service_list_cluster_ips(
+		"{\"kind\":\"ServiceList\",\"items\":[{\"spec\":{\"clusterIP\":\"10.96.0.1\","
+		"\"clusterIPs\":[\"10.96.0.1\",\"fd00:96::1\"]}},{\"spec\":{\"clusterIP\":\"None\","
+		"\"clusterIPs\":[\"None\"]}},{\"spec\":{\"clusterIP\":\"10.96.0.10\","
+		"\"clusterIPs\":[\"10.96.0.10\"]}}]}", gather, &out), 3);
+	ck_assert_str_eq(out.data, "10.96.0.1 fd00:96::1 10.96.0.10 ");
+	pw_buf_reset(&out);
+	/* Before 1.20: clusterIP alone. */
+	ck_assert_uint_eq(pw_service_list_cluster_ips(
+		"{\"items\":[{\"spec\":{\"clusterIP\": \"10.0.0.1\"}}]}", gather, &out), 1);
+	ck_assert_str_eq(out.data, "10.0.0.1 ");
+	ck_assert_uint_eq(pw_service_list_cluster_ips("{\"items\":[]}", gather, &out), 0);
+	pw_buf_free(&out);
+}
+END_TEST
+
 START_TEST(test_rp_filter)
 {
 	ck_assert_int_eq(pw_rp_filter_effective(0, 1), 1);
@@ -255,6 +309,8 @@ static Suite *doctor_suite(void)
 	tcase_add_test(tc, test_nm_parse);
 	tcase_add_test(tc, test_nm_check);
 	tcase_add_test(tc, test_proc_locks);
+	tcase_add_test(tc, test_cover);
+	tcase_add_test(tc, test_service_ips);
 	tcase_add_test(tc, test_rp_filter);
 	tcase_add_test(tc, test_report_formats);
 	suite_add_tcase(s, tc);

@@ -194,7 +194,7 @@ doctor -f "$PW_TMP/pods.yaml" --service-cidr 198.18.50.0/24
 expect "pod in the service range" 1 "^FAIL pod-addresses: x/p1 198.18.50.1 is in the service range 198.18.50.0/24"
 pods_yaml "$PW_TMP/bad-pods.yaml" 198.18.60.1
 doctor -f "$PW_TMP/bad-pods.yaml"
-expect "pod on a cluster IP" 1 "^FAIL pod-addresses: x/p1 198.18.60.1 is a service's cluster IP"
+expect "pod on a cluster IP" 1 "^FAIL pod-addresses: x/p1 198.18.60.1 is a Service's cluster IP"
 
 # ---- the API
 apiserver_up || { fail "apiserver_up"; finish; }
@@ -203,6 +203,18 @@ pod x a 198.18.50.1 '{"app":"a"}'
 doctor --kubeconfig "$PW_TMP/kubeconfig"
 expect "API allowed" 0 "^OK   api-rbac: https://127.0.0.1:$API: list and watch allowed on pods, namespaces, networkpolicies"
 expect "API pods" 0 "^OK   pod-addresses: 1 pods"
+# Services: the cover of their cluster IPs lies inside the service range.
+for svc in a:198.18.61.10 b:198.18.61.20; do
+	printf '{"apiVersion":"v1","kind":"Service","metadata":{"name":"%s","namespace":"x"},"spec":{"clusterIP":"%s","clusterIPs":["%s"],"ports":[{"port":80}]}}\n' \
+		"${svc%%:*}" "${svc#*:}" "${svc#*:}" >"$PW_TMP/svc.json"
+	ctl POST /objects --data-binary @"$PW_TMP/svc.json" || fail "POST Service ${svc%%:*}"
+done
+pod x b 198.18.61.5 '{"app":"b"}'
+doctor --kubeconfig "$PW_TMP/kubeconfig"
+expect "pod in the Services' range" 1 "^FAIL pod-addresses: x/b 198.18.61.5 is in the service range 198.18.61.0/27; fix: give pods a range"
+del Pod x b
+doctor --kubeconfig "$PW_TMP/kubeconfig"
+expect "Services' range" 0 "^OK   pod-addresses: 1 pods, none .* in the service range 198.18.61.0/27 (from the Services' cluster IPs)"
 fault '{"type":"status","code":403,"path":"networkpolicies","count":2}'
 doctor --kubeconfig "$PW_TMP/kubeconfig"
 expect "API 403" 1 "^FAIL api-rbac: list networkpolicies: 403 networkpolicies is forbidden: User \"system:serviceaccount:kube-system:podwall\" cannot list resource \"networkpolicies\" .*; watch networkpolicies: 403 .*; fix: grant the node's identity list and watch"
