@@ -33,7 +33,8 @@ TOKEN" with --token, except /healthz /livez /readyz /version):
   GET /api/v1/pods, /api/v1/namespaces, /apis/networking.k8s.io/v1/networkpolicies
   and the namespaced forms /api/v1/namespaces/NS/pods[/NAME],
   /apis/networking.k8s.io/v1/namespaces/NS/networkpolicies[/NAME],
-  /api/v1/namespaces/NAME, plus the deprecated /api/v1/watch/... paths.
+  /api/v1/namespaces/NAME, plus the deprecated /api/v1/watch/... paths;
+  /api/v1/services likewise (as stored, no defaults: for podwall doctor).
   List: limit, continue, resourceVersion, resourceVersionMatch, fieldSelector
   (metadata.name, metadata.namespace; pods: spec.nodeName, spec.restartPolicy,
   spec.schedulerName, spec.serviceAccountName, spec.hostNetwork, status.phase,
