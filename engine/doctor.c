@@ -428,6 +428,8 @@ int pw_rp_filter_effective(int all, int iface)
 
 /* ----------------------------------------------------------- kube-proxy */
 
+static bool nft_has_table(const char *name);
+
 struct kp_rules {
 	struct pw_kp_rule *items;
 	size_t count, cap;
@@ -488,6 +490,13 @@ void pw_doctor_check_kube_proxy(struct pw_doctor_report *r)
 			      "podwall is tested with kube-proxy --proxy-mode=iptables; in ipvs mode "
 			      "service traffic is DNATed in INPUT/OUTPUT, so check policies by probing",
 			      "ipvs mode (the link kube-ipvs0 exists)");
+	} else if (!nat.services && nft_has_table("kube-proxy")) {
+		pw_doctor_add(r, PW_DOCTOR_WARN, "kube-proxy",
+			      "podwall is tested beside kube-proxy --proxy-mode=iptables; in nftables "
+			      "mode Services are translated in nf_tables before podwall's filter rules "
+			      "as in iptables mode, but untested: probe the policies",
+			      "nftables mode (an nf_tables table \"kube-proxy\", no legacy "
+			      "KUBE-SERVICES)");
 	} else if (!nat.services) {
 		pw_doctor_add(r, PW_DOCTOR_WARN, "kube-proxy",
 			      "run kube-proxy with --proxy-mode=iptables (nft mode writes no legacy "
@@ -538,10 +547,15 @@ static void collect_cluster_ip(const struct pw_iptc_rule_view *v, void *ctx)
  * since 3.13), spelled out so that 3.10's headers build this too.
  */
 #define DOCTOR_NFNL_SUBSYS_NFTABLES 10
+#define DOCTOR_NFT_MSG_GETTABLE 1
 #define DOCTOR_NFT_MSG_GETRULE 7
+#define DOCTOR_NFTA_TABLE_NAME 1
 
-/* Rules nf_tables holds in this namespace, any family; -errno when it cannot be asked. */
-static int nft_rule_count(void)
+/*
+ * Dumps one kind of nf_tables object of this namespace, any family: cb for
+ * each message. Returns how many, or -errno (nf_tables not there).
+ */
+static int nft_dump(int msg, void (*cb)(const struct nlmsghdr *h, void *ctx), void *ctx)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -557,7 +571,7 @@ static int nft_rule_count(void)
 		return -errno;
 	memset(&req, 0, sizeof(req));
 	req.nlh.nlmsg_len = sizeof(req);
-	req.nlh.nlmsg_type = (DOCTOR_NFNL_SUBSYS_NFTABLES << 8) | DOCTOR_NFT_MSG_GETRULE;
+	req.nlh.nlmsg_type = (DOCTOR_NFNL_SUBSYS_NFTABLES << 8) | msg;
 	req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	req.nlh.nlmsg_seq = 1;
 	req.nfg.nfgen_family = AF_UNSPEC;
@@ -588,12 +602,50 @@ static int nft_rule_count(void)
 				done = true;
 				break;
 			}
+			if (cb)
+				cb(h, ctx);
 			count++;
 		}
 	}
 out:
 	close(fd);
 	return ret < 0 ? ret : count;
+}
+
+/* Whether a table of this name is among those nf_tables holds. */
+struct nft_table_find {
+	const char *name;
+	bool found;
+};
+
+static void match_table(const struct nlmsghdr *h, void *ctx)
+{
+	struct nft_table_find *f = ctx;
+	const struct nlattr *a = (const void *)((const char *)NLMSG_DATA(h) +
+						NLMSG_ALIGN(sizeof(struct nfgenmsg)));
+	int left = (int)h->nlmsg_len - NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct nfgenmsg)));
+
+	while (left >= (int)sizeof(*a) && a->nla_len >= sizeof(*a) && a->nla_len <= left) {
+		if ((a->nla_type & NLA_TYPE_MASK) == DOCTOR_NFTA_TABLE_NAME &&
+		    strncmp((const char *)a + NLA_HDRLEN, f->name,
+			    a->nla_len - NLA_HDRLEN) == 0 &&
+		    strlen(f->name) + 1 == (size_t)(a->nla_len - NLA_HDRLEN))
+			f->found = true;
+		left -= NLA_ALIGN(a->nla_len);
+		a = (const void *)((const char *)a + NLA_ALIGN(a->nla_len));
+	}
+}
+
+static bool nft_has_table(const char *name)
+{
+	struct nft_table_find f = { name, false };
+
+	return nft_dump(DOCTOR_NFT_MSG_GETTABLE, match_table, &f) > 0 && f.found;
+}
+
+static int nft_rule_count(void)
+{
+	return nft_dump(DOCTOR_NFT_MSG_GETRULE, NULL, NULL);
 }
 
 void pw_doctor_check_backends(struct pw_doctor_report *r)

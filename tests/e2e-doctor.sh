@@ -112,6 +112,31 @@ doctor -f "$PW_TMP/pods.yaml"
 expect "strict rp_filter" 0 "^WARN rp-filter: strict rp_filter (1) on $(pod_iface x a)"
 ns_sysctl "$PW_NODE" net/ipv4/conf/all/rp_filter 0
 
+# ---- kube-proxy in nftables mode: its table "kube-proxy", made by raw
+# netlink (nft itself may be missing), in a namespace of its own.
+if netns_add "${PW_RUN}k" && ip netns exec "${PW_RUN}k" python3 -c '
+import socket, struct, sys
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)	# NETLINK_NETFILTER
+def msg(typ, flags, seq, family, payload, resid=0):
+    body = struct.pack("BBH", family, 0, socket.htons(resid)) + payload
+    return struct.pack("=IHHII", 16 + len(body), typ, flags, seq, 0) + body
+name = b"kube-proxy\0"
+attr = struct.pack("=HH", 4 + len(name), 1) + name + b"\0" * ((4 - len(name) % 4) % 4)
+batch = msg(0x10, 1, 1, 0, b"", 10)				# NFNL_MSG_BATCH_BEGIN
+batch += msg((10 << 8) | 0, 1 | 4 | 0x400, 2, 2, attr)		# NFT_MSG_NEWTABLE ip
+batch += msg(0x11, 1, 3, 0, b"", 10)				# NFNL_MSG_BATCH_END
+s.sendto(batch, (0, 0))
+sys.exit(struct.unpack("=i", s.recv(4096)[16:20])[0] != 0)
+' 2>/dev/null; then
+	_node=$PW_NODE
+	PW_NODE="${PW_RUN}k"
+	doctor -f "$PW_TMP/pods.yaml"
+	PW_NODE=$_node
+	expect "kube-proxy nftables mode (ip_forward is off there)" 1 "^WARN kube-proxy: nftables mode (an nf_tables table \"kube-proxy\", no legacy KUBE-SERVICES)"
+else
+	echo "skipped: kube-proxy's nftables mode (no nf_tables here)"
+fi
+
 # ---- kube-proxy: its chains as kube-proxy 1.28 writes them (abridged)
 kube_proxy_rules() {	# kube_proxy_rules SOURCE-MATCH
 	cat <<EOT
