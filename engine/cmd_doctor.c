@@ -139,8 +139,8 @@ static int parse_doctor_args(int argc, char **argv, struct doctor_args *a)
 		case OPT_LOCK_WAIT:
 		case OPT_API_TIMEOUT:
 			if (parse_seconds(optarg, &ms) < 0) {
-				fprintf(stderr, "podwall doctor: %s: not a number of seconds\n",
-					argv[optind - 1]);
+				fprintf(stderr, "podwall doctor: --%s=%s: not a number of seconds\n",
+					c == OPT_LOCK_WAIT ? "lock-wait" : "api-timeout", optarg);
 				return -1;
 			}
 			if (c == OPT_LOCK_WAIT)
@@ -167,6 +167,11 @@ static int parse_doctor_args(int argc, char **argv, struct doctor_args *a)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "podwall doctor: unexpected argument \"%s\"\n", argv[optind]);
+		return -1;
+	}
+	if (a->opt.nmanifests && a->opt.kubeconfig) {
+		fprintf(stderr, "podwall doctor: -f and --kubeconfig: the pods come from one or "
+			"the other\n");
 		return -1;
 	}
 	return 0;

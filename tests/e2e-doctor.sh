@@ -262,6 +262,12 @@ stop_daemon
 # ---- usage
 doctor --bogus
 expect "unknown option" 2 "unrecognized option"
+doctor -f "$PW_TMP/pods.yaml" --kubeconfig "$PW_TMP/kubeconfig"
+expect "-f and --kubeconfig" 2 "^podwall doctor: -f and --kubeconfig: "
+doctor extra
+expect "an argument" 2 "^podwall doctor: unexpected argument \"extra\""
+doctor --lock-wait soon
+expect "bad seconds" 2 "^podwall doctor: --lock-wait=soon: not a number of seconds"
 doctor --format xml
 expect "bad format" 2 "^podwall doctor: --format=xml: expected text or json"
 doctor -f "$PW_TMP/pods.yaml" --format json
