@@ -678,6 +678,31 @@ void pw_doctor_check_backends(struct pw_doctor_report *r)
 
 /* -------------------------------------------------------------- bridges */
 
+struct ipv6_walk {
+	const char *node_name;
+	bool found;
+};
+
+/* A pod of this node's (of any node's when the name is not known) with IPv6. */
+static int has_ipv6_pod(const struct pw_pod *pod, void *ctx)
+{
+	struct ipv6_walk *w = ctx;
+
+	if (pw_pod_address(pod, AF_INET6) && !pod->host_network &&
+	    (!w->node_name || (pod->node_name && strcmp(pod->node_name, w->node_name) == 0)))
+		w->found = true;
+	return 0;
+}
+
+static bool node_has_ipv6_pods(const struct pw_doctor_env *env)
+{
+	struct ipv6_walk w = { env->node_name, false };
+
+	if (env->cluster)
+		pw_cluster_foreach_pod(env->cluster, has_ipv6_pod, &w);
+	return w.found;
+}
+
 /* A bridge with at least one veth port: one that holds pods. */
 static bool bridge_holds_pods(const struct pw_node_view *v, const struct pw_node_link *br)
 {
@@ -697,6 +722,7 @@ void pw_doctor_check_bridges(struct pw_doctor_report *r, const struct pw_doctor_
 	struct pw_buf msg = PW_BUF_INIT;
 	struct pw_nodenet *net = pw_nodenet_open(false, &msg);
 	const struct pw_node_view *v;
+	bool ipv6 = node_has_ipv6_pods(env) && pw_kernel_has_ipv6();
 	size_t i;
 	int bridges = 0;
 
@@ -713,8 +739,8 @@ void pw_doctor_check_bridges(struct pw_doctor_report *r, const struct pw_doctor_
 		if (l->kind != PW_LINK_BRIDGE || !bridge_holds_pods(v, l))
 			continue;
 		bridges++;
-		for (family = AF_INET; family; family = family == AF_INET && pw_kernel_has_ipv6()
-								? AF_INET6 : 0) {
+		/* IPv6 only where this node's pods have it, as the daemon does. */
+		for (family = AF_INET; family; family = family == AF_INET && ipv6 ? AF_INET6 : 0) {
 			const char *ipt = family == AF_INET ? "iptables" : "ip6tables";
 			char *fix;
 
@@ -756,22 +782,6 @@ static int read_int_file(const char *path)
 	v = atoi(data);
 	free(data);
 	return v;
-}
-
-struct ipv6_walk {
-	const char *node_name;
-	bool found;
-};
-
-/* A pod of this node's (of any node's when the name is not known) with IPv6. */
-static int has_ipv6_pod(const struct pw_pod *pod, void *ctx)
-{
-	struct ipv6_walk *w = ctx;
-
-	if (pw_pod_address(pod, AF_INET6) && !pod->host_network &&
-	    (!w->node_name || (pod->node_name && strcmp(pod->node_name, w->node_name) == 0)))
-		w->found = true;
-	return 0;
 }
 
 /* The interfaces CNIs give pods and their own devices. */
@@ -832,7 +842,6 @@ static void check_rp_filter(struct pw_doctor_report *r)
 void pw_doctor_check_sysctls(struct pw_doctor_report *r, const struct pw_doctor_env *env)
 {
 	int v4 = read_int_file("/proc/sys/net/ipv4/ip_forward");
-	struct ipv6_walk w = { env->node_name, false };
 
 	if (v4 == 1)
 		pw_doctor_add(r, PW_DOCTOR_OK, "ip-forward", NULL, "net.ipv4.ip_forward = 1");
@@ -840,9 +849,7 @@ void pw_doctor_check_sysctls(struct pw_doctor_report *r, const struct pw_doctor_
 		pw_doctor_add(r, PW_DOCTOR_FAIL, "ip-forward", "sysctl -w net.ipv4.ip_forward=1 "
 			      "(and net.ipv4.ip_forward = 1 in /etc/sysctl.d/)",
 			      "net.ipv4.ip_forward = %d: the node does not route pods' traffic", v4);
-	if (env->cluster)
-		pw_cluster_foreach_pod(env->cluster, has_ipv6_pod, &w);
-	if (w.found) {
+	if (node_has_ipv6_pods(env)) {
 		int v6 = read_int_file("/proc/sys/net/ipv6/conf/all/forwarding");
 
 		if (v6 == 1)

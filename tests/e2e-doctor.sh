@@ -72,6 +72,21 @@ if [ "$PW_TOPOLOGY" = flannel ]; then
 	ns_sysctl "$PW_NODE" net/bridge/bridge-nf-call-iptables 1
 	doctor -f "$PW_TMP/pods.yaml"
 	expect "flannel: bridge-nf on again" 0 "^OK   br-netfilter: cni0"
+	# The IPv6 switch counts once a pod of the node has IPv6.
+	if [ -e "/proc/sys/net/ipv6" ]; then
+		ns_sysctl "$PW_NODE" net/bridge/bridge-nf-call-ip6tables 0
+		doctor -f "$PW_TMP/pods.yaml"
+		expect "flannel: IPv4 pods, ip6tables switch off" 0 "^OK   br-netfilter: cni0"
+		grep -q "IPv6" "$OUT" && fail "flannel: the IPv6 switch judged without IPv6 pods: $(cat "$OUT")"
+		pods_yaml "$PW_TMP/pods6.yaml" 198.18.1.10 fd00:18::1:11
+		ns_sysctl "$PW_NODE" net/ipv6/conf/all/forwarding 1
+		doctor -f "$PW_TMP/pods6.yaml"
+		expect "flannel: IPv6 pod, ip6tables switch off" 1 \
+			"^FAIL br-netfilter: cni0: .*; fix: modprobe br_netfilter; sysctl -w net.bridge.bridge-nf-call-ip6tables=1"
+		ns_sysctl "$PW_NODE" net/bridge/bridge-nf-call-ip6tables 1
+		doctor -f "$PW_TMP/pods6.yaml"
+		expect "flannel: IPv6 pod, ip6tables switch on" 0 "^OK   br-netfilter: cni0: bridged IPv6 traffic reaches ip6tables"
+	fi
 	finish
 fi
 
