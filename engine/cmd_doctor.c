@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "engine/cluster.h"
+#include "engine/cni_cache.h"
 #include "engine/config_file.h"
 #include "engine/doctor.h"
 #include "engine/options.h"
@@ -23,6 +24,7 @@
 #include "k8s/kubeconfig.h"
 #include "k8s/manifest.h"
 #include "k8s/watch.h"
+#include "lib/strmap.h"
 #include "lib/util.h"
 
 enum {
@@ -532,6 +534,23 @@ static void check_unit_status(struct pw_doctor_report *r)
 
 /* ------------------------------------------------------------- the run */
 
+/* The host-side interfaces of the runtime's CNI results (values unused). */
+static struct pw_strmap *cni_ifaces(const char *dirs)
+{
+	struct pw_cni_cache cni = { NULL, 0 };
+	struct pw_buf notes = PW_BUF_INIT;
+	struct pw_strmap *names = pw_strmap_new();
+	size_t i, j;
+
+	if (pw_cni_cache_read(dirs, &cni, &notes) > 0)
+		for (i = 0; i < cni.count; i++)
+			for (j = 0; j < cni.items[i].nhost_ifaces; j++)
+				pw_strmap_put(names, cni.items[i].host_ifaces[j], names);
+	pw_cni_cache_free(&cni);
+	pw_buf_free(&notes);
+	return names;
+}
+
 static const char *lock_path(void)
 {
 	const char *p = getenv("XTABLES_LOCKFILE");
@@ -546,6 +565,7 @@ int pw_doctor_main(int argc, char **argv)
 	struct pw_doctor_env env;
 	struct pw_buf out = PW_BUF_INIT;
 	struct service_ips services = { NULL, 0, 0 };
+	struct pw_strmap *cni = NULL;
 	struct doctor_args a;
 	int ret = 2;
 
@@ -576,6 +596,8 @@ int pw_doctor_main(int argc, char **argv)
 	env.nm_conf_dir = "/etc/NetworkManager/conf.d";
 	env.cluster = cluster;
 	env.node_name = a.opt.node_name;
+	cni = cni_ifaces(a.opt.cni_cache_dirs);
+	env.cni_ifaces = cni;
 	env.service_cidr = a.have_service_cidr ? &a.service_cidr : NULL;
 	env.service_ips = services.items;
 	env.nservice_ips = services.count;
@@ -603,6 +625,7 @@ out:
 	pw_doctor_report_free(r);
 	pw_cluster_free(cluster);
 	free(services.items);
+	pw_strmap_free(cni);
 	pw_options_free(&a.opt);
 	pw_buf_free(&out);
 	return ret;

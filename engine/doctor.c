@@ -678,6 +678,13 @@ void pw_doctor_check_backends(struct pw_doctor_report *r)
 
 /* -------------------------------------------------------------- bridges */
 
+/* An interface the runtime's CNI results name as a pod's host side. */
+static bool cni_named(const struct pw_doctor_env *env, const char *name)
+{
+	return env && env->cni_ifaces && pw_strmap_get(env->cni_ifaces, name);
+}
+
+
 struct ipv6_walk {
 	const char *node_name;
 	bool found;
@@ -736,7 +743,8 @@ void pw_doctor_check_bridges(struct pw_doctor_report *r, const struct pw_doctor_
 		const struct pw_node_link *l = pw_node_view_link_at(v, i);
 		int family;
 
-		if (l->kind != PW_LINK_BRIDGE || !bridge_holds_pods(v, l))
+		if (l->kind != PW_LINK_BRIDGE ||
+		    (!bridge_holds_pods(v, l) && !cni_named(env, l->name)))
 			continue;
 		bridges++;
 		/* IPv6 only where this node's pods have it, as the daemon does. */
@@ -797,7 +805,7 @@ static bool is_pod_facing(const struct pw_node_link *l)
 	return false;
 }
 
-static void check_rp_filter(struct pw_doctor_report *r)
+static void check_rp_filter(struct pw_doctor_report *r, const struct pw_doctor_env *env)
 {
 	struct pw_buf msg = PW_BUF_INIT, strict = PW_BUF_INIT;
 	struct pw_nodenet *net = pw_nodenet_open(false, &msg);
@@ -812,7 +820,7 @@ static void check_rp_filter(struct pw_doctor_report *r)
 			const struct pw_node_link *l = pw_node_view_link_at(v, i);
 			char path[96];
 
-			if (!is_pod_facing(l))
+			if (!is_pod_facing(l) && !cni_named(env, l->name))
 				continue;
 			n++;
 			snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", l->name);
@@ -862,7 +870,7 @@ void pw_doctor_check_sysctls(struct pw_doctor_report *r, const struct pw_doctor_
 				      "IPv6 addresses",
 				      v6);
 	}
-	check_rp_filter(r);
+	check_rp_filter(r, env);
 }
 
 /* ----------------------------------------------------- kernel features */

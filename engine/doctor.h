@@ -17,6 +17,7 @@
 
 #include "engine/cluster.h"
 #include "lib/cidr.h"
+#include "lib/strmap.h"
 #include "lib/util.h"
 
 enum pw_doctor_status {
@@ -110,6 +111,8 @@ struct pw_doctor_env {
 	const char *nm_conf_dir;	/* /etc/NetworkManager/conf.d */
 	const struct pw_cluster *cluster;	/* NULL: no pods known */
 	const char *node_name;
+	/* Interfaces the runtime's CNI results name on the host side, or NULL. */
+	const struct pw_strmap *cni_ifaces;
 	const struct pw_cidr *service_cidr;	/* --service-cidr, or NULL */
 	/* The Services' cluster IPs from the API (full length); none when not listed. */
 	const struct pw_cidr *service_ips;

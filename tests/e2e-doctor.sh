@@ -21,7 +21,8 @@ OUT="$PW_TMP/doctor.out"
 # doctor ARG...: podwall doctor in the node, its output in OUT, its status in RC.
 doctor() {
 	(cd "$PW_TMP" && exec ip netns exec "$PW_NODE" "$PODWALL" doctor \
-		--config "$PW_TMP/empty.yaml" --node-name edge-1 --lock-wait 0.5 "$@") \
+		--config "$PW_TMP/empty.yaml" --node-name edge-1 --lock-wait 0.5 \
+		--cni-cache-dir "$(cni_dir "$PW_NODE")" "$@") \
 		>"$OUT" 2>"$OUT.err"
 	RC=$?
 }
@@ -72,6 +73,15 @@ if [ "$PW_TOPOLOGY" = flannel ]; then
 	ns_sysctl "$PW_NODE" net/bridge/bridge-nf-call-iptables 1
 	doctor -f "$PW_TMP/pods.yaml"
 	expect "flannel: bridge-nf on again" 0 "^OK   br-netfilter: cni0"
+	# A bridge without pods yet is one of theirs when a CNI result names it.
+	nx ip link add pwbr0 type bridge && nx ip link set pwbr0 up || fail "pwbr0"
+	doctor -f "$PW_TMP/pods.yaml"
+	grep -q "pwbr0" "$OUT" && fail "flannel: a bridge of no pod's judged: $(cat "$OUT")"
+	cni_result "$PW_NODE" x z 198.18.1.99 16 "$PW_FL_GW1" pwbr0 &&
+	doctor -f "$PW_TMP/pods.yaml"
+	expect "flannel: a bridge named by a CNI result" 0 "^OK   br-netfilter: pwbr0: bridged IPv4 traffic reaches iptables"
+	nx ip link del pwbr0
+	cni_forget "$PW_NODE" x z
 	# The IPv6 switch counts once a pod of the node has IPv6.
 	if [ -e "/proc/sys/net/ipv6" ]; then
 		ns_sysctl "$PW_NODE" net/bridge/bridge-nf-call-ip6tables 0
