@@ -500,7 +500,9 @@ static void check_unit_status(struct pw_doctor_report *r)
 			      "not running under systemd here, and no metrics-address to ask");
 		return;
 	}
-	p = popen("systemctl show -p ActiveState -p StatusText podwall 2>/dev/null", "r");
+	snprintf(line, sizeof(line), "%s show -p ActiveState -p StatusText podwall 2>/dev/null",
+		 systemctl);
+	p = popen(line, "r");
 	if (!p) {
 		pw_doctor_add(r, PW_DOCTOR_WARN, "daemon", NULL, "cannot run systemctl");
 		return;

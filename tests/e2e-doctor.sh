@@ -296,6 +296,11 @@ expect "bad seconds" 2 "^podwall doctor: --lock-wait=soon: not a number of secon
 doctor --format xml
 expect "bad format" 2 "^podwall doctor: --format=xml: expected text or json"
 doctor -f "$PW_TMP/pods.yaml" --format json
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["status"] in ("OK", "WARN") and len(d["checks"]) >= 10
+assert all(set(c) <= {"check", "status", "saw", "fix"} and ("fix" in c) == (c["status"] != "OK") for c in d["checks"])
+' "$OUT" || fail "json: not what --format json promises: $(cat "$OUT")"
 expect "json" 0 '^ "status":"\(OK\|WARN\)"}'
 
 finish
