@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <libiptc/libiptc.h>
+#include <libiptc/libip6tc.h>
 #include <linux/netfilter/xt_comment.h>
 
 #include "chains/iptc_read.h"
@@ -90,19 +91,23 @@ int pw_iptc_count_rules(const char *table, struct pw_buf *err)
 	return ret < 0 ? ret : n;
 }
 
-int pw_iptc_kernel_has(const char *name, bool target)
+int pw_iptc_kernel_has(const char *name, bool target, int family)
 {
+	bool v6 = family == AF_INET6;
 	struct xt_get_revision req;
 	socklen_t len = sizeof(req);
-	int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW), ret;
+	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_RAW, IPPROTO_RAW), ret, opt;
 
 	if (fd < 0)
 		return -errno;
 	memset(&req, 0, sizeof(req));
 	strncpy(req.name, name, sizeof(req.name) - 1);
 	req.revision = 0;
-	ret = getsockopt(fd, SOL_IP, target ? IPT_SO_GET_REVISION_TARGET
-				       : IPT_SO_GET_REVISION_MATCH, &req, &len);
+	if (v6)
+		opt = target ? IP6T_SO_GET_REVISION_TARGET : IP6T_SO_GET_REVISION_MATCH;
+	else
+		opt = target ? IPT_SO_GET_REVISION_TARGET : IPT_SO_GET_REVISION_MATCH;
+	ret = getsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, opt, &req, &len);
 	/* EPROTONOSUPPORT: known, only not in revision 0. */
 	if (ret == 0 || errno == EPROTONOSUPPORT)
 		ret = 1;

@@ -33,10 +33,11 @@ int pw_iptc_foreach_rule(const char *table,
 int pw_iptc_count_rules(const char *table, struct pw_buf *err);
 
 /*
- * Whether the kernel has the IPv4 match (or, with target, target) name,
- * in any revision: asking loads its module, as iptables' own probe does.
- * 1, 0, or -errno when it cannot be asked.
+ * Whether the kernel has the match (or, with target, target) name for
+ * family (AF_INET: ip_tables, AF_INET6: ip6_tables), in any revision:
+ * asking loads its module, as iptables' own probe does. 1, 0, or -errno
+ * when it cannot be asked (-EAFNOSUPPORT: no IPv6 here).
  */
-int pw_iptc_kernel_has(const char *name, bool target);
+int pw_iptc_kernel_has(const char *name, bool target, int family);
 
 #endif

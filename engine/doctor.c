@@ -875,52 +875,66 @@ void pw_doctor_check_sysctls(struct pw_doctor_report *r, const struct pw_doctor_
 
 /* ----------------------------------------------------- kernel features */
 
-void pw_doctor_check_kernel_features(struct pw_doctor_report *r,
-				     const struct pw_doctor_env *env)
+/* What one family needs; each missing one a word in missing. Returns how many were asked. */
+static int probe_family(int family, bool deny_log, struct pw_ipset_kernel *k,
+			struct pw_buf *missing)
 {
 	static const char *const matches[] = { "set", "conntrack", "mark", "comment", "multiport",
 					       "physdev", "limit" };
 	static const char *const set_types[] = { "hash:ip", "hash:net", "hash:ip,port" };
-	struct pw_buf missing = PW_BUF_INIT, err = PW_BUF_INIT;
-	struct pw_ipset_kernel *k;
+	const char *v = family == AF_INET6 ? "IPv6 " : "";
 	size_t i;
 	int n = 0;
 
 	for (i = 0; i < PW_ARRAY_SIZE(matches); i++) {
-		if (strcmp(matches[i], "limit") == 0 && !env->deny_log)
+		if (strcmp(matches[i], "limit") == 0 && !deny_log)
 			continue;
 		n++;
-		if (pw_iptc_kernel_has(matches[i], false) != 1)
-			pw_buf_printf(&missing, " match %s", matches[i]);
+		if (pw_iptc_kernel_has(matches[i], false, family) != 1)
+			pw_buf_printf(missing, " %smatch %s", v, matches[i]);
 	}
 	n++;
-	if (pw_iptc_kernel_has("MARK", true) != 1)
-		pw_buf_puts(&missing, " target MARK");
-	if (env->deny_log) {
+	if (pw_iptc_kernel_has("MARK", true, family) != 1)
+		pw_buf_printf(missing, " %starget MARK", v);
+	if (deny_log) {
 		n++;
-		if (pw_iptc_kernel_has("NFLOG", true) != 1)
-			pw_buf_puts(&missing, " target NFLOG");
+		if (pw_iptc_kernel_has("NFLOG", true, family) != 1)
+			pw_buf_printf(missing, " %starget NFLOG", v);
 	}
-	k = pw_ipset_kernel_open(&err);
-	if (!k) {
+	for (i = 0; k && i < PW_ARRAY_SIZE(set_types); i++) {
+		n++;
+		if (pw_ipset_kernel_has_type(k, set_types[i], family) != 1)
+			pw_buf_printf(missing, " %sset type %s", v, set_types[i]);
+	}
+	return n;
+}
+
+void pw_doctor_check_kernel_features(struct pw_doctor_report *r,
+				     const struct pw_doctor_env *env)
+{
+	struct pw_buf missing = PW_BUF_INIT, err = PW_BUF_INIT;
+	struct pw_ipset_kernel *k = pw_ipset_kernel_open(&err);
+	bool ipv6 = node_has_ipv6_pods(env) && pw_kernel_has_ipv6();
+	int n;
+
+	if (!k)
 		pw_buf_printf(&missing, " ip_set (%s)", pw_buf_str(&err));
-	} else {
-		for (i = 0; i < PW_ARRAY_SIZE(set_types); i++) {
-			n++;
-			if (pw_ipset_kernel_has_type(k, set_types[i], AF_INET) != 1)
-				pw_buf_printf(&missing, " set type %s", set_types[i]);
-		}
-	}
+	n = probe_family(AF_INET, env->deny_log, k, &missing);
+	/* ip6_tables only where this node's pods have IPv6, as the daemon does. */
+	if (ipv6)
+		n += probe_family(AF_INET6, env->deny_log, k, &missing);
 	pw_ipset_kernel_close(k);
 	if (missing.len)
 		pw_doctor_add(r, PW_DOCTOR_FAIL, "kernel-features",
 			      "load the modules (modprobe xt_set ip_set_hash_ip ip_set_hash_net "
 			      "ip_set_hash_ipport xt_conntrack xt_mark xt_comment xt_multiport "
-			      "xt_physdev xt_limit xt_NFLOG) or use a kernel built with them",
+			      "xt_physdev xt_limit xt_NFLOG, and ip6_tables for IPv6) or use a kernel "
+			      "built with them",
 			      "missing:%s", missing.data);
 	else
 		pw_doctor_add(r, PW_DOCTOR_OK, "kernel-features", NULL,
-			      "%d matches, targets and set types podwall uses are there", n);
+			      "%d matches, targets and set types podwall uses are there%s", n,
+			      ipv6 ? " (IPv4 and IPv6)" : "");
 	pw_buf_free(&missing);
 	pw_buf_free(&err);
 }

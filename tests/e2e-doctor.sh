@@ -124,6 +124,7 @@ if [ -e /proc/sys/net/ipv6 ]; then
 	ns_sysctl "$PW_NODE" net/ipv6/conf/all/forwarding 1
 	doctor -f "$PW_TMP/pods6.yaml"
 	expect "IPv6 forwarding on" 0 "^OK   ip-forward: net.ipv6.conf.all.forwarding = 1 (this node's pods have IPv6)"
+	expect "IPv6 kernel features" 0 "^OK   kernel-features: [0-9]* matches, targets and set types podwall uses are there (IPv4 and IPv6)"
 	ns_sysctl "$PW_NODE" net/ipv6/conf/all/forwarding 0
 	doctor -f "$PW_TMP/pods6.yaml"
 	expect "IPv6 forwarding off" 1 "^FAIL ip-forward: net.ipv6.conf.all.forwarding = 0 and this node's pods have IPv6 addresses; fix: sysctl -w net.ipv6.conf.all.forwarding=1"
