@@ -1200,7 +1200,7 @@ void pw_doctor_check_addresses(struct pw_doctor_report *r, const struct pw_docto
 
 	if (!env->cluster) {
 		pw_doctor_add(r, PW_DOCTOR_OK, "pod-addresses", NULL,
-			      "no pods to look at (give --kubeconfig or -f)");
+			      "no pods to look at (the API gave none: see the api lines; or give -f)");
 		return;
 	}
 	memset(&node, 0, sizeof(node));
