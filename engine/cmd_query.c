@@ -602,7 +602,7 @@ static void describe_rule(struct pw_buf *out, const struct pw_policy *p,
 				    pp->protocol == PW_PROTO_SCTP ? "SCTP" : "TCP";
 
 		if (pp->kind == PW_PORT_ALL)
-			pw_buf_printf(out, " %s", proto);
+			pw_buf_printf(out, " every %s port", proto);
 		else if (pp->kind == PW_PORT_NAMED)
 			pw_buf_printf(out, " %s/%s", pp->name, proto);
 		else if (pp->end_port > pp->port)
