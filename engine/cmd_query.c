@@ -45,6 +45,7 @@ enum {
 	OPT_PORT,
 	OPT_NAMESPACES,
 	OPT_FORMAT,
+	OPT_FAMILY,
 };
 
 struct port_spec {
@@ -63,6 +64,7 @@ struct query_args {
 	size_t nports;
 	bool namespaces;
 	const char *format;
+	int family;			/* matrix: the pods' addresses of AF_INET or AF_INET6 */
 };
 
 static void bad_input(const struct query_args *a, const char *fmt, ...) PW_PRINTF(2, 3);
@@ -169,10 +171,11 @@ static void matrix_usage(FILE *out)
 	      "                          columns the destinations, '.' allowed, 'X' blocked,\n"
 	      "                          '#' the pod itself; csv: from,to,port,verdict lines;\n"
 	      "                          json: the same cells as objects\n"
+	      "  --family=4|6            the pods' IPv4 (default) or IPv6 addresses\n"
 	      "  -f, --kubeconfig, --node-name, -h: as for podwall explain\n"
 	      "\n"
-	      "Pods are those with an IPv4 address that do not share their node's network,\n"
-	      "sorted by namespace and name. Exit status: 0, or 2 on bad input.\n", out);
+	      "Pods are those with an address of that family that do not share their node's\n"
+	      "network, sorted by namespace and name. Exit status: 0, or 2 on bad input.\n", out);
 }
 
 static const struct option explain_options[] = {
@@ -193,6 +196,7 @@ static const struct option matrix_options[] = {
 	{ "port", required_argument, NULL, OPT_PORT },
 	{ "namespaces", no_argument, NULL, OPT_NAMESPACES },
 	{ "format", required_argument, NULL, OPT_FORMAT },
+	{ "family", required_argument, NULL, OPT_FAMILY },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -243,6 +247,13 @@ static int parse_query_args(int argc, char **argv, const struct option *options,
 				return -1;
 			}
 			a->format = optarg;
+			break;
+		case OPT_FAMILY:
+			if (strcmp(optarg, "4") != 0 && strcmp(optarg, "6") != 0) {
+				bad_input(a, "--family=%s: expected 4 or 6", optarg);
+				return -1;
+			}
+			a->family = optarg[0] == '6' ? AF_INET6 : AF_INET;
 			break;
 		case 'h':
 			usage(stdout);
@@ -602,7 +613,7 @@ static void describe_rule(struct pw_buf *out, const struct pw_policy *p,
 				    pp->protocol == PW_PROTO_SCTP ? "SCTP" : "TCP";
 
 		if (pp->kind == PW_PORT_ALL)
-			pw_buf_printf(out, " %s", proto);
+			pw_buf_printf(out, " every %s port", proto);
 		else if (pp->kind == PW_PORT_NAMED)
 			pw_buf_printf(out, " %s/%s", pp->name, proto);
 		else if (pp->end_port > pp->port)
@@ -763,7 +774,7 @@ static int cmp_port(const void *a, const void *b)
 	return (int)x->port - (int)y->port;
 }
 
-static void collect_pods(const struct pw_cluster *c, struct matrix *m)
+static void collect_pods(const struct pw_cluster *c, int family, struct matrix *m)
 {
 	size_t i, n = pw_cluster_pod_count(c);
 
@@ -771,7 +782,8 @@ static void collect_pods(const struct pw_cluster *c, struct matrix *m)
 	for (i = 0; i < n; i++) {
 		const struct pw_pod *pod = pw_cluster_pod_at(c, i);
 
-		if (pw_pod_is_addressable(pod) && !pod->host_network && pw_pod_ipv4(pod))
+		if (pw_pod_is_addressable(pod) && !pod->host_network &&
+		    pw_pod_address(pod, family))
 			m->pods[m->npods++] = pod;
 	}
 }
@@ -854,9 +866,9 @@ static int fill_matrix(struct pw_cluster *c, const struct query_args *a, struct 
 					continue;
 				memset(&f, 0, sizeof(f));
 				f.from.pod = m->pods[i];
-				f.from.addr = *pw_pod_ipv4(m->pods[i]);
+				f.from.addr = *pw_pod_address(m->pods[i], a->family);
 				f.to.pod = m->pods[j];
-				f.to.addr = *pw_pod_ipv4(m->pods[j]);
+				f.to.addr = *pw_pod_address(m->pods[j], a->family);
 				f.protocol = m->ports[p].protocol;
 				f.port = m->ports[p].port;
 				ret = pw_query_flow(q, &f, &ans, &err);
@@ -982,6 +994,7 @@ int pw_cmd_matrix(int argc, char **argv)
 
 	memset(&a, 0, sizeof(a));
 	memset(&m, 0, sizeof(m));
+	a.family = AF_INET;
 	pw_log_set_level(PW_LOG_WARNING);
 	ret = parse_query_args(argc, argv, matrix_options, matrix_usage, &a);
 	if (ret != 0) {
@@ -992,7 +1005,7 @@ int pw_cmd_matrix(int argc, char **argv)
 	ret = PW_QUERY_EXIT_BAD_INPUT;
 	if (!c)
 		goto out;
-	collect_pods(c, &m);
+	collect_pods(c, a.family, &m);
 	if (a.nports == 0)
 		declared_ports(&a, &m);
 	if (a.nports == 0) {

@@ -85,6 +85,16 @@ converge "z/r labelled role=friend" &&
 	{ expect_reset; expect_all true; expect_ingress x/a false; expect_ingress x/b false
 	  expect_peer x/b x/a true; expect_peer z/r x/a true
 	  verify "z/r reaches x/a after its label changed" tcp:80; }
+# One list from the server gives podwall matrix what -f of the server's
+# objects gives it, the other node's pod z/r included.
+if (cd "$PW_TMP" && nx "$PODWALL" matrix --kubeconfig kubeconfig --node-name edge-1 \
+	--format csv --port 80/TCP >"$PW_TMP/api.csv" 2>"$PW_TMP/api.err") &&
+   "$PODWALL" matrix -f "$M" --node-name edge-1 --format csv --port 80/TCP >"$PW_TMP/files.csv" &&
+   cmp -s "$PW_TMP/api.csv" "$PW_TMP/files.csv" && grep -q '^z/r,x/a,80/TCP,allowed$' "$PW_TMP/api.csv"; then
+	pass "podwall matrix --kubeconfig: the server's list gives the matrix -f of its objects gives"
+else
+	fail "podwall matrix --kubeconfig: $(cat "$PW_TMP/api.err"; diff "$PW_TMP/files.csv" "$PW_TMP/api.csv")"
+fi
 sleep 0.2
 if [ "$(grep -c '; committed$' "$LOG")" = "$commits_before" ] &&
    since "$lines_before" | grep -q "(set members only, .* $NFAM members added"; then

@@ -396,12 +396,14 @@ if nx iptables-legacy-save -t filter | grep -q '^-A FORWARD .*-j pw-' &&
 else
 	fail "$C: the tables are not IPv4's alone: $(nx ip6tables-legacy-save -t filter | grep -c pw-) IPv6 lines"
 fi
-# IPv4 enforced, IPv6 open as the error said.
+# IPv4 enforced, IPv6 open as the error said; the manifests mean IPv6
+# closed too, so podwall matrix (which has no kernel) is not asked.
 PW_SOURCES="x/b x/c" PW_DESTS="x/a"
 expect_reset
 expect_fam x/c x/a false 4
+PW_MATRIX_CHECK=off
 verify "$C: x/a admits x/b alone over IPv4, everyone over IPv6 as podwall said" $SPECS
-PW_SOURCES="" PW_DESTS=""
+PW_SOURCES="" PW_DESTS="" PW_MATRIX_CHECK=on
 
 # The daemon says the same in its STATUS, and once the pods' IPv6 addresses
 # are gone from the API server, it enforces all there is to enforce.

@@ -1277,48 +1277,63 @@ compare_matrix() {
 
 # podwall_matrix_check FILE: the cells of a probed matrix (FILE, lines
 # "SRC DST SPEC VERDICT") against `podwall matrix --format csv` over the
-# manifests the kernel was programmed from (PW_MANIFESTS): the matrix must
-# say what the packets showed. With one podwall node (calico, ptp) the
-# matrix is of that node's rules alone (--node-name), as the other node's
-# pods are guarded by nothing here; with flannel both nodes run podwall.
-# Left out, as no matrix cell stands for them: probes from the node itself
-# ("node", "node2": no pod's flow), IPv6 cells (tcp6:, udp6:, icmp6; the
-# matrix is of the pods' IPv4 addresses), every probe of a ClusterIP
-# (PW_VIA=vip: kube-proxy's DNAT comes before podwall's rules), cells
-# whose prober failed ("error") and pods the matrix does not list
-# (finished, host-network or without IPv4: no flow of theirs is a pod's,
-# and a finished pod's leftover interface is dropped whatever the policies). PW_MATRIX_CHECK=off leaves it out
-# altogether, for suites whose kernel differs from the manifests on
-# purpose. Prints the cells that differ; on success PW_MATRIX_CELLS holds
-# how many were compared.
+# manifests the kernel was programmed from (PW_MANIFESTS), IPv4 cells
+# (tcp:80, icmp) against the matrix of the pods' IPv4 addresses, IPv6
+# cells (tcp6:80, icmp6) against --family 6: the matrix must say what the
+# packets showed. With one podwall node (calico, ptp) the matrix is of that
+# node's rules alone (--node-name), as the other node's pods are guarded by
+# nothing here; with flannel both nodes run podwall. Left out, as no
+# matrix cell stands for them: probes from the node itself ("node",
+# "node2": no pod's flow), every probe of a ClusterIP (PW_VIA=vip:
+# kube-proxy's DNAT comes before podwall's rules), cells whose prober
+# failed ("error") and pods the matrix does not list (finished,
+# host-network or without an address of the family: no flow of theirs is
+# a pod's, and a finished pod's leftover interface is dropped whatever the
+# policies). PW_MATRIX_CHECK=off leaves it out altogether, for suites whose
+# kernel differs from the manifests on purpose. Prints the cells that
+# differ; on success PW_MATRIX_CELLS holds how many were compared.
 podwall_matrix_check() {
 	PW_MATRIX_CELLS=0
 	[ -n "$PW_MANIFESTS" ] && [ "${PW_MATRIX_CHECK:-on}" != off ] || return 0
 	[ "${PW_VIA:-ip}" = ip ] || return 0
-	_mc_ports=$(awk '$1 != "node" && $1 != "node2" { print $3 }' "$1" | sort -u |
-		awk -F: '$1 == "tcp" || $1 == "udp" { printf "--port %s/%s ", $2, toupper($1) }
-			$1 == "icmp" { printf "--port ICMP " }')
-	[ -n "$_mc_ports" ] || return 0
 	_mc_node=""
 	[ -n "$PW_NODE2" ] || _mc_node="--node-name $PW_NODE_NAME"
-	# shellcheck disable=SC2086
-	if ! "$PODWALL" matrix -f "$PW_MANIFESTS" $_mc_node $_mc_ports --format csv \
-		>"$PW_TMP/podwall-matrix.csv" 2>"$PW_TMP/podwall-matrix.err"; then
-		echo "    podwall matrix -f $PW_MANIFESTS failed: $(cat "$PW_TMP/podwall-matrix.err")"
-		return 1
-	fi
+	for _mc_f in 4 6; do
+		: >"$PW_TMP/podwall-matrix$_mc_f.csv"
+		_mc_ports=$(awk -v fam="$_mc_f" '$1 != "node" && $1 != "node2" { print $3 }' "$1" | sort -u |
+			awk -F: -v fam="$_mc_f" '{
+				p = $1; f = "4"
+				if (p ~ /6$/) { f = "6"; p = substr(p, 1, length(p) - 1) }
+				if (f != fam) next
+				if (p == "tcp" || p == "udp") printf "--port %s/%s ", $2, toupper(p)
+				if (p == "icmp") printf "--port ICMP "
+			}')
+		[ -n "$_mc_ports" ] || continue
+		# shellcheck disable=SC2086
+		if ! "$PODWALL" matrix -f "$PW_MANIFESTS" --family "$_mc_f" $_mc_node $_mc_ports \
+			--format csv >"$PW_TMP/podwall-matrix$_mc_f.csv" 2>"$PW_TMP/podwall-matrix.err"; then
+			echo "    podwall matrix -f $PW_MANIFESTS --family $_mc_f failed: $(cat "$PW_TMP/podwall-matrix.err")"
+			return 1
+		fi
+	done
 	_mc_out=$(awk -F, '
-		FILENAME == ARGV[1] { if (FNR > 1) { cell[$1 " " $2 " " $3] = $4; listed[$1] = 1 } next }
+		FILENAME != ARGV[3] {
+			fam = FILENAME == ARGV[1] ? "4" : "6"
+			if (FNR > 1) { cell[fam " " $1 " " $2 " " $3] = $4; listed[fam " " $1] = 1 }
+			next
+		}
 		{
 			split($0, f, " ")
-			if (!(f[1] in listed) || !(f[2] in listed)) next
-			if (f[3] == "icmp") port = "ICMP"
-			else if (f[3] ~ /^(tcp|udp):[0-9]+$/) { split(f[3], sp, ":"); port = sp[2] "/" toupper(sp[1]) }
+			split(f[3], sp, ":"); p = sp[1]; fam = "4"
+			if (p ~ /6$/) { fam = "6"; p = substr(p, 1, length(p) - 1) }
+			if (!((fam " " f[1]) in listed) || !((fam " " f[2]) in listed)) next
+			if (p == "icmp") port = "ICMP"
+			else if ((p == "tcp" || p == "udp") && sp[2] ~ /^[0-9]+$/) port = sp[2] "/" toupper(p)
 			else next
 			if (f[4] == "ok" || f[4] == "refused") want = "allowed"
 			else if (f[4] == "blocked") want = "denied"
 			else next
-			k = f[1] " " f[2] " " port
+			k = fam " " f[1] " " f[2] " " port
 			n++
 			if (!(k in cell)) got = "no cell"
 			else got = cell[k]
@@ -1326,7 +1341,7 @@ podwall_matrix_check() {
 				printf "    podwall matrix: %s -> %s %s: the packets were %s, the matrix says %s\n", f[1], f[2], f[3], f[4], got
 		}
 		END { if (bad > 16) printf "    ... and %d more\n", bad - 16; printf "%d %d\n", n, bad }' \
-		"$PW_TMP/podwall-matrix.csv" "$1")
+		"$PW_TMP/podwall-matrix4.csv" "$PW_TMP/podwall-matrix6.csv" "$1")
 	echo "$_mc_out" | sed '$d'
 	_mc_last=$(echo "$_mc_out" | tail -n 1)
 	PW_MATRIX_CELLS=${_mc_last% *}
