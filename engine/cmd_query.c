@@ -803,7 +803,8 @@ static void declared_ports(struct query_args *a, const struct matrix *m)
 				     cp->protocol == PW_PROTO_SCTP ? IPPROTO_SCTP : IPPROTO_TCP;
 			add_port(a, &p);
 		}
-	qsort(a->ports, a->nports, sizeof(*a->ports), cmp_port);
+	if (a->nports)	/* qsort may not be given the NULL of an empty list */
+		qsort(a->ports, a->nports, sizeof(*a->ports), cmp_port);
 }
 
 static size_t name_index(const struct matrix *m, const char *name)
