@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/cluster.h"
+#include "k8s/manifest.h"
 #include "lib/cidr.h"
 #include "lib/strmap.h"
 #include "lib/util.h"
@@ -383,4 +384,73 @@ int pw_cluster_foreach_pod(const struct pw_cluster *c,
 	struct pod_walk w = { fn, ctx };
 
 	return pw_strmap_foreach(c->stores[PW_KIND_POD].by_key, walk_pod, &w);
+}
+
+/* ------------------------------------------------------------ manifests */
+
+struct load_ctx {
+	struct pw_cluster *cluster;
+	struct pw_strmap *seen;		/* "<Kind> <ns>/<name>" -> where it was read */
+	struct pw_buf *errors;
+	int duplicates;
+};
+
+static char *object_title(const struct pw_object *obj)
+{
+	switch (obj->kind) {
+	case PW_KIND_NAMESPACE:
+		return pw_xasprintf("Namespace %s", obj->u.ns->name);
+	case PW_KIND_POD:
+		return pw_xasprintf("Pod %s/%s", obj->u.pod->namespace, obj->u.pod->name);
+	case PW_KIND_POLICY:
+	default:
+		return pw_xasprintf("NetworkPolicy %s/%s", obj->u.policy->namespace,
+				    obj->u.policy->name);
+	}
+}
+
+static int store_object(struct pw_object *obj, const char *where, void *ctx)
+{
+	struct load_ctx *lc = ctx;
+	char *title = object_title(obj);
+	const char *first = pw_strmap_get(lc->seen, title);
+
+	if (first) {
+		pw_buf_printf(lc->errors, "%s: %s: already defined at %s\n", where, title,
+			      first);
+		lc->duplicates++;
+		pw_object_free(obj);
+	} else {
+		pw_strmap_put(lc->seen, title, pw_xstrdup(where));
+		pw_cluster_upsert(lc->cluster, obj);
+	}
+	free(title);
+	return 0;
+}
+
+static int free_where(const char *key, void *value, void *ctx)
+{
+	(void)key;
+	(void)ctx;
+	free(value);
+	return 0;
+}
+
+int pw_cluster_load_manifests(char *const *paths, size_t n, struct pw_cluster **out,
+			      struct pw_buf *errors, struct pw_buf *notices)
+{
+	struct load_ctx lc;
+	int nerrors = 0;
+	size_t i;
+
+	lc.cluster = pw_cluster_new();
+	lc.seen = pw_strmap_new();
+	lc.errors = errors;
+	lc.duplicates = 0;
+	for (i = 0; i < n; i++)
+		nerrors += pw_manifest_load(paths[i], store_object, &lc, errors, notices);
+	pw_strmap_foreach(lc.seen, free_where, NULL);
+	pw_strmap_free(lc.seen);
+	*out = lc.cluster;
+	return nerrors + lc.duplicates;
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "k8s/object.h"
+#include "lib/util.h"
 
 struct pw_cluster;
 
@@ -50,6 +51,17 @@ size_t pw_cluster_pods_at(const struct pw_cluster *c, const char *ip,
  */
 int pw_cluster_foreach_pod(const struct pw_cluster *c,
 			   int (*fn)(const struct pw_pod *pod, void *ctx), void *ctx);
+
+/*
+ * Reads the manifests at paths (files or directories, in order) into a new
+ * cluster in *out, which the caller frees. Returns how many errors there
+ * were, each a line in errors naming the file, document and field; an
+ * object defined twice (one kind, namespace and name) is one, naming both
+ * places, since keeping either would make the result depend on file order.
+ * notices gets what is worth saying but no error.
+ */
+int pw_cluster_load_manifests(char *const *paths, size_t n, struct pw_cluster **out,
+			      struct pw_buf *errors, struct pw_buf *notices);
 
 /* Objects sorted by namespace, then name (so output is deterministic). */
 size_t pw_cluster_namespace_count(const struct pw_cluster *c);

@@ -21,7 +21,6 @@
 #include "engine/options.h"
 #include "k8s/client.h"
 #include "k8s/kubeconfig.h"
-#include "k8s/manifest.h"
 #include "k8s/watch.h"
 #include "lib/strmap.h"
 #include "lib/util.h"
@@ -405,22 +404,13 @@ out:
 	return cluster;
 }
 
-static int store_object(struct pw_object *obj, const char *where, void *ctx)
-{
-	pw_cluster_upsert(ctx, obj);
-	return 0;
-}
-
 static struct pw_cluster *load_pods(struct pw_doctor_report *r, const struct doctor_args *a)
 {
-	struct pw_cluster *cluster = pw_cluster_new();
+	struct pw_cluster *cluster;
 	struct pw_buf errors = PW_BUF_INIT, notices = PW_BUF_INIT;
-	size_t i;
-	int n = 0;
+	int n = pw_cluster_load_manifests(a->opt.manifests, a->opt.nmanifests, &cluster,
+					  &errors, &notices);
 
-	for (i = 0; i < a->opt.nmanifests; i++)
-		n += pw_manifest_load(a->opt.manifests[i], store_object, cluster, &errors,
-				      &notices);
 	if (n)
 		pw_doctor_add(r, PW_DOCTOR_FAIL, "manifests", "correct the manifests",
 			      "%d error%s: %.*s", n, n == 1 ? "" : "s",

@@ -23,10 +23,8 @@
 #include "engine/query.h"
 #include "k8s/client.h"
 #include "k8s/kubeconfig.h"
-#include "k8s/manifest.h"
 #include "k8s/reflector.h"
 #include "lib/log.h"
-#include "lib/strmap.h"
 #include "lib/util.h"
 #include "selectors/selector.h"
 
@@ -289,50 +287,13 @@ static int parse_query_args(int argc, char **argv, const struct option *options,
 
 /* ------------------------------------------------------------- loading */
 
-struct load_ctx {
-	struct pw_cluster *cluster;
-	struct pw_strmap *seen;		/* "<Kind> <ns>/<name>" */
-	struct pw_buf *errors;
-	int duplicates;
-};
-
-/* Two objects of one name would make the answer depend on file order. */
-static int store_object(struct pw_object *obj, const char *where, void *ctx)
-{
-	struct load_ctx *lc = ctx;
-	char *title;
-
-	if (obj->kind == PW_KIND_NAMESPACE)
-		title = pw_xasprintf("Namespace %s", obj->u.ns->name);
-	else if (obj->kind == PW_KIND_POD)
-		title = pw_xasprintf("Pod %s/%s", obj->u.pod->namespace, obj->u.pod->name);
-	else
-		title = pw_xasprintf("NetworkPolicy %s/%s", obj->u.policy->namespace,
-				     obj->u.policy->name);
-	if (pw_strmap_get(lc->seen, title)) {
-		pw_buf_printf(lc->errors, "%s: %s: defined twice\n", where, title);
-		lc->duplicates++;
-		pw_object_free(obj);
-	} else {
-		pw_strmap_put(lc->seen, title, lc);
-		pw_cluster_upsert(lc->cluster, obj);
-	}
-	free(title);
-	return 0;
-}
-
 static struct pw_cluster *load_manifests(const struct query_args *a)
 {
-	struct pw_cluster *cluster = pw_cluster_new();
+	struct pw_cluster *cluster;
 	struct pw_buf errors = PW_BUF_INIT, notices = PW_BUF_INIT;
-	struct load_ctx lc = { cluster, pw_strmap_new(), &errors, 0 };
-	int nerrors = 0;
-	size_t i;
+	int nerrors = pw_cluster_load_manifests(a->manifests, a->nmanifests, &cluster,
+						&errors, &notices);
 
-	for (i = 0; i < a->nmanifests; i++)
-		nerrors += pw_manifest_load(a->manifests[i], store_object, &lc, &errors, &notices);
-	nerrors += lc.duplicates;
-	pw_strmap_free(lc.seen);
 	if (nerrors) {
 		fputs(pw_buf_str(&errors), stderr);
 		bad_input(a, "%d error%s in the manifests", nerrors, nerrors == 1 ? "" : "s");

@@ -23,9 +23,7 @@
 #include "engine/endpoint.h"
 #include "engine/nodenet.h"
 #include "engine/options.h"
-#include "k8s/manifest.h"
 #include "lib/log.h"
-#include "lib/strmap.h"
 #include "lib/xtables_lock.h"
 #include "lib/util.h"
 
@@ -391,56 +389,6 @@ static int load_config_file(int argc, char **argv, struct pw_options *cfg)
 	return ret;
 }
 
-struct load_ctx {
-	struct pw_cluster *cluster;
-	struct pw_strmap *seen;		/* "<Kind> <ns>/<name>" -> where it was read */
-	struct pw_buf *errors;
-	int duplicates;
-};
-
-static char *object_title(const struct pw_object *obj)
-{
-	switch (obj->kind) {
-	case PW_KIND_NAMESPACE:
-		return pw_xasprintf("Namespace %s", obj->u.ns->name);
-	case PW_KIND_POD:
-		return pw_xasprintf("Pod %s/%s", obj->u.pod->namespace, obj->u.pod->name);
-	case PW_KIND_POLICY:
-	default:
-		return pw_xasprintf("NetworkPolicy %s/%s", obj->u.policy->namespace,
-				    obj->u.policy->name);
-	}
-}
-
-/*
- * Two objects of one kind, namespace and name are an error naming both
- * places: keeping either would make what is enforced depend on file order.
- */
-static int store_object(struct pw_object *obj, const char *where, void *ctx)
-{
-	struct load_ctx *lc = ctx;
-	char *title = object_title(obj);
-	const char *first = pw_strmap_get(lc->seen, title);
-
-	if (first) {
-		pw_buf_printf(lc->errors, "%s: %s: already defined at %s\n", where, title,
-			      first);
-		lc->duplicates++;
-		pw_object_free(obj);
-	} else {
-		pw_strmap_put(lc->seen, title, pw_xstrdup(where));
-		pw_cluster_upsert(lc->cluster, obj);
-	}
-	free(title);
-	return 0;
-}
-
-static int free_where(const char *key, void *value, void *ctx)
-{
-	free(value);
-	return 0;
-}
-
 static void print_lines(enum pw_log_level level, const struct pw_buf *text)
 {
 	const char *p = pw_buf_str(text);
@@ -457,18 +405,11 @@ static void print_lines(enum pw_log_level level, const struct pw_buf *text)
 /* All-or-nothing: one bad object and nothing is printed or programmed. */
 static struct pw_cluster *load_manifests(const struct pw_options *cfg)
 {
-	struct pw_cluster *cluster = pw_cluster_new();
+	struct pw_cluster *cluster;
 	struct pw_buf errors = PW_BUF_INIT, notices = PW_BUF_INIT;
-	struct load_ctx lc = { cluster, pw_strmap_new(), &errors, 0 };
-	int nerrors = 0;
-	size_t i;
+	int nerrors = pw_cluster_load_manifests(cfg->manifests, cfg->nmanifests, &cluster,
+						&errors, &notices);
 
-	for (i = 0; i < cfg->nmanifests; i++)
-		nerrors += pw_manifest_load(cfg->manifests[i], store_object, &lc,
-					    &errors, &notices);
-	nerrors += lc.duplicates;
-	pw_strmap_foreach(lc.seen, free_where, NULL);
-	pw_strmap_free(lc.seen);
 	print_lines(PW_LOG_NOTICE, &notices);
 	print_lines(PW_LOG_ERR, &errors);
 	pw_buf_free(&errors);
