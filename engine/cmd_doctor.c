@@ -81,25 +81,6 @@ struct doctor_args {
 	unsigned api_timeout_s;
 };
 
-static int parse_seconds(const char *text, unsigned *ms)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(text, &end);
-	if (errno || end == text || *end || v < 0 || v > 3600)
-		return -EINVAL;
-	*ms = (unsigned)(v * 1000);
-	return 0;
-}
-
-static void replace_string(char **field, const char *value)
-{
-	free(*field);
-	*field = pw_xstrdup(value);
-}
-
 /* 0 to go on, 1 for --help, -1 on a usage error. */
 static int parse_doctor_args(int argc, char **argv, struct doctor_args *a)
 {
@@ -115,16 +96,16 @@ static int parse_doctor_args(int argc, char **argv, struct doctor_args *a)
 			a->opt.manifests[a->opt.nmanifests++] = pw_xstrdup(optarg);
 			break;
 		case OPT_KUBECONFIG:
-			replace_string(&a->opt.kubeconfig, optarg);
+			pw_options_set_string(&a->opt.kubeconfig, optarg);
 			break;
 		case OPT_NODE_NAME:
-			replace_string(&a->opt.node_name, optarg);
+			pw_options_set_string(&a->opt.node_name, optarg);
 			break;
 		case OPT_CNI_CACHE:
-			replace_string(&a->opt.cni_cache_dirs, optarg);
+			pw_options_set_string(&a->opt.cni_cache_dirs, optarg);
 			break;
 		case OPT_METRICS_ADDRESS:
-			replace_string(&a->opt.metrics_address, optarg);
+			pw_options_set_string(&a->opt.metrics_address, optarg);
 			break;
 		case OPT_FORMAT:
 			if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
@@ -138,7 +119,7 @@ static int parse_doctor_args(int argc, char **argv, struct doctor_args *a)
 			break;	/* read first, in load_doctor_config */
 		case OPT_LOCK_WAIT:
 		case OPT_API_TIMEOUT:
-			if (parse_seconds(optarg, &ms) < 0) {
+			if (pw_options_parse_seconds(optarg, &ms) < 0) {
 				fprintf(stderr, "podwall doctor: --%s=%s: not a number of seconds\n",
 					c == OPT_LOCK_WAIT ? "lock-wait" : "api-timeout", optarg);
 				return -1;
@@ -180,18 +161,8 @@ static int parse_doctor_args(int argc, char **argv, struct doctor_args *a)
 static int load_doctor_config(int argc, char **argv, struct pw_options *opt)
 {
 	struct pw_buf err = PW_BUF_INIT;
-	const char *path = NULL;
-	int i, ret;
+	int ret = pw_config_file_load_for(argc, argv, opt, &err);
 
-	for (i = 1; i < argc; i++) {
-		if (strncmp(argv[i], "--config=", 9) == 0)
-			path = argv[i] + 9;
-		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			path = argv[++i];
-	}
-	ret = pw_config_file_load(path ? path : PW_DEFAULT_CONFIG_PATH, opt, &err);
-	if (ret == -ENOENT && !path)
-		ret = 0;
 	if (ret < 0)
 		fprintf(stderr, "podwall doctor: %s\n", pw_buf_str(&err));
 	pw_buf_free(&err);

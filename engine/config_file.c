@@ -211,3 +211,22 @@ int pw_config_file_load(const char *path, struct pw_options *opt, struct pw_buf 
 	fclose(f);
 	return ret;
 }
+
+int pw_config_file_load_for(int argc, char **argv, struct pw_options *opt, struct pw_buf *err)
+{
+	const char *path = NULL;
+	int i, ret;
+
+	for (i = 1; i < argc; i++) {
+		if (strncmp(argv[i], "--config=", 9) == 0)
+			path = argv[i] + 9;
+		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--") == 0)
+			break;
+	}
+	free(opt->config_path);
+	opt->config_path = pw_xstrdup(path ? path : PW_DEFAULT_CONFIG_PATH);
+	ret = pw_config_file_load(opt->config_path, opt, err);
+	return ret == -ENOENT && !path ? 0 : ret;
+}

@@ -17,4 +17,13 @@
  */
 int pw_config_file_load(const char *path, struct pw_options *opt, struct pw_buf *err);
 
+/*
+ * The file a command line names (--config FILE or --config=FILE, before
+ * any "--"), else PW_DEFAULT_CONFIG_PATH, read into opt and kept as
+ * opt->config_path. Read before the flags so that they win over it: a path
+ * given must exist, the default one may be absent. Returns 0 or -errno
+ * with why in err.
+ */
+int pw_config_file_load_for(int argc, char **argv, struct pw_options *opt, struct pw_buf *err);
+
 #endif

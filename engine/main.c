@@ -157,12 +157,6 @@ static void usage(FILE *out)
 	      "      --version           show the version\n", out);
 }
 
-static void replace_string(char **field, const char *value)
-{
-	free(*field);
-	*field = pw_xstrdup(value);
-}
-
 static int parse_mark(const char *text, uint32_t *out)
 {
 	char *end;
@@ -194,19 +188,6 @@ static int parse_uint(const char *option, const char *text, unsigned long max,
 	return 0;
 }
 
-static int parse_seconds(const char *text, unsigned *ms)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(text, &end);
-	if (errno || end == text || *end || v < 0 || v > 3600)
-		return -EINVAL;
-	*ms = (unsigned)(v * 1000);
-	return 0;
-}
-
 /* Returns 0 to go on, 1 to exit successfully, -1 on a usage error. */
 static int parse_args(int argc, char **argv, struct pw_options *cfg)
 {
@@ -222,10 +203,10 @@ static int parse_args(int argc, char **argv, struct pw_options *cfg)
 			cfg->manifests[cfg->nmanifests++] = pw_xstrdup(optarg);
 			break;
 		case OPT_KUBECONFIG:
-			replace_string(&cfg->kubeconfig, optarg);
+			pw_options_set_string(&cfg->kubeconfig, optarg);
 			break;
 		case OPT_NODE_NAME:
-			replace_string(&cfg->node_name, optarg);
+			pw_options_set_string(&cfg->node_name, optarg);
 			break;
 		case OPT_DRY_RUN:
 			if (!optarg || strcmp(optarg, "iptables") == 0) {
@@ -244,10 +225,10 @@ static int parse_args(int argc, char **argv, struct pw_options *cfg)
 			cfg->once = true;
 			break;
 		case OPT_PREFIX:
-			replace_string(&cfg->prefix, optarg);
+			pw_options_set_string(&cfg->prefix, optarg);
 			break;
 		case OPT_IFACE_PREFIX:
-			replace_string(&cfg->iface_prefix, optarg);
+			pw_options_set_string(&cfg->iface_prefix, optarg);
 			break;
 		case OPT_ACCEPT_MARK:
 			if (parse_mark(optarg, &cfg->accept_mark) < 0) {
@@ -269,7 +250,7 @@ static int parse_args(int argc, char **argv, struct pw_options *cfg)
 			}
 			break;
 		case OPT_CNI_CACHE:
-			replace_string(&cfg->cni_cache_dirs, optarg);
+			pw_options_set_string(&cfg->cni_cache_dirs, optarg);
 			break;
 		case OPT_KEEP_SYSCTLS:
 			cfg->keep_sysctls = true;
@@ -303,13 +284,13 @@ static int parse_args(int argc, char **argv, struct pw_options *cfg)
 			cfg->deny_log_reader = true;
 			break;
 		case OPT_METRICS_ADDRESS:
-			replace_string(&cfg->metrics_address, optarg);
+			pw_options_set_string(&cfg->metrics_address, optarg);
 			break;
 		case OPT_METRICS_TEXTFILE:
-			replace_string(&cfg->metrics_textfile, optarg);
+			pw_options_set_string(&cfg->metrics_textfile, optarg);
 			break;
 		case OPT_LOCK_WAIT:
-			if (parse_seconds(optarg, &cfg->lock_wait_ms) < 0) {
+			if (pw_options_parse_seconds(optarg, &cfg->lock_wait_ms) < 0) {
 				fprintf(stderr, "podwall: --lock-wait=%s: not a number of seconds\n",
 					optarg);
 				return -1;
@@ -330,7 +311,7 @@ static int parse_args(int argc, char **argv, struct pw_options *cfg)
 		case OPT_DRIFT_CHECK:
 		case OPT_BATCH:
 		case OPT_STALL:
-			if (parse_seconds(optarg, &ms) < 0) {
+			if (pw_options_parse_seconds(optarg, &ms) < 0) {
 				fprintf(stderr, "podwall: %s: not a number of seconds\n", argv[optind - 1]);
 				return -1;
 			}
@@ -361,28 +342,11 @@ static int parse_args(int argc, char **argv, struct pw_options *cfg)
 	return 0;
 }
 
-/*
- * The configuration file comes first so that flags win over it: a path given
- * with --config must exist, the default one may be absent.
- */
 static int load_config_file(int argc, char **argv, struct pw_options *cfg)
 {
 	struct pw_buf err = PW_BUF_INIT;
-	const char *path = NULL;
-	int i, ret;
+	int ret = pw_config_file_load_for(argc, argv, cfg, &err);
 
-	for (i = 1; i < argc; i++) {
-		if (strncmp(argv[i], "--config=", 9) == 0)
-			path = argv[i] + 9;
-		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			path = argv[++i];
-		else if (strcmp(argv[i], "--") == 0)
-			break;
-	}
-	cfg->config_path = pw_xstrdup(path ? path : PW_DEFAULT_CONFIG_PATH);
-	ret = pw_config_file_load(cfg->config_path, cfg, &err);
-	if (ret == -ENOENT && !path)
-		ret = 0;
 	if (ret < 0)
 		fprintf(stderr, "podwall: %s\n", pw_buf_str(&err));
 	pw_buf_free(&err);

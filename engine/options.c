@@ -241,3 +241,22 @@ bool pw_kernel_has_ipv6(void)
 	/* Booted with ipv6.disable=1, or built without it: no such directory. */
 	return access("/proc/sys/net/ipv6", F_OK) == 0;
 }
+
+int pw_options_parse_seconds(const char *text, unsigned *ms)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno || end == text || *end || v < 0 || v > 3600)
+		return -EINVAL;
+	*ms = (unsigned)(v * 1000);
+	return 0;
+}
+
+void pw_options_set_string(char **field, const char *value)
+{
+	free(*field);
+	*field = pw_xstrdup(value);
+}

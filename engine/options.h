@@ -85,6 +85,11 @@ void pw_options_copy(struct pw_options *dst, const struct pw_options *src);
 struct pw_buf;
 int pw_options_validate(const struct pw_options *cfg, struct pw_buf *err);
 
+/* A number of seconds, fractions allowed, at most 3600, into ms: 0 or -EINVAL. */
+int pw_options_parse_seconds(const char *text, unsigned *ms);
+/* Replaces a string option with a copy of value. */
+void pw_options_set_string(char **field, const char *value);
+
 /* Whether this kernel has IPv6 at all. */
 bool pw_kernel_has_ipv6(void);
 
