@@ -564,33 +564,48 @@ static int get_protocol(struct decoder *d, const yaml_node_t *map, enum pw_proto
 
 /* ------------------------------------------------------------ labels */
 
-static int decode_label(struct decoder *d, const yaml_node_pair_t *pair,
-			struct pw_labels *labels)
+/*
+ * One entry of a map[string]string keyed by qualified names (labels,
+ * annotations): its key and value (a null value is the empty string, as
+ * in the API's map[string]string), the path left at the key for the
+ * caller's own checks.
+ */
+static int decode_string_entry(struct decoder *d, const yaml_node_pair_t *pair,
+			       const char **key, const char **value, size_t *mark)
 {
 	yaml_node_t *k = node_at(d, pair->key), *v = node_at(d, pair->value);
 	struct pw_buf why = PW_BUF_INIT;
-	const char *value = "";
-	size_t mark;
-	int ret = -EINVAL;
+	int ret = 0;
 
-	mark = path_key(d, scalar_text(k));
+	*mark = path_key(d, scalar_text(k));
+	*key = scalar_text(k);
+	*value = "";
 	if (check_no_nul(d, k) < 0)
 		return -EINVAL;
-	if (pw_validate_label_key(scalar_text(k), &why) < 0) {
-		fail(d, "invalid key: %s", pw_buf_str(&why));
-		goto out;
-	}
-	/* A null value is the empty string, as in the API's map[string]string. */
-	if (!is_null(v) && want_string(d, v, &value) < 0)
-		goto out;
-	if (pw_validate_label_value(value, &why) < 0) {
+	if (pw_validate_label_key(*key, &why) < 0)
+		ret = fail(d, "invalid key: %s", pw_buf_str(&why));
+	else if (!is_null(v) && want_string(d, v, value) < 0)
+		ret = -EINVAL;
+	pw_buf_free(&why);
+	return ret;
+}
+
+static int decode_label(struct decoder *d, const yaml_node_pair_t *pair,
+			struct pw_labels *labels)
+{
+	struct pw_buf why = PW_BUF_INIT;
+	const char *key, *value;
+	size_t mark;
+	int ret = decode_string_entry(d, pair, &key, &value, &mark);
+
+	if (ret == 0 && pw_validate_label_value(value, &why) < 0) {
 		fail_invalid(d, "invalid value", value, &why);
-		goto out;
+		ret = -EINVAL;
 	}
-	pw_labels_set(labels, scalar_text(k), value);
-	path_restore(d, mark);
-	ret = 0;
-out:
+	if (ret == 0) {
+		pw_labels_set(labels, key, value);
+		path_restore(d, mark);
+	}
 	pw_buf_free(&why);
 	return ret;
 }
@@ -619,28 +634,15 @@ static int decode_labels(struct decoder *d, const yaml_node_t *n,
 static int decode_annotation(struct decoder *d, const yaml_node_pair_t *pair,
 			     bool *deny_log)
 {
-	yaml_node_t *k = node_at(d, pair->key), *v = node_at(d, pair->value);
-	struct pw_buf why = PW_BUF_INIT;
-	const char *value = "";
+	const char *key, *value;
 	size_t mark;
-	int ret = -EINVAL;
 
-	mark = path_key(d, scalar_text(k));
-	if (check_no_nul(d, k) < 0)
+	if (decode_string_entry(d, pair, &key, &value, &mark) < 0)
 		return -EINVAL;
-	if (pw_validate_label_key(scalar_text(k), &why) < 0) {
-		fail(d, "invalid key: %s", pw_buf_str(&why));
-		goto out;
-	}
-	if (!is_null(v) && want_string(d, v, &value) < 0)
-		goto out;
-	if (strcmp(scalar_text(k), PW_DENY_LOG_ANNOTATION) == 0)
+	if (strcmp(key, PW_DENY_LOG_ANNOTATION) == 0)
 		*deny_log = strcmp(value, "true") == 0;
 	path_restore(d, mark);
-	ret = 0;
-out:
-	pw_buf_free(&why);
-	return ret;
+	return 0;
 }
 
 static int decode_annotations(struct decoder *d, const yaml_node_t *n, bool *deny_log)
