@@ -132,8 +132,15 @@ else
 	fail "drop counters: x/a '$xa_before' (want >= 3), y/a '$ya_before' (want >= 1)"
 fi
 # A second policy for x/a rewrites its ingress chain; the count goes on.
+start=$(log_lines)
 policy x from-b '{"podSelector":{"matchLabels":{"pod":"a"}},"ingress":[{"from":[{"podSelector":{"matchLabels":{"pod":"b"}}}]}]}'
 converge "x/a admits x/b"
+# Without a rewrite the counter's surviving would show nothing.
+if since "$start" | grep -q 'chains: [0-9]* created, [1-9][0-9]* rewritten'; then
+	pass "the policy rewrote a chain in place"
+else
+	fail "no chain was rewritten: $(since "$start" | grep 'chains:' | tail -n 2)"
+fi
 fetch_metrics
 xa_after=$(metric 'podwall_denied_packets_total{namespace="x",pod="a",direction="ingress"}')
 if [ "${xa_after:-0}" -ge "${xa_before:-1}" ] && [ "${xa_before:-0}" -gt 0 ]; then
