@@ -68,22 +68,6 @@ static void options(struct pw_options *opt)
 	opt->node_name = pw_xstrdup("n1");
 }
 
-static struct pw_cidr ip(const char *text)
-{
-	struct pw_cidr c;
-
-	ck_assert_int_eq(pw_ip_parse(text, &c), 0);
-	return c;
-}
-
-static struct pw_cidr prefix(const char *text)
-{
-	struct pw_cidr c;
-
-	ck_assert_int_eq(pw_cidr_parse(text, &c), 0);
-	return c;
-}
-
 static void pod_ip(unsigned i, char out[32])
 {
 	snprintf(out, 32, "198.18.%u.%u", 1 + i / 250, 1 + i % 250);
@@ -127,7 +111,7 @@ static void mac_of(unsigned i, uint8_t mac[6])
 static struct pw_node_view *flannel_view(unsigned n)
 {
 	struct pw_node_view *v = pw_node_view_new();
-	struct pw_cidr gw = prefix("198.18.0.1/16");
+	struct pw_cidr gw = pw_test_prefix("198.18.0.1/16");
 	char name[16];
 	unsigned i;
 
@@ -150,7 +134,7 @@ static void learn(struct pw_node_view *v, unsigned i, unsigned on_port)
 	uint8_t mac[6];
 
 	pod_ip(i, text);
-	a = ip(text);
+	a = pw_test_ip(text);
 	mac_of(i, mac);
 	pw_node_view_set_neighbour(v, BRIDGE_IFINDEX, &a, mac);
 	pw_node_view_set_fdb(v, PORT_IFINDEX(on_port), mac, true);
@@ -175,7 +159,7 @@ static void cni_record(struct pw_cni_cache *c, unsigned i, unsigned on_port, con
 	a->nhost_ifaces = 2;
 	a->ips = pw_xcalloc(1, sizeof(*a->ips));
 	pod_ip(i, text);
-	a->ips[0] = ip(text);
+	a->ips[0] = pw_test_ip(text);
 	a->nips = 1;
 }
 
@@ -258,8 +242,8 @@ static enum verdict walk(struct table *t, const char *hook, const struct packet 
 	pkt.out = p->out;
 	pkt.physin = p->physin;
 	pkt.physout = p->physout;
-	pkt.src = ip(p->src);
-	pkt.dst = ip(p->dst);
+	pkt.src = pw_test_ip(p->src);
+	pkt.dst = pw_test_ip(p->dst);
 	pkt.protocol = proto_of(p->proto);
 	pkt.icmp6_type = (uint8_t)p->icmp6_type;
 	pkt.ctstate = PW_CT_NEW;
@@ -345,8 +329,8 @@ START_TEST(test_routes_find_random_names)
 	struct pw_node_view *v = pw_node_view_new();
 	struct pw_options opt;
 	struct pw_endpoints *e;
-	struct pw_cidr a = ip("198.18.1.1"), b = ip("198.18.1.2"), stray = ip("198.18.9.9");
-	struct pw_cidr remote = ip("198.18.50.1"), mine = ip("198.19.253.1");
+	struct pw_cidr a = pw_test_ip("198.18.1.1"), b = pw_test_ip("198.18.1.2"), stray = pw_test_ip("198.18.9.9");
+	struct pw_cidr remote = pw_test_ip("198.18.50.1"), mine = pw_test_ip("198.19.253.1");
 
 	options(&opt);
 	add_link(v, 1, "lo", PW_LINK_OTHER, 0);
@@ -488,7 +472,7 @@ START_TEST(test_two_pods_on_one_learned_port_bind_neither)
 	e = pw_endpoints_resolve(c, &opt, v, NULL, NULL);
 	ck_assert_str_ne(endpoint_of(e, 2)->port, "");
 	{
-		struct pw_cidr a = ip("198.18.1.3");
+		struct pw_cidr a = pw_test_ip("198.18.1.3");
 		uint8_t mac[6];
 
 		mac_of(1, mac);
@@ -740,7 +724,7 @@ static void routed_walks(unsigned n)
 {
 	struct pw_cluster *c = cluster_of(n, 2, NULL);
 	struct pw_node_view *v = pw_node_view_new();
-	struct pw_cidr stray = ip("198.18.9.9");
+	struct pw_cidr stray = pw_test_ip("198.18.9.9");
 	struct pw_options opt;
 	struct pw_endpoints *e;
 	struct table t;
@@ -756,7 +740,7 @@ static void routed_walks(unsigned n)
 
 		port_name(i, name);
 		pod_ip(i, text);
-		a = ip(text);
+		a = pw_test_ip(text);
 		add_link(v, PORT_IFINDEX(i), name, PW_LINK_VETH, 0);
 		pw_node_view_set_route(v, &a, PORT_IFINDEX(i), 0, true);
 	}
@@ -951,7 +935,7 @@ START_TEST(test_dual_stack_flannel)
 	struct pw_cluster *c = pw_cluster_new();
 	struct pw_node_view *v = flannel_view(3);
 	struct pw_cni_cache cni = { NULL, 0 };
-	struct pw_cidr gw6 = prefix("fd00:18::ffff/64");
+	struct pw_cidr gw6 = pw_test_prefix("fd00:18::ffff/64");
 	struct pw_options opt;
 	struct pw_endpoints *e;
 	struct pw_dataplane *dp;

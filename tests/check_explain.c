@@ -22,22 +22,6 @@
 #include "engine/query.h"
 #include "tests/testlib.h"
 
-static struct pw_cidr ip(const char *text)
-{
-	struct pw_cidr c;
-
-	ck_assert_int_eq(pw_ip_parse(text, &c), 0);
-	return c;
-}
-
-static struct pw_cidr prefix(const char *text)
-{
-	struct pw_cidr c;
-
-	ck_assert_int_eq(pw_cidr_parse(text, &c), 0);
-	return c;
-}
-
 static struct pw_packet tcp(const char *src, const char *dst, uint16_t dport)
 {
 	struct pw_packet p;
@@ -45,8 +29,8 @@ static struct pw_packet tcp(const char *src, const char *dst, uint16_t dport)
 	memset(&p, 0, sizeof(p));
 	p.in = "cali1";
 	p.out = "eth0";
-	p.src = ip(src);
-	p.dst = ip(dst);
+	p.src = pw_test_ip(src);
+	p.dst = pw_test_ip(dst);
 	p.protocol = IPPROTO_TCP;
 	p.dport = dport;
 	p.ctstate = PW_CT_NEW;
@@ -89,8 +73,8 @@ START_TEST(test_walk_net_set_nomatch)
 	struct pw_setlist *sets = pw_setlist_new();
 	struct pw_set *s = pw_set_new("pw-n", PW_SET_HASH_NET, AF_INET);
 	struct pw_table *t = table_matching("pw-n", PW_SET_SRC);
-	struct pw_cidr outer = prefix("10.0.0.0/8"), hole = prefix("10.1.0.0/16");
-	struct pw_cidr inner = prefix("10.1.2.0/24");
+	struct pw_cidr outer = pw_test_prefix("10.0.0.0/8"), hole = pw_test_prefix("10.1.0.0/16");
+	struct pw_cidr inner = pw_test_prefix("10.1.2.0/24");
 	struct pw_packet p;
 
 	pw_set_add_net(s, &outer, false);
@@ -100,11 +84,11 @@ START_TEST(test_walk_net_set_nomatch)
 	p = tcp("10.9.9.9", "198.18.0.1", 80);
 	ck_assert_int_eq(verdict_of(t, sets, &p), PW_VERDICT_ACCEPT);
 	/* The most specific entry decides: the nomatch hole, and the block inside it. */
-	p.src = ip("10.1.9.9");
+	p.src = pw_test_ip("10.1.9.9");
 	ck_assert_int_eq(verdict_of(t, sets, &p), PW_VERDICT_DROP);
-	p.src = ip("10.1.2.3");
+	p.src = pw_test_ip("10.1.2.3");
 	ck_assert_int_eq(verdict_of(t, sets, &p), PW_VERDICT_ACCEPT);
-	p.src = ip("192.0.2.1");
+	p.src = pw_test_ip("192.0.2.1");
 	ck_assert_int_eq(verdict_of(t, sets, &p), PW_VERDICT_DROP);
 	pw_table_free(t);
 	pw_setlist_free(sets);
@@ -116,7 +100,7 @@ START_TEST(test_walk_ip_port_set)
 	struct pw_setlist *sets = pw_setlist_new();
 	struct pw_set *s = pw_set_new("pw-p", PW_SET_HASH_IP_PORT, AF_INET);
 	struct pw_table *t = table_matching("pw-p", PW_SET_DST_DST);
-	struct pw_cidr a = ip("198.18.0.1");
+	struct pw_cidr a = pw_test_ip("198.18.0.1");
 	struct pw_packet p;
 
 	pw_set_add_ip_port(s, &a, "tcp", 8080);
@@ -245,7 +229,7 @@ static struct pw_flow_end outside(const char *addr)
 	struct pw_flow_end e;
 
 	memset(&e, 0, sizeof(e));
-	e.addr = ip(addr);
+	e.addr = pw_test_ip(addr);
 	return e;
 }
 

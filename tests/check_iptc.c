@@ -2488,15 +2488,7 @@ int main(void)
 	}
 	close(fd);
 	setenv("XTABLES_LOCKFILE", lockfile, 1);
-	/* iptables-legacy and ipset live in sbin, which a user's PATH may lack. */
-	{
-		const char *path = getenv("PATH");
-		char *p = pw_xasprintf("%s:/usr/sbin:/sbin",
-				       path ? path : "/usr/bin:/bin");
-
-		setenv("PATH", p, 1);
-		free(p);
-	}
+	pw_test_path_with_sbin();
 	sr = srunner_create(iptc_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

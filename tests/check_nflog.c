@@ -1072,15 +1072,10 @@ static Suite *nflog_suite(void)
 
 int main(void)
 {
-	const char *path = getenv("PATH");
-	char *p;
 	SRunner *sr;
 	int failed;
 
-	/* ip and iptables-legacy live in sbin, which a user's PATH may lack. */
-	p = pw_xasprintf("%s:/usr/sbin:/sbin", path ? path : "/usr/bin:/bin");
-	setenv("PATH", p, 1);
-	free(p);
+	pw_test_path_with_sbin();
 
 	sr = srunner_create(nflog_suite());
 	srunner_run_all(sr, CK_NORMAL);

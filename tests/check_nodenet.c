@@ -1947,15 +1947,10 @@ static Suite *nodenet_suite(void)
 
 int main(void)
 {
-	const char *path = getenv("PATH");
-	char *p;
 	SRunner *sr;
 	int failed;
 
-	/* ip, bridge and nsenter live in sbin, which a user's PATH may lack. */
-	p = pw_xasprintf("%s:/usr/sbin:/sbin", path ? path : "/usr/bin:/bin");
-	setenv("PATH", p, 1);
-	free(p);
+	pw_test_path_with_sbin();
 
 	sr = srunner_create(nodenet_suite());
 	srunner_run_all(sr, CK_NORMAL);

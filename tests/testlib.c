@@ -110,3 +110,28 @@ void pw_test_make_workdir(char dir[64], const char *suite)
 		exit(EXIT_FAILURE);
 	}
 }
+
+struct pw_cidr pw_test_ip(const char *text)
+{
+	struct pw_cidr c;
+
+	ck_assert_int_eq(pw_ip_parse(text, &c), 0);
+	return c;
+}
+
+struct pw_cidr pw_test_prefix(const char *text)
+{
+	struct pw_cidr c;
+
+	ck_assert_int_eq(pw_cidr_parse(text, &c), 0);
+	return c;
+}
+
+void pw_test_path_with_sbin(void)
+{
+	const char *path = getenv("PATH");
+	char *p = pw_xasprintf("%s:/usr/sbin:/sbin", path ? path : "/usr/bin:/bin");
+
+	setenv("PATH", p, 1);
+	free(p);
+}

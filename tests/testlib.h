@@ -30,6 +30,17 @@ void pw_test_make_workdir(char dir[64], const char *suite);
 struct pw_cluster;
 void pw_test_load_manifest(struct pw_cluster *cluster, const char *text);
 
+/* An address or a prefix for a test; the test fails if text is neither. */
+#include "lib/cidr.h"
+struct pw_cidr pw_test_ip(const char *text);
+struct pw_cidr pw_test_prefix(const char *text);
+
+/*
+ * Puts /usr/sbin and /sbin at the end of PATH: ip, iptables-legacy, ipset
+ * and nsenter live there, and a user's PATH may lack them.
+ */
+void pw_test_path_with_sbin(void);
+
 /* For Check suites: hay holds needle, or the test fails showing both. */
 #define ck_assert_contains(hay, needle) \
 	ck_assert_msg(strstr((hay), (needle)) != NULL, \
