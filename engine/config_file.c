@@ -19,6 +19,7 @@ enum value_kind {
 	VALUE_DISCOVERY,	/* an enum pw_endpoint_discovery */
 	VALUE_DENY_LOG,		/* an enum pw_deny_log */
 	VALUE_RATE,		/* "N/sec|min|hour|day": the count, the unit beside it */
+	VALUE_INITIAL_LIST,	/* an enum pw_initial_list */
 };
 
 struct key {
@@ -46,6 +47,7 @@ static const struct key keys[] = {
 	{ "driftCheckInterval", VALUE_SECONDS, OPT(drift_check_ms), 3600 },
 	{ "batchWindow", VALUE_SECONDS, OPT(batch_window_ms), 10 },
 	{ "watchStallTimeout", VALUE_UINT, OPT(watch_stall_s), 86400 },
+	{ "initialList", VALUE_INITIAL_LIST, OPT(initial_list), 0 },
 	{ "denyLog", VALUE_DENY_LOG, OPT(deny_log), 0 },
 	{ "denyLogGroup", VALUE_UINT, OPT(deny_log_group), PW_DENY_LOG_GROUP_MAX },
 	{ "denyLogRate", VALUE_RATE, OPT(deny_log_rate), 0 },
@@ -97,6 +99,7 @@ static int set_value(const struct key *k, const char *text, struct pw_options *o
 	enum pw_endpoint_discovery discovery;
 	enum pw_limit_unit unit;
 	enum pw_deny_log deny_log;
+	enum pw_initial_list initial_list;
 	enum pw_log_level level;
 	unsigned count;
 	double v;
@@ -130,6 +133,11 @@ static int set_value(const struct key *k, const char *text, struct pw_options *o
 		if (pw_deny_log_parse(text, &deny_log) < 0)
 			return -EINVAL;
 		*(enum pw_deny_log *)field = deny_log;
+		return 0;
+	case VALUE_INITIAL_LIST:
+		if (pw_initial_list_parse(text, &initial_list) < 0)
+			return -EINVAL;
+		*(enum pw_initial_list *)field = initial_list;
 		return 0;
 	case VALUE_RATE:
 		/* The one rate there is; what the kernel cannot hold, validate says. */

@@ -277,12 +277,14 @@ static int start_api(struct daemon *d)
 		pw_buf_free(&err);
 		return -EINVAL;
 	}
+	pw_k8s_client_set_node(d->client, d->opt->node_name);
 	pw_info("following the API server at %s", kcfg.server);
 	pw_k8s_config_free(&kcfg);
 	pw_buf_free(&err);
 
 	pw_reflector_options_default(&ropt);
 	ropt.stall_timeout_s = d->opt->watch_stall_s;
+	ropt.initial_list = d->opt->initial_list;
 	for (i = 0; i < PW_ARRAY_SIZE(d->reflectors); i++) {
 		d->reflectors[i] = pw_reflector_new(d->client, (enum pw_kind)i, &ropt,
 						    &reflector_ops, d);

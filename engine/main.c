@@ -43,6 +43,7 @@ enum {
 	OPT_DRIFT_CHECK,
 	OPT_BATCH,
 	OPT_STALL,
+	OPT_INITIAL_LIST,
 	OPT_PASS_MARK,
 	OPT_DISCOVERY,
 	OPT_CNI_CACHE,
@@ -85,6 +86,7 @@ static const struct option long_options[] = {
 	{ "drift-check-interval", required_argument, NULL, OPT_DRIFT_CHECK },
 	{ "batch-window", required_argument, NULL, OPT_BATCH },
 	{ "watch-stall-timeout", required_argument, NULL, OPT_STALL },
+	{ "initial-list", required_argument, NULL, OPT_INITIAL_LIST },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -147,6 +149,10 @@ static void usage(FILE *out)
 	      "                          to the filter table and repair at once (1; 0: never)\n"
 	      "      --batch-window=SECONDS     coalesce changes this close together (0.005)\n"
 	      "      --watch-stall-timeout=SECONDS  reopen a watch silent this long (180)\n"
+	      "      --initial-list=HOW  read the state first by watch-list (default: a\n"
+	      "                          stream from the API server's cache, lists where\n"
+	      "                          not offered), cache (lists at resourceVersion 0)\n"
+	      "                          or consistent (paged reads from etcd)\n"
 	      "      --dry-run           print each new state instead of programming it\n"
 	      "      --metrics-address=ADDR  serve /metrics and /healthz on HOST:PORT,\n"
 	      "                          [V6]:PORT, or PORT alone for 127.0.0.1 (default off)\n"
@@ -254,6 +260,13 @@ static int parse_args(int argc, char **argv, struct pw_options *cfg)
 			break;
 		case OPT_KEEP_SYSCTLS:
 			cfg->keep_sysctls = true;
+			break;
+		case OPT_INITIAL_LIST:
+			if (pw_initial_list_parse(optarg, &cfg->initial_list) < 0) {
+				fprintf(stderr, "podwall: --initial-list=%s: expected watch-list, "
+					"cache or consistent\n", optarg);
+				return -1;
+			}
 			break;
 		case OPT_DENY_LOG:
 			if (pw_deny_log_parse(optarg, &cfg->deny_log) < 0) {

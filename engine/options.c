@@ -40,6 +40,7 @@ void pw_options_init(struct pw_options *cfg)
 	cfg->drift_check_ms = PW_DEFAULT_DRIFT_CHECK_MS;
 	cfg->batch_window_ms = PW_DEFAULT_BATCH_MS;
 	cfg->watch_stall_s = PW_DEFAULT_WATCH_STALL_S;
+	cfg->initial_list = PW_INITIAL_LIST_WATCH_LIST;
 	cfg->deny_log = PW_DENY_LOG_NAMESPACES;
 	cfg->deny_log_group = PW_DEFAULT_DENY_LOG_GROUP;
 	cfg->deny_log_rate = PW_DEFAULT_DENY_LOG_RATE;

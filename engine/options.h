@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "chains/rule.h"
+#include "k8s/reflector.h"
 #include "lib/log.h"
 
 enum pw_dry_run {
@@ -68,6 +69,7 @@ struct pw_options {
 	unsigned drift_check_ms;	/* cheap look for others' changes; 0: none */
 	unsigned batch_window_ms;	/* events this close together: one apply */
 	unsigned watch_stall_s;	/* a watch silent this long is reopened */
+	enum pw_initial_list initial_list;	/* how the state is first read */
 };
 
 /* Fills in the defaults (node_name from the hostname). */

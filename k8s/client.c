@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -355,6 +356,46 @@ static void remove_private(struct pw_k8s_client *c)
 	c->tmpdir = NULL;
 }
 
+/*
+ * As client-go's: "podwall/0.1.0 (linux/x86_64)", and the node's name, with
+ * which an API server's audit log tells apart thousands of agents that
+ * share one service account. Only token characters go into the header.
+ */
+static char *make_user_agent(const char *node_name)
+{
+	struct pw_buf ua = PW_BUF_INIT;
+	struct utsname u;
+	size_t i;
+
+	pw_buf_puts(&ua, "podwall/" PACKAGE_VERSION);
+	if (uname(&u) == 0)
+		pw_buf_printf(&ua, " (linux/%s)", u.machine);
+	if (node_name && *node_name) {
+		pw_buf_puts(&ua, " node/");
+		for (i = 0; node_name[i] && i < 253; i++) {
+			char ch = node_name[i];
+
+			if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_')
+				pw_buf_putc(&ua, ch);
+			else
+				pw_buf_putc(&ua, '_');
+		}
+	}
+	return pw_buf_steal(&ua);
+}
+
+void pw_k8s_client_set_node(struct pw_k8s_client *c, const char *node_name)
+{
+	free(c->user_agent);
+	c->user_agent = make_user_agent(node_name);
+}
+
+const char *pw_k8s_client_user_agent(const struct pw_k8s_client *c)
+{
+	return c->user_agent;
+}
+
 struct pw_k8s_client *pw_k8s_client_new(const struct pw_k8s_config *cfg,
 					struct pw_buf *err)
 {
@@ -366,7 +407,7 @@ struct pw_k8s_client *pw_k8s_client_new(const struct pw_k8s_config *cfg,
 	}
 	c = pw_xcalloc(1, sizeof(*c));
 	copy_config(&c->cfg, cfg);
-	c->user_agent = pw_xstrdup("podwall/" PACKAGE_VERSION);
+	c->user_agent = make_user_agent(NULL);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		pw_buf_puts(err, "cannot initialise libcurl");
 		goto fail;
@@ -579,6 +620,11 @@ struct pw_k8s_request *pw_k8s_request_start(struct pw_k8s_client *c,
 	else
 		add_to_multi(r);
 	return r;
+}
+
+long pw_k8s_request_status(const struct pw_k8s_request *r)
+{
+	return r->status;
 }
 
 void pw_k8s_request_cancel(struct pw_k8s_request *r)

@@ -45,6 +45,12 @@ struct pw_k8s_request_options {
 
 /* NULL with the reason in err (unreadable CA, key...). The config is copied. */
 struct pw_k8s_client *pw_k8s_client_new(const struct pw_k8s_config *cfg, struct pw_buf *err);
+/*
+ * The User-Agent: "podwall/VERSION (linux/ARCH)", then " node/NAME" once
+ * the node is set (before the first request; later ones carry it too).
+ */
+void pw_k8s_client_set_node(struct pw_k8s_client *c, const char *node_name);
+const char *pw_k8s_client_user_agent(const struct pw_k8s_client *c);
 /* Cancels every request still running (their on_done is not called). */
 void pw_k8s_client_free(struct pw_k8s_client *c);
 
@@ -56,6 +62,8 @@ struct pw_k8s_request *pw_k8s_request_start(struct pw_k8s_client *c,
 					    const char *path_and_query,
 					    const struct pw_k8s_request_options *opt,
 					    const struct pw_k8s_request_ops *ops, void *ctx);
+/* The response's HTTP status so far: 0 until its status line has come. */
+long pw_k8s_request_status(const struct pw_k8s_request *r);
 /* Stops a request; its on_done is not called. */
 void pw_k8s_request_cancel(struct pw_k8s_request *r);
 

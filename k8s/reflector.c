@@ -28,10 +28,11 @@
  */
 enum action {
 	ACT_NONE,
-	ACT_LIST,		/* a paged list from the beginning */
-	ACT_LIST_UNPAGED,	/* one list without limit (expired continue) */
+	ACT_LIST,		/* a list from the beginning, at relist_rv() */
+	ACT_LIST_UNPAGED,	/* one consistent list without limit (expired continue) */
 	ACT_PAGE,		/* the next page, or the same one again */
 	ACT_WATCH,
+	ACT_WATCH_LIST,		/* a watch that streams the state first */
 };
 
 enum delay {
@@ -47,6 +48,7 @@ enum abort_reason {
 	ABORT_ERROR,		/* another ERROR: back off, watch again */
 	ABORT_TOO_LONG,		/* a line over max_event_bytes */
 	ABORT_TOO_BIG,		/* a list body over LIST_BODY_MAX */
+	ABORT_NO_WATCH_LIST,	/* a watch-list's server sent a live event first */
 };
 
 /* An item of a list the decoder refused. */
@@ -72,12 +74,20 @@ struct pw_reflector {
 	uint64_t due_ms;
 
 	char *rv;			/* the last resourceVersion seen */
+	/* A list refused rv (410, 504 too large): the next one reads etcd. */
+	bool rv_unusable;
+	/* The server refused or ignored a watch-list: lists from now on. */
+	bool no_watch_list;
 	bool synced;
 	/* What upsert() has been given and remove() not yet: "ns/name" -> uid. */
 	struct pw_strmap *delivered;
 
-	/* The list in progress: pages of one snapshot, delivered at its end. */
+	/*
+	 * The list in progress, or a watch-list's initial events: one
+	 * snapshot, delivered at its end.
+	 */
 	bool list_paged;
+	char *list_rv;			/* its first page's resourceVersion; NULL: "" */
 	char *continue_token;
 	struct pw_buf body;
 	struct pw_object *items;
@@ -87,6 +97,9 @@ struct pw_reflector {
 
 	/* The watch in progress. */
 	struct pw_line_framer *framer;
+	bool initial;			/* a watch-list before its closing bookmark */
+	bool initial_progress;		/* an initial event came since the last tick */
+	uint64_t initial_quiet_since_ms;
 	enum abort_reason abort;
 	unsigned watch_events;
 	unsigned watch_changes;		/* of them, ADDED, MODIFIED or DELETED */
@@ -117,9 +130,36 @@ static const char *const resource_names[] = {
 	[PW_KIND_POLICY] = "networkpolicies",
 };
 
+static const char *const initial_list_names[] = {
+	[PW_INITIAL_LIST_WATCH_LIST] = "watch-list",
+	[PW_INITIAL_LIST_CACHE] = "cache",
+	[PW_INITIAL_LIST_CONSISTENT] = "consistent",
+};
+
+int pw_initial_list_parse(const char *text, enum pw_initial_list *out)
+{
+	size_t i;
+
+	for (i = 0; i < PW_ARRAY_SIZE(initial_list_names); i++) {
+		if (strcmp(text, initial_list_names[i]) == 0) {
+			*out = (enum pw_initial_list)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *pw_initial_list_name(enum pw_initial_list mode)
+{
+	return (size_t)mode < PW_ARRAY_SIZE(initial_list_names) ?
+		initial_list_names[mode] : "?";
+}
+
 void pw_reflector_options_default(struct pw_reflector_options *opt)
 {
 	memset(opt, 0, sizeof(*opt));
+	opt->initial_list = PW_INITIAL_LIST_WATCH_LIST;
+	opt->watch_list_quiet_ms = 10000;
 	opt->page_size = 500;
 	opt->watch_min_s = 300;
 	opt->watch_max_s = 600;
@@ -434,6 +474,18 @@ static void schedule(struct pw_reflector *r, enum action next, enum delay delay,
 	}
 }
 
+static bool use_watch_list(const struct pw_reflector *r)
+{
+	return r->opt.initial_list == PW_INITIAL_LIST_WATCH_LIST && !r->no_watch_list;
+}
+
+/* The state again: by a watch-list where the server has them, else a list. */
+static void schedule_relist(struct pw_reflector *r, enum delay delay,
+			    unsigned retry_after_s)
+{
+	schedule(r, use_watch_list(r) ? ACT_WATCH_LIST : ACT_LIST, delay, retry_after_s);
+}
+
 /*
  * client-go's exponential backoff manager: the wait is d plus up to d of
  * jitter, d doubles up to the cap; after healthy_reset_s of health the next
@@ -545,6 +597,13 @@ static char *describe_failure(const struct pw_k8s_response *resp, char **reason)
 	return pw_buf_steal(&b);
 }
 
+/* 504 "Too large resource version": newer than this server has seen. */
+static bool too_large_rv(const struct pw_k8s_response *resp, const char *reason)
+{
+	return resp->status == 504 && reason && strcmp(reason, "Timeout") == 0 &&
+		resp->body && strstr(resp->body, "Too large resource version");
+}
+
 /* ---------------------------------------------------------------- list */
 
 static bool list_on_data(void *ctx, const char *data, size_t len)
@@ -589,13 +648,20 @@ static void bad_item(const char *key, const char *why, struct pw_object *isolati
 		memset(&item->isolation, 0, sizeof(item->isolation));
 }
 
-static void list_done(struct pw_reflector *r, const char *rv)
+/* A whole snapshot is in, from a list or a watch-list's initial events. */
+static void snapshot_done(struct pw_reflector *r, const char *rv)
 {
 	replace_all(r);
 	replace_str(&r->rv, rv);
+	r->rv_unusable = false;
 	r->synced = true;
 	if (r->ops.synced)
 		r->ops.synced(r->ctx, r->kind);
+}
+
+static void list_done(struct pw_reflector *r, const char *rv)
+{
+	snapshot_done(r, rv);
 	schedule(r, ACT_WATCH, DELAY_NONE, 0);
 }
 
@@ -654,6 +720,19 @@ static void list_on_done(void *ctx, const struct pw_k8s_response *resp)
 		r->stats.relists_410++;
 		drop_items(r);
 		schedule(r, ACT_LIST_UNPAGED, DELAY_NONE, 0);
+	} else if (!r->continue_token && r->list_rv &&
+		   (resp->status == 410 || too_large_rv(resp, reason))) {
+		/*
+		 * The resourceVersion asked for is compacted away, or newer
+		 * than this server has seen (another one, restored from a
+		 * backup): as client-go, read it from etcd, at once.
+		 */
+		say(r, PW_LOG_NOTICE, "list: %s; reading it from etcd", why);
+		r->rv_unusable = true;
+		if (resp->status == 410)
+			r->stats.relists_410++;
+		drop_items(r);
+		schedule(r, ACT_LIST, DELAY_NONE, 0);
 	} else {
 		/* Same page again: its token stays good until it expires. */
 		say(r, PW_LOG_WARNING, "list: %s", why);
@@ -680,9 +759,11 @@ static bool request_page(struct pw_reflector *r)
 		snprintf(limit, sizeof(limit), "%u", r->opt.page_size);
 		put_param(&url, "limit", limit);
 	}
-	/* No resourceVersion: a consistent read, which a token must not carry. */
+	/* A token holds its snapshot's resourceVersion and must not carry one. */
 	if (r->continue_token)
 		put_param(&url, "continue", r->continue_token);
+	else if (r->list_rv)
+		put_param(&url, "resourceVersion", r->list_rv);
 	if (r->field_selector)
 		put_param(&url, "fieldSelector", r->field_selector);
 	pw_buf_reset(&r->body);
@@ -692,10 +773,34 @@ static bool request_page(struct pw_reflector *r)
 	return r->req != NULL;
 }
 
-static bool start_list(struct pw_reflector *r, bool paged)
+/*
+ * client-go's relistResourceVersion(): "0" (whatever the watch cache has)
+ * first; then the last one seen, for a state not older than what was
+ * delivered, which the cache serves too; NULL ("", a consistent read from
+ * etcd) only when asked to, or after a list was refused the last one.
+ */
+static const char *relist_rv(const struct pw_reflector *r)
 {
+	if (r->opt.initial_list == PW_INITIAL_LIST_CONSISTENT || r->rv_unusable)
+		return NULL;
+	return r->rv ? r->rv : "0";
+}
+
+/*
+ * consistent: a consistent read without limit, after an expired continue
+ * token (as client-go's pager). Otherwise at relist_rv(), paged only at ""
+ * or "0": with a limit, any other resourceVersion is an exact read, which
+ * the watch cache leaves to etcd; at "0" the cache ignores the limit.
+ */
+static bool start_list(struct pw_reflector *r, bool consistent)
+{
+	const char *rv = consistent ? NULL : relist_rv(r);
+
 	r->stats.lists++;
-	r->list_paged = paged;
+	if (!rv)
+		r->stats.consistent_lists++;
+	replace_str(&r->list_rv, rv);
+	r->list_paged = !consistent && (!rv || strcmp(rv, "0") == 0);
 	replace_str(&r->continue_token, NULL);
 	drop_items(r);
 	return request_page(r);
@@ -761,16 +866,66 @@ static void name_object(struct pw_reflector *r, const char *line, size_t len,
 	free(key);
 }
 
+/*
+ * An event of a watch-list's initial state. Its ADDEDs are gathered as a
+ * list's pages are, and delivered as one snapshot at the closing bookmark.
+ * A live event before that bookmark means a server that ignored
+ * sendInitialEvents (one from before resourceVersionMatch on watches): its
+ * state would never be known complete.
+ */
+static int initial_event(struct pw_reflector *r, struct pw_watch_event *ev, bool ok,
+			 const char *why)
+{
+	switch (ev->type) {
+	case PW_WATCH_ADDED:
+		r->initial_progress = true;
+		if (!ok) {
+			bad_item(ev->key, why, ev->isolation.u.policy ? &ev->isolation : NULL,
+				 r);
+			memset(&ev->isolation, 0, sizeof(ev->isolation));
+			return 0;
+		}
+		collect_item(&ev->object, r);
+		memset(&ev->object, 0, sizeof(ev->object));
+		return 0;
+	case PW_WATCH_BOOKMARK:
+		/* Any other bookmark says no more than the one to come. */
+		if (ok && ev->initial_events_end) {
+			r->initial = false;
+			snapshot_done(r, ev->resource_version);
+		}
+		return 0;
+	case PW_WATCH_ERROR:	/* the caller's, as on any watch */
+		return 0;
+	case PW_WATCH_MODIFIED:
+	case PW_WATCH_DELETED:
+		break;
+	}
+	r->abort = ABORT_NO_WATCH_LIST;
+	return 1;
+}
+
 static int handle_line(const char *line, size_t len, void *ctx)
 {
 	struct pw_reflector *r = ctx;
 	struct pw_buf err = PW_BUF_INIT;
 	struct pw_watch_event ev;
+	bool ok;
 	int ret = 0;
 
-	if (pw_watch_event_decode(line, len, r->kind, &ev, &err) < 0) {
-		if (!ev.key)
-			name_object(r, line, len, &err);
+	ok = pw_watch_event_decode(line, len, r->kind, &ev, &err) == 0;
+	if (!ok && !ev.key)
+		name_object(r, line, len, &err);
+	if (ok) {
+		r->stats.events++;
+		r->watch_events++;
+	}
+	/* An ERROR ends a watch-list as it ends a watch. */
+	if (r->initial && ev.type != PW_WATCH_ERROR) {
+		ret = initial_event(r, &ev, ok, pw_buf_str(&err));
+		goto out;
+	}
+	if (!ok) {
 		if (ev.type == PW_WATCH_ADDED || ev.type == PW_WATCH_MODIFIED ||
 		    ev.type == PW_WATCH_DELETED)
 			skip_bad_event(r, &ev, pw_buf_str(&err));
@@ -779,8 +934,6 @@ static int handle_line(const char *line, size_t len, void *ctx)
 			    pw_buf_str(&err));
 		goto out;
 	}
-	r->stats.events++;
-	r->watch_events++;
 	switch (ev.type) {
 	case PW_WATCH_ADDED:
 	case PW_WATCH_MODIFIED:
@@ -852,6 +1005,67 @@ static void say_too_long(struct pw_reflector *r)
 	pw_buf_free(&what);
 }
 
+/* The server refused or ignored a watch-list: lists from now on. */
+static void give_up_watch_list(struct pw_reflector *r, const char *why)
+{
+	say(r, PW_LOG_NOTICE, "watch-list: %s; listing instead", why);
+	r->no_watch_list = true;
+	r->initial = false;
+	drop_items(r);
+	schedule(r, ACT_LIST, DELAY_NONE, 0);
+}
+
+/* A watch-list that ended before its closing bookmark: nothing is delivered. */
+static void initial_on_done(struct pw_reflector *r, const struct pw_k8s_response *resp)
+{
+	char *why, *reason;
+
+	r->initial = false;
+	drop_items(r);
+	switch (r->abort) {
+	case ABORT_NO_WATCH_LIST:
+		give_up_watch_list(r, "a live event came before the initial state's end: "
+				   "the server ignores sendInitialEvents");
+		return;
+	case ABORT_EXPIRED:
+		/* Not from a server that reads "not older than": read it afresh. */
+		r->rv_unusable = true;
+		r->stats.relists_410++;
+		schedule(r, ACT_WATCH_LIST, DELAY_NONE, 0);
+		return;
+	case ABORT_ERROR:
+		schedule(r, ACT_WATCH_LIST, DELAY_BACKOFF, 0);
+		return;
+	case ABORT_TOO_LONG:
+		/* A list steps over the line; the next relist tries again. */
+		say_too_long(r);
+		schedule(r, ACT_LIST, DELAY_BACKOFF, 0);
+		return;
+	default:
+		break;
+	}
+	if (!resp->error && resp->status == 200) {
+		say(r, PW_LOG_WARNING, "watch-list: ended before the initial state was complete");
+		schedule(r, ACT_WATCH_LIST, DELAY_BACKOFF, 0);
+		return;
+	}
+	why = describe_failure(resp, &reason);
+	if (resp->status == 400 || resp->status == 422) {
+		/* A server without WatchList, or older than resourceVersionMatch. */
+		give_up_watch_list(r, why);
+	} else if (resp->status == 410 || too_large_rv(resp, reason)) {
+		say(r, PW_LOG_NOTICE, "watch-list: %s; streaming the current state", why);
+		r->rv_unusable = true;
+		schedule(r, ACT_WATCH_LIST, resp->status == 410 ? DELAY_NONE : DELAY_BACKOFF,
+			 resp->retry_after);
+	} else {
+		say(r, PW_LOG_WARNING, "watch-list: %s", why);
+		schedule(r, ACT_WATCH_LIST, DELAY_BACKOFF, resp->retry_after);
+	}
+	free(reason);
+	free(why);
+}
+
 static void watch_on_done(void *ctx, const struct pw_k8s_response *resp)
 {
 	struct pw_reflector *r = ctx;
@@ -860,10 +1074,18 @@ static void watch_on_done(void *ctx, const struct pw_k8s_response *resp)
 	r->req = NULL;
 	if (r->watch_got_data)
 		r->failures = 0;
+	if (r->initial) {
+		initial_on_done(r, resp);
+		return;
+	}
 	switch (r->abort) {
 	case ABORT_EXPIRED:
+		/*
+		 * Not etcd's: a list "not older than" the last resourceVersion
+		 * has all that was missed, and the watch cache serves it.
+		 */
 		r->stats.relists_410++;
-		schedule(r, ACT_LIST, DELAY_NONE, 0);
+		schedule_relist(r, DELAY_NONE, 0);
 		return;
 	case ABORT_ERROR:
 		schedule(r, ACT_WATCH, DELAY_BACKOFF, 0);
@@ -892,16 +1114,14 @@ static void watch_on_done(void *ctx, const struct pw_k8s_response *resp)
 		return;
 	}
 	why = describe_failure(resp, &reason);
-	if (resp->status == 410 ||
-	    (resp->status == 504 && reason && strcmp(reason, "Timeout") == 0 &&
-	     resp->body && strstr(resp->body, "Too large resource version"))) {
+	if (resp->status == 410 || too_large_rv(resp, reason)) {
 		/* Too old, or newer than this server has: only a list helps. */
 		say(r, PW_LOG_NOTICE, "watch: %s; listing again", why);
 		if (resp->status == 410) {
 			r->stats.relists_410++;
-			schedule(r, ACT_LIST, DELAY_NONE, 0);
+			schedule_relist(r, DELAY_NONE, 0);
 		} else {
-			schedule(r, ACT_LIST, DELAY_BACKOFF, resp->retry_after);
+			schedule_relist(r, DELAY_BACKOFF, resp->retry_after);
 		}
 	} else if (resp->error == -ETIMEDOUT && r->failures == 0) {
 		/* A stalled stream: reopen at once, unless it keeps happening. */
@@ -933,8 +1153,15 @@ static const struct pw_k8s_request_ops watch_ops = {
 	.on_done = watch_on_done,
 };
 
-static bool start_watch(struct pw_reflector *r, uint64_t now)
+/*
+ * A watch from the last resourceVersion; or a watch-list, which streams the
+ * state first: at the last resourceVersion or newer, as client-go's, and
+ * without one (the server's latest, a consistent read of it) at first or
+ * once a list was refused the last one.
+ */
+static bool start_watch(struct pw_reflector *r, uint64_t now, bool watch_list)
 {
+	const char *rv = watch_list && r->rv_unusable ? NULL : r->rv;
 	struct pw_k8s_request_options ro = { r->opt.stall_timeout_s, 0 };
 	unsigned lo = r->opt.watch_min_s, hi = r->opt.watch_max_s, timeout;
 	struct pw_buf url = PW_BUF_INIT;
@@ -949,8 +1176,12 @@ static bool start_watch(struct pw_reflector *r, uint64_t now)
 		ro.total_timeout_s = timeout + 60;
 	pw_buf_puts(&url, r->path);
 	put_param(&url, "watch", "1");
-	if (r->rv)
-		put_param(&url, "resourceVersion", r->rv);
+	if (watch_list) {
+		put_param(&url, "sendInitialEvents", "true");
+		put_param(&url, "resourceVersionMatch", "NotOlderThan");
+	}
+	if (rv)
+		put_param(&url, "resourceVersion", rv);
 	put_param(&url, "allowWatchBookmarks", "true");
 	snprintf(text, sizeof(text), "%u", timeout);
 	put_param(&url, "timeoutSeconds", text);
@@ -962,7 +1193,15 @@ static bool start_watch(struct pw_reflector *r, uint64_t now)
 	r->watch_changes = 0;
 	r->watch_started_ms = now;
 	r->watch_got_data = false;
-	r->stats.watches++;
+	r->initial = watch_list;
+	r->initial_progress = false;
+	r->initial_quiet_since_ms = now;
+	if (watch_list) {
+		drop_items(r);
+		r->stats.watch_lists++;
+	} else {
+		r->stats.watches++;
+	}
 	r->req = pw_k8s_request_start(r->client, pw_buf_str(&url), &ro, &watch_ops, r);
 	pw_buf_free(&url);
 	return r->req != NULL;
@@ -985,6 +1224,8 @@ struct pw_reflector *pw_reflector_new(struct pw_k8s_client *client, enum pw_kind
 		pw_reflector_options_default(&r->opt);
 	if (!r->opt.max_event_bytes)
 		r->opt.max_event_bytes = DEFAULT_MAX_EVENT_BYTES;
+	if (!r->opt.watch_list_quiet_ms)
+		r->opt.watch_list_quiet_ms = 10000;
 	if (!r->opt.backoff_initial_ms)
 		r->opt.backoff_initial_ms = 800;
 	if (r->opt.backoff_max_ms < r->opt.backoff_initial_ms)
@@ -1014,37 +1255,78 @@ void pw_reflector_free(struct pw_reflector *r)
 	pw_buf_free(&r->body);
 	pw_line_framer_free(r->framer);
 	free(r->continue_token);
+	free(r->list_rv);
 	free(r->too_long_rv);
 	free(r->rv);
 	free(r->field_selector);
 	free(r);
 }
 
-void pw_reflector_start(struct pw_reflector *r)
+static uint64_t monotonic_ms(void)
 {
-	if (r->req || r->next != ACT_NONE)
-		return;
-	if (!start_list(r, true)) {
-		say(r, PW_LOG_ERR, "cannot start a request");
-		schedule(r, ACT_LIST, DELAY_BACKOFF, 0);
-	}
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static bool run(struct pw_reflector *r, enum action a, uint64_t now)
 {
 	switch (a) {
 	case ACT_LIST:
-		return start_list(r, true);
-	case ACT_LIST_UNPAGED:
 		return start_list(r, false);
+	case ACT_LIST_UNPAGED:
+		return start_list(r, true);
 	case ACT_PAGE:
 		return request_page(r);
 	case ACT_WATCH:
-		return start_watch(r, now);
+		return start_watch(r, now, false);
+	case ACT_WATCH_LIST:
+		return start_watch(r, now, true);
 	case ACT_NONE:
 		break;
 	}
 	return true;
+}
+
+void pw_reflector_start(struct pw_reflector *r)
+{
+	enum action a = use_watch_list(r) ? ACT_WATCH_LIST : ACT_LIST;
+
+	if (r->req || r->next != ACT_NONE)
+		return;
+	if (!run(r, a, monotonic_ms())) {
+		say(r, PW_LOG_ERR, "cannot start a request");
+		schedule(r, a, DELAY_BACKOFF, 0);
+	}
+}
+
+/*
+ * A watch-list's initial events that stop before the closing bookmark, for
+ * watch_list_quiet_ms, come from a server that ignored sendInitialEvents
+ * and sent what a plain watch sends (nothing, or every object and then no
+ * more): lists from then on. Until the server answers at all, its silence
+ * is load, not a verdict. Returns the ms left, or -1 once it gave up.
+ */
+static int initial_wait(struct pw_reflector *r, uint64_t now)
+{
+	uint64_t quiet = r->opt.watch_list_quiet_ms, left;
+	char why[96];
+
+	if (r->initial_progress || !pw_k8s_request_status(r->req)) {
+		r->initial_progress = false;
+		r->initial_quiet_since_ms = now;
+	}
+	if (now - r->initial_quiet_since_ms < quiet) {
+		left = r->initial_quiet_since_ms + quiet - now;
+		return left > INT_MAX ? INT_MAX : (int)left;
+	}
+	pw_k8s_request_cancel(r->req);
+	r->req = NULL;
+	snprintf(why, sizeof(why), "no initial-events-end bookmark after %u ms of quiet",
+		 r->opt.watch_list_quiet_ms);
+	give_up_watch_list(r, why);
+	return -1;
 }
 
 int pw_reflector_tick(struct pw_reflector *r, uint64_t now_ms)
@@ -1057,6 +1339,12 @@ int pw_reflector_tick(struct pw_reflector *r, uint64_t now_ms)
 		r->healthy_since_ms = now_ms;
 	}
 	r->data_seen = false;
+	if (r->req && r->initial) {
+		int left = initial_wait(r, now_ms);
+
+		if (left >= 0)
+			return left;
+	}
 	if (r->req || r->next == ACT_NONE)
 		return -1;
 	if (!r->due_set) {
@@ -1078,6 +1366,11 @@ int pw_reflector_tick(struct pw_reflector *r, uint64_t now_ms)
 bool pw_reflector_synced(const struct pw_reflector *r)
 {
 	return r->synced;
+}
+
+bool pw_reflector_watch_list_refused(const struct pw_reflector *r)
+{
+	return r->no_watch_list;
 }
 
 const char *pw_reflector_resource_version(const struct pw_reflector *r)

@@ -1,12 +1,20 @@
 /*
  * A reflector keeps one resource (Pods, Namespaces or NetworkPolicies) in
- * step with the API server, as client-go's does: a paged list (limit 500),
- * then a watch from the list's resourceVersion with bookmarks and a random
- * 5-10 minute timeout; a watch that ends is reopened from the last
- * resourceVersion; "410 Gone/Expired" means a new list, diffed against what
- * was delivered so that what vanished is deleted. Failures back off
- * exponentially with jitter from 0.8 s to 30 s (reset after 2 healthy
- * minutes), honouring Retry-After.
+ * step with the API server, as client-go's does. The state comes first,
+ * by default from a watch-list (a watch with sendInitialEvents that streams
+ * every object from the watch cache, then a bookmark annotated
+ * k8s.io/initial-events-end, then live events on the same connection);
+ * where the server refuses or ignores that, from a paged list (limit 500)
+ * at resourceVersion 0, the watch cache's copy, then a watch from the
+ * list's resourceVersion with bookmarks and a random 5-10 minute timeout.
+ * A watch that ends is reopened from the last resourceVersion; "410
+ * Gone/Expired" means the state again, listed "not older than" the last
+ * resourceVersion (the cache again, not etcd), and diffed against what
+ * was delivered so that what vanished is deleted. A consistent read from
+ * etcd (resourceVersion "") only follows a list refused 410 or 504 "too
+ * large resource version". Failures back off exponentially with jitter
+ * from 0.8 s to 30 s (reset after 2 healthy minutes), honouring
+ * Retry-After.
  */
 #ifndef PW_REFLECTOR_H
 #define PW_REFLECTOR_H
@@ -31,7 +39,24 @@ struct pw_reflector_ops {
 	void (*log)(void *ctx, int level, const char *message);
 };
 
+/* Where the first state comes from (--initial-list). */
+enum pw_initial_list {
+	PW_INITIAL_LIST_WATCH_LIST,	/* a watch-list; lists where not offered */
+	PW_INITIAL_LIST_CACHE,		/* lists at resourceVersion 0 */
+	PW_INITIAL_LIST_CONSISTENT,	/* every list a consistent read from etcd */
+};
+
+/* "watch-list", "cache", "consistent": 0, or -EINVAL. */
+int pw_initial_list_parse(const char *text, enum pw_initial_list *out);
+const char *pw_initial_list_name(enum pw_initial_list mode);
+
 struct pw_reflector_options {
+	enum pw_initial_list initial_list;	/* watch-list */
+	/*
+	 * A watch-list whose initial events pause this long without the
+	 * closing bookmark is taken for a server that ignored the request.
+	 */
+	unsigned watch_list_quiet_ms;	/* 10000 */
 	unsigned page_size;		/* 500 */
 	unsigned watch_min_s;		/* 300 */
 	unsigned watch_max_s;		/* 600 */
@@ -59,6 +84,8 @@ void pw_reflector_start(struct pw_reflector *r);
 int pw_reflector_tick(struct pw_reflector *r, uint64_t now_ms);
 
 bool pw_reflector_synced(const struct pw_reflector *r);
+/* Whether the server refused or ignored a watch-list: lists from now on. */
+bool pw_reflector_watch_list_refused(const struct pw_reflector *r);
 /* The last resourceVersion seen (an opaque string), or NULL. */
 const char *pw_reflector_resource_version(const struct pw_reflector *r);
 
@@ -67,6 +94,8 @@ struct pw_reflector_stats {
 	unsigned lists;		/* full lists started */
 	unsigned pages;
 	unsigned watches;	/* watches opened */
+	unsigned watch_lists;	/* watch-lists opened */
+	unsigned consistent_lists;	/* of the lists, read from etcd */
 	unsigned events;
 	unsigned bad_objects;
 	unsigned relists_410;

@@ -744,6 +744,22 @@ static int object_rv(yaml_document_t *doc, yaml_node_t *object, const char *what
 	return 0;
 }
 
+/*
+ * Whether a BOOKMARK ends a watch-list's initial events: its annotation
+ * k8s.io/initial-events-end is "true". Anything else, malformed included,
+ * is an ordinary bookmark, which moves the resourceVersion on and no more.
+ */
+static bool initial_events_end(yaml_document_t *doc, yaml_node_t *object)
+{
+	yaml_node_t *md = pw_yaml_lookup(doc, object, "metadata");
+	yaml_node_t *notes = md && md->type == YAML_MAPPING_NODE ?
+		pw_yaml_lookup(doc, md, "annotations") : NULL;
+	yaml_node_t *end = notes && notes->type == YAML_MAPPING_NODE ?
+		pw_yaml_lookup(doc, notes, "k8s.io/initial-events-end") : NULL;
+
+	return is_json_string(end) && strcmp((const char *)end->data.scalar.value, "true") == 0;
+}
+
 /* The Status of an ERROR event: code, reason, message. */
 static int decode_status(yaml_document_t *doc, yaml_node_t *status,
 			 struct pw_watch_event *ev, struct pw_buf *err)
@@ -820,6 +836,7 @@ int pw_watch_event_decode(const char *line, size_t len, enum pw_kind kind,
 			pw_buf_puts(err, "BOOKMARK: metadata.resourceVersion: required");
 			break;
 		}
+		ev->initial_events_end = initial_events_end(&doc, object);
 		ret = 0;
 		break;
 	default:

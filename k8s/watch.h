@@ -5,6 +5,7 @@
 #ifndef PW_WATCH_H
 #define PW_WATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "k8s/object.h"
@@ -40,6 +41,8 @@ struct pw_watch_event {
 	enum pw_watch_type type;
 	struct pw_object object;	/* ADDED, MODIFIED, DELETED: owned by the event */
 	char *resource_version;		/* the object's or the bookmark's; may be NULL */
+	/* BOOKMARK: annotated k8s.io/initial-events-end, a watch-list's state is all sent. */
+	bool initial_events_end;
 	/* An object refused: "namespace/name" (a Namespace's name) when readable. */
 	char *key;
 	/*

@@ -1922,8 +1922,10 @@ START_TEST(test_request_headers)
 	raw_get(&s, c, too_many, sizeof(too_many) - 1, &res);
 	ck_assert_contains(pw_buf_str(&s.request),
 			   "GET /api/v1/namespaces?limit=500 HTTP/1.1\r\n");
+	/* client-go's form: product/version (os/arch); no node until one is set. */
 	ck_assert_contains(pw_buf_str(&s.request), "\r\nUser-Agent: podwall/"
-			   PACKAGE_VERSION "\r\n");
+			   PACKAGE_VERSION " (linux/");
+	ck_assert_ptr_eq(strstr(pw_buf_str(&s.request), "node/"), NULL);
 	ck_assert_contains(pw_buf_str(&s.request), "\r\nAccept: application/json\r\n");
 	ck_assert_contains(pw_buf_str(&s.request), "\r\nAuthorization: Bearer tok-1\r\n");
 	ck_assert_int_eq(res.error, 0);

@@ -915,6 +915,7 @@ struct api_request {
 	double t;
 	long status;
 	char *path;
+	char *user_agent;
 };
 
 static size_t fake_requests(struct api_request **out)
@@ -938,6 +939,7 @@ static size_t fake_requests(struct api_request **out)
 		(*out)[n].t = atof(json_text(json_get(&j, r, "t")));
 		(*out)[n].status = atol(json_text(json_get(&j, r, "status")));
 		(*out)[n].path = pw_xstrdup(json_text(json_get(&j, r, "path")));
+		(*out)[n].user_agent = pw_xstrdup(json_text(json_get(&j, r, "user_agent")));
 		n++;
 	}
 	yaml_document_delete(&j.doc);
@@ -949,8 +951,10 @@ static void free_requests(struct api_request *r, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		free(r[i].path);
+		free(r[i].user_agent);
+	}
 	free(r);
 }
 
@@ -976,6 +980,7 @@ static struct {
 	struct pw_buf log;		/* one message per line */
 	struct pw_buf trail;		/* "+key#n " / "-key " in order */
 	const char *hidden;		/* a key the field selector leaves out */
+	const char *node_name;		/* for the User-Agent; NULL: none */
 } h;
 
 static void entry_free(struct entry *e)
@@ -1073,6 +1078,8 @@ static const struct pw_reflector_ops user_ops = {
 static void test_options(struct pw_reflector_options *opt)
 {
 	pw_reflector_options_default(opt);
+	/* Lists and watches; the watch-list tests ask for theirs. */
+	opt->initial_list = PW_INITIAL_LIST_CACHE;
 	opt->page_size = 2;
 	opt->watch_min_s = 20;
 	opt->watch_max_s = 30;
@@ -1094,6 +1101,8 @@ static void reflector_start(enum pw_kind kind, const struct pw_reflector_options
 	h.client = pw_k8s_client_new(&cfg, &err);
 	ck_assert_msg(h.client != NULL, "client: %s", pw_buf_str(&err));
 	pw_buf_free(&err);
+	if (h.node_name)
+		pw_k8s_client_set_node(h.client, h.node_name);
 	h.r = pw_reflector_new(h.client, kind, opt, &user_ops, NULL);
 	pw_reflector_start(h.r);
 }
@@ -1355,7 +1364,10 @@ START_TEST(test_reflector_paged_list)
 	ck_assert_uint_eq(stats().relists_410, 0);
 	ck_assert_uint_eq(stats().bad_objects, 0);
 
-	/* A consistent read: limit, no resourceVersion; then one watch from its RV. */
+	/*
+	 * The watch cache's copy: limit and resourceVersion=0 on the first
+	 * page, only the token on the others; then one watch from its RV.
+	 */
 	n = fake_requests(&req);
 	for (i = 0; i < n; i++) {
 		if (is_watch_request(&req[i])) {
@@ -1364,12 +1376,15 @@ START_TEST(test_reflector_paged_list)
 			ck_assert_contains(req[i].path, "timeoutSeconds=");
 			continue;
 		}
-		lists++;
 		ck_assert_contains(req[i].path, "/api/v1/pods?limit=2");
-		ck_assert_msg(!strstr(req[i].path, "resourceVersion"), "%s", req[i].path);
+		if (lists++ == 0)
+			ck_assert_str_eq(req[i].path, "/api/v1/pods?limit=2&resourceVersion=0");
+		else
+			ck_assert_msg(!strstr(req[i].path, "resourceVersion"), "%s", req[i].path);
 		ck_assert_int_eq(req[i].status, 200);
 	}
 	ck_assert_uint_eq(lists, stats().pages);
+	ck_assert_uint_eq(stats().consistent_lists, 0);
 	free_requests(req, n);
 	spin(NULL, 200);
 	ck_assert_uint_eq(stats().watches, 1);
@@ -1538,7 +1553,9 @@ END_TEST
 
 START_TEST(test_reflector_expired_continue)
 {
-	static const char *const args[] = { "--short-page-rate", "0", NULL };
+	/* At resourceVersion 0 the cache may ignore the limit: here it pages. */
+	static const char *const args[] = { "--short-page-rate", "0", "--ignore-limit-rate",
+					    "0", NULL };
 	struct pw_reflector_options opt;
 	struct api_request *req;
 	size_t n, i, expired = 0;
@@ -1556,8 +1573,10 @@ START_TEST(test_reflector_expired_continue)
 
 	/*
 	 * Page 2 got 410 with a token to go on inconsistently; what follows is
-	 * one list from the beginning, without the token and without limit.
+	 * one list from the beginning, without the token and without limit:
+	 * as client-go's pager, a consistent read.
 	 */
+	ck_assert_uint_eq(stats().consistent_lists, 1);
 	spin_for(300);
 	n = fake_requests(&req);
 	for (i = 0; i < n && req[i].status != 410; i++)
@@ -1890,6 +1909,334 @@ START_TEST(test_reflector_namespaces_field_selector)
 }
 END_TEST
 
+/* --------------------------------------------- resourceVersions and watch-list */
+
+/* Synced is not watching yet: a fault for open watches needs one open. */
+static void wait_watch_open(void)
+{
+	int i;
+
+	for (i = 0; i < 250 && fake_stat("watches_open") < 1; i++)
+		spin_for(20);
+	ck_assert_int_ge(fake_stat("watches_open"), 1);
+}
+
+/* How many of the fake's requests contain text. */
+static size_t count_requests(const char *text)
+{
+	struct api_request *req;
+	size_t n = fake_requests(&req), i, found = 0;
+
+	for (i = 0; i < n; i++)
+		found += strstr(req[i].path, text) != NULL;
+	free_requests(req, n);
+	return found;
+}
+
+/* The index of the first request from 'from' on that contains text, or n. */
+static size_t find_request(const struct api_request *req, size_t n, size_t from,
+			   const char *text)
+{
+	for (; from < n && !strstr(req[from].path, text); from++)
+		;
+	return from;
+}
+
+/*
+ * A watch that ends "410 Expired" is followed by a list at the last
+ * resourceVersion without limit, which the watch cache serves, not etcd.
+ */
+START_TEST(test_reflector_relist_from_cache)
+{
+	struct pw_reflector_options opt;
+	struct api_request *req;
+	char *rv, *want;
+	size_t n, i;
+
+	fake_start(NULL);
+	put_pods(5, "p");
+	test_options(&opt);
+	reflector_start(PW_KIND_POD, &opt);
+	assert_converges(10000);
+	rv = pw_xstrdup(pw_reflector_resource_version(h.r));
+	wait_watch_open();
+	fault("{\"type\":\"watch-error-410\",\"target\":\"open\"}");
+	delete_object("Pod", "default", "p0");
+	put_pod("default", "p9", 1, "10.1.0.9");
+	assert_converges(10000);
+	ck_assert_contains(pw_buf_str(&h.trail), "-default/p0 ");
+	ck_assert_uint_eq(stats().lists, 2);
+	ck_assert_uint_eq(stats().consistent_lists, 0);
+	ck_assert_uint_eq(stats().relists_410, 1);
+
+	want = pw_xasprintf("/api/v1/pods?resourceVersion=%s", rv);
+	n = fake_requests(&req);
+	i = find_request(req, n, 1, "pods?resourceVersion=");
+	ck_assert_uint_lt(i, n);
+	ck_assert_str_eq(req[i].path, want);
+	ck_assert_int_eq(req[i].status, 200);
+	free_requests(req, n);
+	free(want);
+	free(rv);
+}
+END_TEST
+
+/*
+ * etcd only after a list was refused its resourceVersion: 504 "too large"
+ * (a server behind the one before), then 410; each time a paged list
+ * without resourceVersion, at once, and the next relist from the cache.
+ */
+START_TEST(test_reflector_consistent_after_refused_list)
+{
+	struct pw_reflector_options opt;
+	struct api_request *req;
+	size_t n, i;
+
+	fake_start(NULL);
+	put_pods(5, "p");
+	test_options(&opt);
+	reflector_start(PW_KIND_POD, &opt);
+	assert_converges(10000);
+	ck_assert_uint_eq(stats().consistent_lists, 0);
+
+	fault("{\"type\":\"status\",\"code\":504,\"reason\":\"Timeout\",\"message\":"
+	      "\"Timeout: Too large resource version: 9, current: 1\",\"path\":"
+	      "\"pods?resourceVersion=\"}");
+	wait_watch_open();
+	fault("{\"type\":\"watch-error-410\",\"target\":\"open\"}");
+	put_pod("default", "a", 1, "10.1.1.1");
+	assert_converges(10000);
+	ck_assert_uint_eq(stats().consistent_lists, 1);
+	ck_assert_uint_eq(stats().lists, 3);
+	n = fake_requests(&req);
+	i = find_request(req, n, 1, "pods?resourceVersion=");
+	ck_assert_uint_lt(i + 1, n);
+	ck_assert_int_eq(req[i].status, 504);
+	ck_assert_str_eq(req[i + 1].path, "/api/v1/pods?limit=2");
+	free_requests(req, n);
+	ck_assert_contains(pw_buf_str(&h.log), "reading it from etcd");
+
+	/* Read from etcd, the resourceVersion is good again: the cache's next. */
+	spin_for(1100);
+	fault("{\"type\":\"status\",\"code\":410,\"reason\":\"Expired\",\"message\":"
+	      "\"The resourceVersion for the provided list is too old.\",\"path\":"
+	      "\"pods?resourceVersion=\"}");
+	wait_watch_open();
+	fault("{\"type\":\"watch-error-410\",\"target\":\"open\"}");
+	delete_object("Pod", "shop", "p1");
+	assert_converges(10000);
+	ck_assert_uint_eq(stats().consistent_lists, 2);
+	ck_assert_uint_eq(stats().lists, 5);
+	ck_assert_contains(pw_buf_str(&h.trail), "-shop/p1 ");
+	ck_assert_uint_eq(count_requests("pods?resourceVersion="), 2);
+}
+END_TEST
+
+/* --initial-list=consistent: today's paged reads from etcd, every time. */
+START_TEST(test_reflector_consistent_mode)
+{
+	struct pw_reflector_options opt;
+
+	fake_start(NULL);
+	put_pods(5, "p");
+	test_options(&opt);
+	opt.initial_list = PW_INITIAL_LIST_CONSISTENT;
+	reflector_start(PW_KIND_POD, &opt);
+	assert_converges(10000);
+	wait_watch_open();
+	fault("{\"type\":\"watch-error-410\",\"target\":\"open\"}");
+	delete_object("Pod", "default", "p0");
+	assert_converges(10000);
+	ck_assert_uint_eq(stats().lists, 2);
+	ck_assert_uint_eq(stats().consistent_lists, 2);
+	ck_assert_uint_eq(count_requests("resourceVersion=0"), 0);
+	ck_assert_uint_eq(count_requests("pods?resourceVersion="), 0);
+	ck_assert_uint_eq(count_requests("sendInitialEvents"), 0);
+}
+END_TEST
+
+static void watch_list_options(struct pw_reflector_options *opt)
+{
+	test_options(opt);
+	opt->initial_list = PW_INITIAL_LIST_WATCH_LIST;
+}
+
+/*
+ * Where the server offers it, one watch-list: the state streamed, delivered
+ * at the closing bookmark, and live changes on the same connection. After
+ * a 410 the state is streamed again from the last resourceVersion, what
+ * vanished meanwhile deleted.
+ */
+START_TEST(test_reflector_watch_list)
+{
+	static const char *const args[] = { "--split-chunks", NULL };
+	struct pw_reflector_options opt;
+	struct api_request *req;
+	char *rv, *want;
+	size_t n;
+
+	fake_start(args);
+	put_pods(7, "p");
+	watch_list_options(&opt);
+	reflector_start(PW_KIND_POD, &opt);
+	assert_converges(10000);
+	ck_assert_uint_eq(h.synced, 1);
+	ck_assert_uint_eq(h.upserts, 7);
+	ck_assert_uint_eq(stats().lists, 0);
+	ck_assert_uint_eq(stats().watch_lists, 1);
+	ck_assert_uint_eq(stats().watches, 0);
+	ck_assert(!pw_reflector_watch_list_refused(h.r));
+	n = fake_requests(&req);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_contains(req[0].path, "/api/v1/pods?watch=1&sendInitialEvents=true&"
+			   "resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&"
+			   "timeoutSeconds=");
+	free_requests(req, n);
+
+	put_pod("default", "p0", 3, "10.1.0.1");
+	put_pod("shop", "new", 1, "10.1.2.1");
+	assert_converges(5000);
+	ck_assert_uint_eq(stats().watch_lists, 1);
+	ck_assert_uint_eq(stats().watches, 0);
+	ck_assert_int_eq(fake_stat("watches_open"), 1);
+
+	rv = pw_xstrdup(pw_reflector_resource_version(h.r));
+	fault("{\"type\":\"watch-error-410\",\"target\":\"open\"}");
+	delete_object("Pod", "default", "p2");
+	delete_object("Pod", "shop", "p3");
+	assert_converges(10000);
+	ck_assert_contains(pw_buf_str(&h.trail), "-default/p2 ");
+	ck_assert_contains(pw_buf_str(&h.trail), "-shop/p3 ");
+	ck_assert_uint_eq(h.synced, 2);
+	ck_assert_uint_eq(stats().watch_lists, 2);
+	ck_assert_uint_eq(stats().lists, 0);
+	want = pw_xasprintf("NotOlderThan&resourceVersion=%s&", rv);
+	ck_assert_uint_eq(count_requests(want), 1);
+	free(want);
+	free(rv);
+}
+END_TEST
+
+/* A server with the WatchList gate off refuses: lists, and it is remembered. */
+START_TEST(test_reflector_watch_list_refused)
+{
+	static const char *const args[] = { "--watch-list", "off", NULL };
+	struct pw_reflector_options opt;
+	struct api_request *req;
+	size_t n;
+
+	fake_start(args);
+	put_pods(5, "p");
+	watch_list_options(&opt);
+	reflector_start(PW_KIND_POD, &opt);
+	assert_converges(10000);
+	ck_assert(pw_reflector_watch_list_refused(h.r));
+	ck_assert_uint_eq(stats().watch_lists, 1);
+	ck_assert_uint_eq(stats().lists, 1);
+	ck_assert_uint_eq(stats().consistent_lists, 0);
+	n = fake_requests(&req);
+	ck_assert_uint_ge(n, 2);
+	ck_assert_int_eq(req[0].status, 422);
+	ck_assert_contains(req[1].path, "/api/v1/pods?limit=2&resourceVersion=0");
+	free_requests(req, n);
+	ck_assert_contains(pw_buf_str(&h.log), "watch-list: HTTP 422");
+
+	wait_watch_open();
+	fault("{\"type\":\"watch-error-410\",\"target\":\"open\"}");
+	delete_object("Pod", "default", "p0");
+	assert_converges(10000);
+	ck_assert_uint_eq(stats().watch_lists, 1);
+	ck_assert_uint_eq(stats().lists, 2);
+	ck_assert_uint_eq(count_requests("sendInitialEvents"), 1);
+}
+END_TEST
+
+static bool upserted(void)
+{
+	return h.upserts > 0;
+}
+
+/*
+ * A server that ignores sendInitialEvents sends what a plain watch does:
+ * every object as ADDED, then nothing, never the closing bookmark. None of
+ * it is delivered; after watch_list_quiet_ms podwall lists instead.
+ */
+START_TEST(test_reflector_watch_list_ignored)
+{
+	static const char *const args[] = { "--watch-list", "ignore", NULL };
+	struct pw_reflector_options opt;
+	uint64_t start;
+
+	fake_start(args);
+	put_pods(5, "p");
+	watch_list_options(&opt);
+	opt.watch_list_quiet_ms = 1000;
+	start = mono_ms();
+	reflector_start(PW_KIND_POD, &opt);
+	ck_assert(!spin(upserted, 800));
+	ck_assert_uint_ge(stats().events, 5);
+	assert_converges(5000);
+	ck_assert_uint_ge(mono_ms() - start, 1000);
+	ck_assert(pw_reflector_watch_list_refused(h.r));
+	ck_assert_uint_eq(stats().lists, 1);
+	ck_assert_uint_eq(h.synced, 1);
+	ck_assert_uint_eq(h.upserts, 5);
+	ck_assert_contains(pw_buf_str(&h.log), "no initial-events-end bookmark");
+}
+END_TEST
+
+/* There, a change before the closing bookmark tells at once. */
+START_TEST(test_reflector_watch_list_ignored_live_event)
+{
+	static const char *const args[] = { "--watch-list", "ignore", NULL };
+	struct pw_reflector_options opt;
+	uint64_t start;
+
+	fake_start(args);
+	put_pods(5, "p");
+	watch_list_options(&opt);
+	opt.watch_list_quiet_ms = 20000;
+	reflector_start(PW_KIND_POD, &opt);
+	spin_for(300);
+	ck_assert_uint_eq(h.upserts, 0);
+	start = mono_ms();
+	put_pod("default", "p0", 2, "10.1.0.1");
+	assert_converges(5000);
+	ck_assert_uint_lt(mono_ms() - start, 5000);
+	ck_assert(pw_reflector_watch_list_refused(h.r));
+	ck_assert_uint_eq(stats().lists, 1);
+	ck_assert_contains(pw_buf_str(&h.log), "a live event came before");
+}
+END_TEST
+
+/* Every request says it is podwall, its version, and the node. */
+START_TEST(test_reflector_user_agent)
+{
+	struct pw_reflector_options opt;
+	struct api_request *req;
+	size_t n, i;
+
+	fake_start(NULL);
+	put_pods(3, "p");
+	watch_list_options(&opt);
+	h.node_name = "node-7";
+	reflector_start(PW_KIND_POD, &opt);
+	assert_converges(10000);
+	ck_assert_str_eq(pw_k8s_client_user_agent(h.client),
+			 strstr(pw_k8s_client_user_agent(h.client), "podwall/"));
+	n = fake_requests(&req);
+	ck_assert_uint_ge(n, 1);
+	for (i = 0; i < n; i++) {
+		ck_assert_str_eq(req[i].user_agent, pw_k8s_client_user_agent(h.client));
+		ck_assert_msg(strncmp(req[i].user_agent, "podwall/" PACKAGE_VERSION " (linux/",
+				      strlen("podwall/" PACKAGE_VERSION " (linux/")) == 0,
+			      "%s", req[i].user_agent);
+		ck_assert_contains(req[i].user_agent, ") node/node-7");
+	}
+	free_requests(req, n);
+}
+END_TEST
+
 /* --------------------------------------------------------------- main */
 
 static Suite *watch_suite(void)
@@ -1937,6 +2284,14 @@ static Suite *watch_suite(void)
 	tcase_add_test(tc, test_reflector_stall);
 	tcase_add_test(tc, test_reflector_invalid_objects);
 	tcase_add_test(tc, test_reflector_namespaces_field_selector);
+	tcase_add_test(tc, test_reflector_relist_from_cache);
+	tcase_add_test(tc, test_reflector_consistent_after_refused_list);
+	tcase_add_test(tc, test_reflector_consistent_mode);
+	tcase_add_test(tc, test_reflector_watch_list);
+	tcase_add_test(tc, test_reflector_watch_list_refused);
+	tcase_add_test(tc, test_reflector_watch_list_ignored);
+	tcase_add_test(tc, test_reflector_watch_list_ignored_live_event);
+	tcase_add_test(tc, test_reflector_user_agent);
 	suite_add_tcase(s, tc);
 
 	return s;

@@ -412,6 +412,24 @@ check "stats: tokens seen, 401s, lists, pages, watches, events" jtest "$tmp/stat
 	'set(j["tokens"]) >= {"secret", "fresh", "wrong"} and j["unauthorized"] >= 3 and j["lists"] > 5 and j["pages"] > 5
 	 and j["watches_opened"] > 10 and j["events_sent"] > 10 and j["requests"]["list pods"]["200"] > 5 and j["watches_stalled"] == 1'
 
+# ---- request classes: what each read would cost a real server
+ctl GET /stats >"$tmp/before.json"
+api "$tmp/out" "/api/v1/pods" -A "podwall/test (linux/x) node/n1" >/dev/null
+api "$tmp/out" "/api/v1/pods?resourceVersion=0" >/dev/null
+api "$tmp/out" "/api/v1/pods?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1" >/dev/null
+ctl GET /stats >"$tmp/after.json"
+check "stats: classes list-consistent, list-cache, watch-list count requests, bytes, time" "$PY" -c '
+import json, sys
+a, b = (json.load(open(f))["classes"] for f in sys.argv[1:])
+sys.exit(0 if all(b[c]["requests"] > a[c]["requests"] and b[c]["bytes"] > a[c]["bytes"]
+                  and b[c]["wall_seconds"] > a[c]["wall_seconds"]
+                  for c in ("list-consistent", "list-cache", "watch-list")) else 1)' \
+	"$tmp/before.json" "$tmp/after.json"
+ctl GET /requests >"$tmp/req.json"
+check "requests: the User-Agent and the class of each" jtest "$tmp/req.json" \
+	'j["requests"][-3]["user_agent"] == "podwall/test (linux/x) node/n1"
+	 and [r["class"] for r in j["requests"][-3:]] == ["list-consistent", "list-cache", "watch-list"]'
+
 # ---- split chunks
 fault '{"type":"split-chunks"}'
 api "$tmp/raw" "/api/v1/pods?watch=1&resourceVersion=0&timeoutSeconds=1" --raw >/dev/null

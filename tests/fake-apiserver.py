@@ -13,10 +13,12 @@ Usage:
                     [--bookmark-interval S] [--split-chunks] [--max-lifetime S]
                     [--parent-pid PID] [--history N] [--short-page-rate P]
                     [--ignore-limit-rate P] [--too-large-wait S]
-                    [--no-watch-list] [--managed-fields] [--verbose]
+                    [--watch-list on|off|ignore] [--no-watch-list]
+                    [--address ADDR] [--managed-fields] [--verbose]
   fake-apiserver.py make-certs DIR
 
-It listens on 127.0.0.1 only and prints exactly one line to stdout,
+It listens on 127.0.0.1 only (--address: another one, say in a network
+namespace of its own) and prints exactly one line to stdout,
 "READY <api-port> <control-port>", then never writes to stdout again.  It
 exits on SIGTERM/SIGINT/SIGHUP, when its parent process goes away (or
 --parent-pid dies), and after --max-lifetime seconds (default 1800, 0 = never).
@@ -58,7 +60,13 @@ TOKEN" with --token, except /healthz /livez /readyz /version):
     older than the history: 200 + one ERROR 410 Expired event + end);
     sendInitialEvents=true (with resourceVersionMatch=NotOlderThan and
     allowWatchBookmarks=true) ends the initial ADDEDs with a BOOKMARK annotated
-    k8s.io/initial-events-end.  Objects that stop or start matching a selector
+    k8s.io/initial-events-end (a watch-list).  --watch-list=off (or
+    --no-watch-list) refuses sendInitialEvents with 422 Invalid, as a server
+    with the WatchList gate off; --watch-list=ignore drops it and
+    resourceVersionMatch unread, as a server older than both: a plain watch,
+    without the closing bookmark.  Initial events leave in chunks of up to
+    64 KB (the API server flushes once its queue is empty), live ones one by
+    one.  Objects that stop or start matching a selector
     are sent as DELETED / ADDED.  BOOKMARKs every --bookmark-interval seconds
     (default 60; 0 = none) and one 2 s before timeoutSeconds, when
     allowWatchBookmarks=true.  The stream ends cleanly at timeoutSeconds
@@ -79,7 +87,18 @@ Control port (plain HTTP, JSON):
   POST   /faults                  {"type": ..., "count": N, "path": "substring of
                                   the request target", ...}, see below
   GET    /faults, DELETE /faults  pending faults
-  GET    /stats                   counters; GET /requests: recent API requests
+  GET    /stats                   counters; "classes": per request class
+                                  (list-consistent: RV "", exact, continue
+                                  pages, all etcd's on a real server;
+                                  list-cache: RV 0 or not older than N, the
+                                  watch cache's; watch; watch-list; other)
+                                  requests, bytes sent (headers included),
+                                  wall_seconds (start to last byte so far)
+                                  and cpu_seconds (the serving thread's, with
+                                  time.thread_time; "thread_cpu" false: 0),
+                                  open requests included
+  GET    /requests                recent API requests (t, method, path,
+                                  status, token, user_agent, class)
   GET    /watches                 open watches
   POST   /reset                   no objects, no history, no faults, zero
                                   counters, open watches ended (RVs keep rising)
@@ -149,6 +168,7 @@ MAX_CONNECTIONS = 512
 MAX_BODY = 64 << 20
 MAX_TOKENS_SEEN = 64
 GZIP_MIN = 128 * 1024
+BATCH_BYTES = 64 * 1024
 FOREVER = float("inf")
 
 VERBOSE = False
@@ -840,6 +860,56 @@ class Faults(object):
             return [dict(f) for f in self.items]
 
 
+REQUEST_CLASSES = ("list-consistent", "list-cache", "watch", "watch-list", "other")
+
+
+def thread_cpu():
+    """CPU seconds of the calling thread (time.thread_time, Python 3.7+), or None."""
+    f = getattr(time, "thread_time", None)
+    return f() if f else None
+
+
+class Served(object):
+    """What one API request cost so far: bytes written, wall time from its
+    start to its last byte, CPU time of the thread serving it."""
+    __slots__ = ("cls", "t0", "cpu0", "bytes", "wall", "cpu")
+
+    def __init__(self):
+        self.cls = "other"
+        self.t0 = time.monotonic()
+        self.cpu0 = thread_cpu()
+        self.bytes = 0
+        self.wall = 0.0
+        self.cpu = 0.0
+
+    def wrote(self, n):
+        self.bytes += n
+        self.wall = time.monotonic() - self.t0
+        if self.cpu0 is not None:
+            self.cpu = thread_cpu() - self.cpu0
+
+
+class CountingWriter(object):
+    """The handler's wfile, charging every byte to the request in progress."""
+
+    def __init__(self, raw, handler):
+        self.raw = raw
+        self.h = handler
+
+    def write(self, data):
+        n = self.raw.write(data)
+        served = self.h.served
+        if served is not None:
+            served.wrote(len(data))
+        return n
+
+    def flush(self):
+        return self.raw.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
 class Stats(object):
     COUNTERS = ("requests_total", "lists", "pages", "continues", "list_items",
                 "watches_opened", "events_sent", "bookmarks_sent", "unauthorized",
@@ -859,6 +929,38 @@ class Stats(object):
             self.tokens = collections.OrderedDict()
             self.last_token = None
             self.log = collections.deque(maxlen=2000)
+            self.done = dict((c, {"requests": 0, "bytes": 0, "wall_seconds": 0.0,
+                                  "cpu_seconds": 0.0}) for c in REQUEST_CLASSES)
+            self.live = set()
+
+    def started(self, served):
+        with self.lock:
+            self.live.add(served)
+
+    def finished(self, served):
+        with self.lock:
+            if served in self.live:
+                self.live.discard(served)
+                d = self.done[served.cls]
+                d["requests"] += 1
+                d["bytes"] += served.bytes
+                d["wall_seconds"] += served.wall
+                d["cpu_seconds"] += served.cpu
+
+    def classes(self):
+        """Per request class: requests, bytes, wall and CPU seconds, open ones included."""
+        with self.lock:
+            out = dict((c, dict(v)) for c, v in self.done.items())
+            for served in self.live:
+                d = out[served.cls]
+                d["requests"] += 1
+                d["bytes"] += served.bytes
+                d["wall_seconds"] += served.wall
+                d["cpu_seconds"] += served.cpu
+        for d in out.values():
+            d["wall_seconds"] = round(d["wall_seconds"], 6)
+            d["cpu_seconds"] = round(d["cpu_seconds"], 6)
+        return out
 
     def inc(self, name, n=1):
         with self.lock:
@@ -882,7 +984,7 @@ class Stats(object):
             if tok in self.tokens or len(self.tokens) < MAX_TOKENS_SEEN:
                 self.tokens[tok] = self.tokens.get(tok, 0) + 1
 
-    def request(self, label, code, method, target, token):
+    def request(self, label, code, method, target, token, user_agent, cls):
         with self.lock:
             self.c["requests_total"] += 1
             per = self.requests.setdefault(label, {})
@@ -890,7 +992,8 @@ class Stats(object):
             if code == 401:
                 self.c["unauthorized"] += 1
             self.log.append({"t": round(time.time(), 3), "method": method, "path": target,
-                             "kind": label, "status": code, "token": token})
+                             "kind": label, "status": code, "token": token,
+                             "user_agent": user_agent, "class": cls})
 
     def snapshot(self):
         with self.lock:
@@ -900,7 +1003,9 @@ class Stats(object):
             d["watches_opened_by_resource"] = dict(self.watches_by)
             d["tokens"] = dict(self.tokens)
             d["last_token"] = self.last_token
-            return d
+        d["classes"] = self.classes()
+        d["thread_cpu"] = thread_cpu() is not None
+        return d
 
 
 class WatchState(object):
@@ -1112,6 +1217,7 @@ class ChunkWriter(object):
         self.off = 0
         self.want = 0
         self.flush_at = FOREVER
+        self.batch = False
 
     def chunk(self, data):
         if not data:
@@ -1152,6 +1258,11 @@ class ChunkWriter(object):
 
     def write(self, data):
         if not (self.ws and self.ws.split):
+            if self.batch:
+                self.buf += data
+                if len(self.buf) >= BATCH_BYTES:
+                    self.flush()
+                return
             self.flush()
             self.chunk(data)
             return
@@ -1165,6 +1276,12 @@ class ChunkWriter(object):
             self.want = self.size()
 
     def flush(self):
+        if not (self.ws and self.ws.split):
+            if self.pending():
+                self.chunk(self.buf[self.off:])
+            self.buf = bytearray()
+            self.off = 0
+            return
         while self.pending():
             self._take(min(len(self.buf) - self.off, self.size()))
         self.flush_at = FOREVER
@@ -1231,12 +1348,31 @@ PUBLIC = ("/healthz", "/livez", "/readyz", "/version")
 class ApiHandler(BaseHandler):
     label = "other"
     token = None
+    served = None
+
+    def setup(self):
+        BaseHandler.setup(self)
+        self.wfile = CountingWriter(self.wfile, self)
 
     def on_status(self, code):
-        self.server.app.stats.request(self.label, code, self.command, self.path, self.token)
+        self.server.app.stats.request(self.label, code, self.command, self.path, self.token,
+                                      getattr(self, "headers", None) and
+                                      self.headers.get("User-Agent"),
+                                      self.served.cls if self.served else "other")
+
+    def classify(self, cls):
+        if self.served is not None:
+            self.served.cls = cls
 
     def do_GET(self):
-        self.api()
+        stats = self.server.app.stats
+        self.served = Served()
+        stats.started(self.served)
+        try:
+            self.api()
+        finally:
+            stats.finished(self.served)
+            self.served = None
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
 
@@ -1386,6 +1522,11 @@ class ApiHandler(BaseHandler):
             self.wait_for_rv(n)
             if match == "Exact" or (match == "" and limit > 0):
                 exact = n
+        # What it costs a real server: a consistent or exact read, and every
+        # page after the first, is etcd's; "0" and "not older than N" are
+        # the watch cache's.
+        self.classify("list-consistent" if cont or rv == "" or exact is not None
+                      else "list-cache")
         rng = app.request_rng()
         with store.cond:
             if exact is not None:
@@ -1464,11 +1605,15 @@ class ApiHandler(BaseHandler):
         rv = q.get("resourceVersion", "")
         allow_bm = parse_bool("allowWatchBookmarks", q.get("allowWatchBookmarks"))
         timeout = parse_int("timeoutSeconds", q.get("timeoutSeconds"))
+        if app.args.watch_list == "ignore":
+            # Older than resourceVersionMatch on watches: both unknown, unread.
+            q.pop("sendInitialEvents", None)
+            q.pop("resourceVersionMatch", None)
         match = q.get("resourceVersionMatch", "")
         send_initial = None
         if "sendInitialEvents" in q:
             send_initial = parse_bool("sendInitialEvents", q["sendInitialEvents"])
-            if app.args.no_watch_list:
+            if app.args.watch_list == "off":
                 raise invalid("sendInitialEvents", "sendInitialEvents is forbidden for watch "
                               "unless the WatchList feature gate is enabled")
             if match != "NotOlderThan":
@@ -1482,6 +1627,7 @@ class ApiHandler(BaseHandler):
         filt = self.make_filter(res, ns, q, extra)
         n = parse_rv(rv) if rv not in ("", "0") else None
         initial = send_initial if send_initial is not None else n is None
+        self.classify("watch-list" if send_initial else "watch")
         if initial and n is not None:
             self.wait_for_rv(n)
         rng = app.request_rng()
@@ -1514,12 +1660,17 @@ class ApiHandler(BaseHandler):
         try:
             self.stream_headers()
             rng.shuffle(snapshot)
+            # The API server flushes a watch only once its queue is empty:
+            # initial events leave in large chunks, live ones one by one.
+            w.batch = True
             for obj in snapshot:
                 if not self.send_event(w, ws, "ADDED", obj):
                     return
             if send_initial:
                 if not self.send_event(w, ws, "BOOKMARK", bookmark_obj(res, pos, True)):
                     return
+            w.batch = False
+            w.flush()
             self.watch_loop(w, ws, res, filt, pos, allow_bm, deadline)
         finally:
             with store.cond:
@@ -1823,7 +1974,7 @@ class Listener(object):
     def listen(self):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", self.port))
+        s.bind((self.app.args.address, self.port))
         s.listen(128)
         self.port = s.getsockname()[1]
         self.sock = s
@@ -2026,8 +2177,15 @@ def parse_args(argv):
     p.add_argument("--ignore-limit-rate", type=float, default=0.25)
     p.add_argument("--too-large-wait", type=float, default=3.0)
     p.add_argument("--idle-timeout", type=float, default=300.0)
-    p.add_argument("--no-watch-list", action="store_true",
-                   help="refuse sendInitialEvents like a server without WatchList")
+    p.add_argument("--watch-list", choices=("on", "off", "ignore"), default="on",
+                   help="sendInitialEvents: on (WatchList), off (refused, 422 Invalid, as "
+                   "with the gate off) or ignore (unread, as by a server older than "
+                   "resourceVersionMatch on watches: a plain watch, never the "
+                   "initial-events-end bookmark)")
+    p.add_argument("--no-watch-list", dest="watch_list", action="store_const", const="off",
+                   help="--watch-list=off")
+    p.add_argument("--address", default="127.0.0.1",
+                   help="the address both ports listen on (default 127.0.0.1)")
     p.add_argument("--managed-fields", action="store_true",
                    help="give objects a managedFields block like real ones")
     p.add_argument("--verbose", "-v", action="store_true")
