@@ -5,7 +5,7 @@ Usage:
   gen-cluster.py --pods N --policies M --namespaces K --local L
                  [--node edge-1] [--seed S] --out DIR [--format yaml|json]
                  [--ipam blocks|node-subnet] [--subnet-len LEN]
-                 [--family ipv4|dual]
+                 [--family ipv4|dual] [--overflow none|ipv6]
 
 DIR gets three files, one per kind: 00-namespaces, 01-pods, 02-policies
 (.yaml: multi-document YAML; .json: {"kind": "List", "items": [...]}).
@@ -39,6 +39,18 @@ The cluster:
     become IPv6 blocks with except entries, all inside fd00::/8 (see
     V6_BLOCKS).  ipv4 writes exactly what this script wrote before
     --family.
+  - --overflow ipv6 (default none: fail when 198.18.0.0/15 is full) lets a
+    cluster be larger than the IPv4 test range: a node whose subnet (or
+    /26 block) no longer fits in it gets the IPv6 one the same plan would
+    give it next, in the low 32 bits of fd00:198:18::/96 past the mirror of
+    198.18.0.0/15 (from fd00:198:18::c614:0), and its pods are IPv6-only
+    (podIP and podIPs the IPv6 address alone).  A node's pod CIDR stays one
+    family, as a real node's is, so the range's 131,072 addresses hold
+    fewer pods than that: of 150,000 pods (110 a node), 118,440 are IPv4
+    with /26 blocks, 112,600 with --ipam node-subnet --subnet-len 25, the
+    rest IPv6-only.  --node's pods always keep IPv4 (its
+    subnet is the first; with blocks its pods are given theirs first).
+    Without it the output is what this script wrote before --overflow.
   - M NetworkPolicies: per namespace a default-deny, often a default-deny of
     egress with the usual allow-DNS, then a mix of app-to-app rules
     (podSelector peers), namespaceSelector peers, both together,
@@ -285,20 +297,33 @@ def base_app(app):
     return b if b in APP else app
 
 
-def node_subnets(node, names, subnet_len):
+def node_subnets(node, names, subnet_len, overflow="none"):
     """{node name: its subnet}, as flannel leases them: --node first, then
-    the others in name order."""
+    the others in name order.  With overflow "ipv6" the subnets past the
+    pool's end are kept as IPv4 numbers beyond it (see set_address)."""
     size = 1 << (32 - subnet_len)
     order = [node] + sorted(x for x in set(names) if x != node)
-    if len(order) * size > POOL.num_addresses:
+    if len(order) * size > POOL.num_addresses and overflow != "ipv6":
         sys.exit("gen-cluster.py: %d nodes of /%d do not fit in %s" % (len(order), subnet_len, POOL))
     first = int(POOL.network_address)
     return dict((name, ipaddress.ip_network((first + k * size, subnet_len)))
                 for k, name in enumerate(order))
 
 
-def node_subnet_addresses(pods, node, subnet_len):
-    nets = node_subnets(node, [p["spec"]["nodeName"] for p in pods], subnet_len)
+def set_address(pod, a):
+    """The pod's address, a as an integer: inside 198.18.0.0/15 its IPv4
+    address; past its end (--overflow ipv6) the IPv6-only address with a's
+    32 bits as the low bits of fd00:198:18::/96."""
+    if a <= int(POOL.broadcast_address):
+        ip = str(ipaddress.ip_address(a))
+    else:
+        ip = str(POOL6.network_address + a)
+    pod["status"]["podIP"] = ip
+    pod["status"]["podIPs"] = [{"ip": ip}]
+
+
+def node_subnet_addresses(pods, node, subnet_len, overflow="none"):
+    nets = node_subnets(node, [p["spec"]["nodeName"] for p in pods], subnet_len, overflow)
     cursor = {}
     for p in pods:
         name = p["spec"]["nodeName"]
@@ -310,19 +335,19 @@ def node_subnet_addresses(pods, node, subnet_len):
             sys.exit("gen-cluster.py: %s's subnet %s is full: make --subnet-len smaller"
                      % (name, net))
         cursor[name] = a + 1
-        ip = str(ipaddress.ip_address(a))
-        p["status"]["podIP"] = ip
-        p["status"]["podIPs"] = [{"ip": ip}]
+        set_address(p, a)
 
 
 def add_ipv6(pods):
-    """--family dual: each pod's IPv6 address after its IPv4 one."""
+    """--family dual: each pod's IPv6 address after its IPv4 one (an
+    --overflow pod has its IPv6 one already)."""
     for p in pods:
         st = p["status"]
-        st["podIPs"] = [{"ip": st["podIP"]}, {"ip": ipv6_of(st["podIP"])}]
+        if ":" not in st["podIP"]:
+            st["podIPs"] = [{"ip": st["podIP"]}, {"ip": ipv6_of(st["podIP"])}]
 
 
-def make_pods(rng, namespaces, n, local, node, ipam="blocks", subnet_len=24):
+def make_pods(rng, namespaces, n, local, node, ipam="blocks", subnet_len=24, overflow="none"):
     # Pod counts: small fixed ones for the platform namespaces, the rest skewed.
     fixed = {"kube-system": max(2, n // 400), "monitoring": max(1, n // 1000),
              "ingress-nginx": max(2, n // 800)}
@@ -369,7 +394,7 @@ def make_pods(rng, namespaces, n, local, node, ipam="blocks", subnet_len=24):
         pods[i]["spec"]["nodeName"] = "node-%03d" % (j // PODS_PER_NODE + 1)
 
     if ipam == "node-subnet":
-        node_subnet_addresses(pods, node, subnet_len)
+        node_subnet_addresses(pods, node, subnet_len, overflow)
         return pods
 
     # Addresses: each node takes /26 blocks of 198.18.0.0/15 as it needs them.
@@ -384,17 +409,22 @@ def make_pods(rng, namespaces, n, local, node, ipam="blocks", subnet_len=24):
                 blk = next_block[0]
                 next_block[0] += 1
                 off = 0
-                if (blk + 1) * BLOCK > POOL.num_addresses:
+                if (blk + 1) * BLOCK > POOL.num_addresses and overflow != "ipv6":
                     sys.exit("gen-cluster.py: 198.18.0.0/15 is full: too many pods")
             cursor[node_name] = (blk, off + 1)
             a = first + blk * BLOCK + off
             if a & 0xff not in (0, 255):
-                return str(ipaddress.ip_address(a))
+                return a
 
+    if overflow == "ipv6":
+        # The local node's blocks first, so that its pods keep IPv4.
+        order = ([p for p in pods if p["spec"]["nodeName"] == node] +
+                 [p for p in pods if p["spec"]["nodeName"] != node])
+        for p in order:
+            set_address(p, address(p["spec"]["nodeName"]))
+        return pods
     for p in pods:
-        ip = address(p["spec"]["nodeName"])
-        p["status"]["podIP"] = ip
-        p["status"]["podIPs"] = [{"ip": ip}]
+        set_address(p, address(p["spec"]["nodeName"]))
     del nodes
     return pods
 
@@ -748,12 +778,12 @@ def make_policies(rng, namespaces, m, rng6=None):
 
 
 def generate(pods, policies, namespaces, local, node, seed, ipam="blocks", subnet_len=24,
-             family="ipv4"):
+             family="ipv4", overflow="none"):
     if namespaces < 1:
         sys.exit("gen-cluster.py: --namespaces must be at least 1")
     rng = random.Random(seed)
     nss = make_namespaces(rng, namespaces)
-    pod_objs = make_pods(rng, nss, pods, local, node, ipam, subnet_len)
+    pod_objs = make_pods(rng, nss, pods, local, node, ipam, subnet_len, overflow)
     rng6 = None
     if family == "dual":
         add_ipv6(pod_objs)
@@ -777,13 +807,15 @@ def main(argv):
     p.add_argument("--subnet-len", type=int, default=24, help="with --ipam node-subnet")
     p.add_argument("--family", choices=("ipv4", "dual"), default="ipv4",
                    help="dual: every pod also has an IPv6 address, some ipBlocks are IPv6")
+    p.add_argument("--overflow", choices=("none", "ipv6"), default="none",
+                   help="ipv6: nodes past 198.18.0.0/15's end get IPv6-only pods in fd00::/8")
     a = p.parse_args(argv[1:])
     if not 16 <= a.subnet_len <= 30:
         p.error("--subnet-len must be 16 to 30")
     if a.pods < 0 or a.policies < 0 or a.local < 0 or a.local > a.pods:
         p.error("need 0 <= --local <= --pods and non-negative counts")
     nss, pods, pols = generate(a.pods, a.policies, a.namespaces, a.local, a.node, a.seed,
-                               a.ipam, a.subnet_len, a.family)
+                               a.ipam, a.subnet_len, a.family, a.overflow)
     os.makedirs(a.out, exist_ok=True)
     ext = a.format
     for old in ("00-namespaces", "01-pods", "02-policies"):
@@ -794,9 +826,11 @@ def main(argv):
     write_manifests(os.path.join(a.out, "00-namespaces." + ext), nss, a.format)
     write_manifests(os.path.join(a.out, "01-pods." + ext), pods, a.format)
     write_manifests(os.path.join(a.out, "02-policies." + ext), pols, a.format)
-    print("gen-cluster.py: %s: %d namespaces, %d pods (%d on %s), %d policies, seed %d%s"
+    v6only = sum(1 for x in pods if ":" in x["status"]["podIP"])
+    print("gen-cluster.py: %s: %d namespaces, %d pods (%d on %s), %d policies, seed %d%s%s"
           % (a.out, len(nss), len(pods), sum(1 for x in pods if x["spec"]["nodeName"] == a.node),
-             a.node, len(pols), a.seed, ", dual-stack" if a.family == "dual" else ""))
+             a.node, len(pols), a.seed, ", dual-stack" if a.family == "dual" else "",
+             ", %d IPv4, %d IPv6-only" % (len(pods) - v6only, v6only) if v6only else ""))
     return 0
 
 
