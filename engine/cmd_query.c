@@ -343,13 +343,6 @@ static void on_log(void *ctx, int level, const char *message)
 
 static const struct pw_reflector_ops list_ops = { on_upsert, on_remove, on_synced, on_log };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static bool all_listed(struct pw_reflector *const *r, size_t n)
 {
@@ -390,10 +383,10 @@ static struct pw_cluster *list_from_api(const struct query_args *a)
 		reflectors[i] = pw_reflector_new(client, (enum pw_kind)i, &ropt, &list_ops, &l);
 		pw_reflector_start(reflectors[i]);
 	}
-	deadline = now_ms() + LIST_DEADLINE_MS;
+	deadline = pw_monotonic_ms() + LIST_DEADLINE_MS;
 	while (!(listed = all_listed(reflectors, PW_ARRAY_SIZE(reflectors))) &&
-	       now_ms() < deadline) {
-		uint64_t now = now_ms();
+	       pw_monotonic_ms() < deadline) {
+		uint64_t now = pw_monotonic_ms();
 		int wait = (int)(deadline - now);
 
 		for (i = 0; i < PW_ARRAY_SIZE(reflectors); i++) {

@@ -117,19 +117,12 @@ struct daemon {
 	uint64_t textfile_at;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------ the cache */
 
 static void schedule_apply(struct daemon *d)
 {
-	uint64_t now = now_ms();
+	uint64_t now = pw_monotonic_ms();
 
 	if (d->dirty)
 		return;
@@ -519,7 +512,7 @@ static void batch_done(struct daemon *d)
  */
 static int apply_member_changes(struct daemon *d)
 {
-	uint64_t start = now_ms(), compiled;
+	uint64_t start = pw_monotonic_ms(), compiled;
 	struct pw_member_changes changes = { NULL, 0, 0 };
 	struct pw_buf err = PW_BUF_INIT;
 	struct pw_apply_stats stats;
@@ -527,14 +520,14 @@ static int apply_member_changes(struct daemon *d)
 
 	pw_compile_member_changes(d->cluster, pw_applier_current(d->applier),
 				  d->changed_addresses, d->changed_namespaces, &changes);
-	compiled = now_ms();
+	compiled = pw_monotonic_ms();
 	ret = pw_applier_change_members(d->applier, &changes, &stats, &err);
 	pw_member_changes_free(&changes);
 	if (ret == 0) {
 		struct pw_apply_outcome a = { true, true, false, 0, 0, &stats };
 
 		a.compile_seconds = (double)(compiled - start) / 1000;
-		a.apply_seconds = (double)(now_ms() - start) / 1000;
+		a.apply_seconds = (double)(pw_monotonic_ms() - start) / 1000;
 		pw_observer_applied(d->obs, &a);
 		d->apply_failed = false;
 	}
@@ -547,9 +540,9 @@ static int apply_member_changes(struct daemon *d)
 		pw_apply_stats_format(&stats, &err);
 		/* Said in words: under load the time alone cannot tell this path apart. */
 		pw_info("apply in %llu ms (set members only, worked out in %llu ms): %s",
-			(unsigned long long)(now_ms() - start),
+			(unsigned long long)(pw_monotonic_ms() - start),
 			(unsigned long long)(compiled - start), err.data);
-		d->applied_at = now_ms();
+		d->applied_at = pw_monotonic_ms();
 		notify_status(d, "in sync");
 	}
 	pw_buf_free(&err);
@@ -634,7 +627,7 @@ static void apply(struct daemon *d, bool full)
 		d->ipv6_skipped = false;
 		d->opt->ipv6 = true;
 	}
-	start = now_ms();
+	start = pw_monotonic_ms();
 	endpoints = resolve_endpoints(d);
 	log_endpoint_changes(d->endpoints, endpoints);
 	pw_endpoints_free(d->endpoints);
@@ -642,7 +635,7 @@ static void apply(struct daemon *d, bool full)
 	d->endpoints_generation++;
 	check_enforcement(d, endpoints);
 	dp = pw_compile(d->cluster, endpoints, d->opt);
-	compiled = now_ms();
+	compiled = pw_monotonic_ms();
 	batch_done(d);
 	if (d->opt->dry_run != PW_DRY_RUN_OFF) {
 		print_dry_run(d, dp);
@@ -651,13 +644,13 @@ static void apply(struct daemon *d, bool full)
 		d->apply_failed = true;
 		memset(&outcome, 0, sizeof(outcome));
 		outcome.compile_seconds = (double)(compiled - start) / 1000;
-		outcome.apply_seconds = (double)(now_ms() - start) / 1000;
+		outcome.apply_seconds = (double)(pw_monotonic_ms() - start) / 1000;
 		pw_observer_applied(d->obs, &outcome);
 		pw_err("programming the kernel: %s (trying again in %u ms)",
 		       pw_buf_str(&err), RETRY_AFTER_ERROR_MS);
 		/* Nothing changes in the cluster meanwhile: retry on a timer. */
 		d->dirty = true;
-		d->apply_at = now_ms() + RETRY_AFTER_ERROR_MS;
+		d->apply_at = pw_monotonic_ms() + RETRY_AFTER_ERROR_MS;
 	} else {
 		note_ipv6(d, &stats);
 		if (stats.rules.committed || stats.rules6.committed)
@@ -670,7 +663,7 @@ static void apply(struct daemon *d, bool full)
 			 stats.sets.deleted || stats.sets.created || stats.sets.swapped ||
 			 stats.sets.destroyed);
 		outcome.compile_seconds = (double)(compiled - start) / 1000;
-		outcome.apply_seconds = (double)(now_ms() - start) / 1000;
+		outcome.apply_seconds = (double)(pw_monotonic_ms() - start) / 1000;
 		outcome.stats = &stats;
 		pw_observer_applied(d->obs, &outcome);
 		if (full || stats.rules.committed || stats.rules6.committed)
@@ -678,12 +671,12 @@ static void apply(struct daemon *d, bool full)
 		pw_buf_reset(&err);
 		pw_apply_stats_format(&stats, &err);
 		pw_info("%s in %llu ms (compile %llu ms): %s", full ? "resync" : "apply",
-			(unsigned long long)(now_ms() - start),
+			(unsigned long long)(pw_monotonic_ms() - start),
 			(unsigned long long)(compiled - start), err.data);
 	}
 	pw_buf_free(&err);
 	if (full)
-		d->resync_at = now_ms() + (uint64_t)d->opt->resync_interval_s * 1000;
+		d->resync_at = pw_monotonic_ms() + (uint64_t)d->opt->resync_interval_s * 1000;
 	if (!d->ready) {
 		d->ready = true;
 		d->textfile_at = 0;	/* the first state, at once */
@@ -693,7 +686,7 @@ static void apply(struct daemon *d, bool full)
 				  pw_cluster_pod_count(d->cluster),
 				  pw_cluster_policy_count(d->cluster), endpoints->count);
 	}
-	d->applied_at = now_ms();
+	d->applied_at = pw_monotonic_ms();
 	notify_status(d, d->failures && d->dirty ? "retrying" : "in sync");
 }
 
@@ -862,7 +855,7 @@ static void on_denied(void *ctx, const struct pw_nflog_packet *p)
 	struct pw_observed st;
 
 	observed(d, &st);
-	pw_observer_denied(d->obs, &st, p, now_ms());
+	pw_observer_denied(d->obs, &st, p, pw_monotonic_ms());
 }
 
 static void read_denied(struct daemon *d)
@@ -938,9 +931,9 @@ static void reload(struct daemon *d)
 	if (restart_api) {
 		stop_api(d);
 		if (start_api(d) < 0)
-			d->api_retry_at = now_ms() + RETRY_AFTER_ERROR_MS;
+			d->api_retry_at = pw_monotonic_ms() + RETRY_AFTER_ERROR_MS;
 	}
-	d->resync_at = now_ms() + (uint64_t)d->opt->resync_interval_s * 1000;
+	d->resync_at = pw_monotonic_ms() + (uint64_t)d->opt->resync_interval_s * 1000;
 	d->cni_stamp = 0;
 	open_cni_watch(d);
 	if (reopen_listener)
@@ -1112,7 +1105,7 @@ static int loop(struct daemon *d)
 			fds[nfds].revents = 0;
 			nfds++;
 		}
-		wait_for_events(d, fds, nfds, next_timeout(d, now_ms()));
+		wait_for_events(d, fds, nfds, next_timeout(d, pw_monotonic_ms()));
 		if (fds[at[FD_SIGNALS]].revents)
 			read_signals(d);
 		if (d->stopping)
@@ -1126,8 +1119,8 @@ static int loop(struct daemon *d)
 		/* Also without input: libmicrohttpd times slow clients out here. */
 		if (d->http)
 			pw_http_run(d->http);
-		tick_reflectors(d, now_ms());
-		run_due(d, now_ms());
+		tick_reflectors(d, pw_monotonic_ms());
+		run_due(d, pw_monotonic_ms());
 	}
 	return 0;
 }
@@ -1148,7 +1141,7 @@ int pw_daemon_run(struct pw_options *opt)
 	d.obs = pw_observer_new();
 	pw_cluster_index_addresses(d.cluster);
 	d.watchdog_ms = pw_sd_watchdog_interval_ms();
-	d.watchdog_at = now_ms();
+	d.watchdog_at = pw_monotonic_ms();
 	ret = open_signals(&d);
 	if (ret < 0) {
 		pw_err("signals: %s", strerror(-ret));

@@ -471,13 +471,6 @@ static int set_fd_flags(int fd)
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * A configuration message for the group. With setup, it also sets the
@@ -526,7 +519,7 @@ static int send_config(struct pw_nflog *n, uint8_t command, bool setup, bool ack
 static int wait_ack(struct pw_nflog *n, unsigned int seq)
 {
 	unsigned int portid = mnl_socket_get_portid(n->nl);
-	int64_t deadline = now_ms() + NFLOG_ACK_TIMEOUT_MS;
+	int64_t deadline = (int64_t)pw_monotonic_ms() + NFLOG_ACK_TIMEOUT_MS;
 
 	for (;;) {
 		const struct nlmsghdr *nlh;
@@ -545,7 +538,7 @@ static int wait_ack(struct pw_nflog *n, unsigned int seq)
 			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return -errno;
-			left = deadline - now_ms();
+			left = deadline - (int64_t)pw_monotonic_ms();
 			if (left <= 0)
 				return -ETIMEDOUT;
 			pfd.fd = mnl_socket_get_fd(n->nl);

@@ -203,15 +203,12 @@ static const char *const discovery_names[] = {
 
 int pw_endpoint_discovery_parse(const char *text, enum pw_endpoint_discovery *out)
 {
-	size_t i;
+	int i = pw_name_index(discovery_names, PW_ARRAY_SIZE(discovery_names), text);
 
-	for (i = 0; i < PW_ARRAY_SIZE(discovery_names); i++) {
-		if (strcmp(text, discovery_names[i]) == 0) {
-			*out = (enum pw_endpoint_discovery)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	if (i < 0)
+		return -EINVAL;
+	*out = (enum pw_endpoint_discovery)i;
+	return 0;
 }
 
 const char *pw_endpoint_discovery_name(enum pw_endpoint_discovery d)
@@ -221,15 +218,12 @@ const char *pw_endpoint_discovery_name(enum pw_endpoint_discovery d)
 
 int pw_deny_log_parse(const char *text, enum pw_deny_log *out)
 {
-	size_t i;
+	int i = pw_name_index(deny_log_names, PW_ARRAY_SIZE(deny_log_names), text);
 
-	for (i = 0; i < PW_ARRAY_SIZE(deny_log_names); i++) {
-		if (strcmp(text, deny_log_names[i]) == 0) {
-			*out = (enum pw_deny_log)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	if (i < 0)
+		return -EINVAL;
+	*out = (enum pw_deny_log)i;
+	return 0;
 }
 
 const char *pw_deny_log_name(enum pw_deny_log mode)

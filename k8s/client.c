@@ -71,13 +71,6 @@ struct pw_k8s_client {
 	unsigned in_curl;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------- token */
 
@@ -152,7 +145,7 @@ static int token_read(struct pw_k8s_client *c, struct pw_buf *why)
 	c->token = pw_xstrdup(buf + start);
 	free(buf);
 	c->token_st = st;
-	c->token_read_ms = now_ms();
+	c->token_read_ms = (int64_t)pw_monotonic_ms();
 	c->token_stale = false;
 	return 0;
 }
@@ -183,7 +176,7 @@ static int token_refresh(struct pw_k8s_client *c, struct pw_buf *why)
 	if (!c->cfg.token_file)
 		return 0;
 	if (c->token && !c->token_stale &&
-	    now_ms() - c->token_read_ms < TOKEN_REFRESH_MS && !token_file_changed(c))
+	    (int64_t)pw_monotonic_ms() - c->token_read_ms < TOKEN_REFRESH_MS && !token_file_changed(c))
 		return 0;
 	if (!c->token)
 		return token_read(c, why);
@@ -593,7 +586,7 @@ struct pw_k8s_request *pw_k8s_request_start(struct pw_k8s_client *c,
 	r->ops = *ops;
 	r->ctx = ctx;
 	r->stall_s = opt ? opt->stall_timeout_s : 0;
-	r->last_byte_ms = now_ms();
+	r->last_byte_ms = (int64_t)pw_monotonic_ms();
 	link_request(c, r);
 	ret = token_refresh(c, &r->message);
 	if (ret < 0) {
@@ -684,7 +677,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 	if (r->cancelled)
 		return 0;
-	r->last_byte_ms = now_ms();
+	r->last_byte_ms = (int64_t)pw_monotonic_ms();
 	/* A new status line (after a 100 Continue, say) starts a new response. */
 	if (len >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
 		r->status = parse_status_line(ptr, len);
@@ -702,7 +695,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 	if (r->cancelled)
 		return 0;
-	r->last_byte_ms = now_ms();
+	r->last_byte_ms = (int64_t)pw_monotonic_ms();
 	if (r->status == 200) {
 		if (r->ops.on_data && !r->ops.on_data(r->ctx, ptr, len)) {
 			r->aborted = true;
@@ -721,7 +714,7 @@ static int check_stall(struct pw_k8s_request *r)
 {
 	if (r->cancelled)
 		return 1;
-	if (r->stall_s && now_ms() - r->last_byte_ms >= (int64_t)r->stall_s * 1000) {
+	if (r->stall_s && (int64_t)pw_monotonic_ms() - r->last_byte_ms >= (int64_t)r->stall_s * 1000) {
 		r->stalled = true;
 		return 1;
 	}

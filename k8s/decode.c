@@ -1301,18 +1301,17 @@ static int decode_phase(struct decoder *d, const yaml_node_t *status, struct pw_
 {
 	const char *text;
 	char q[QUOTE_BUF];
-	size_t i;
+	int i;
 
 	pod->phase = PW_POD_PHASE_UNKNOWN;
 	if (get_string(d, status, "phase", false, &text) < 0)
 		return -EINVAL;
 	if (!text)
 		return 0;
-	for (i = 0; i < PW_ARRAY_SIZE(phase_names); i++) {
-		if (strcmp(text, phase_names[i]) == 0) {
-			pod->phase = (enum pw_pod_phase)i;
-			return 0;
-		}
+	i = pw_name_index(phase_names, PW_ARRAY_SIZE(phase_names), text);
+	if (i >= 0) {
+		pod->phase = (enum pw_pod_phase)i;
+		return 0;
 	}
 	path_field(d, "phase");
 	return fail(d, "unknown phase %s", quote(text, q));

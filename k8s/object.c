@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "k8s/object.h"
+#include "lib/util.h"
 
 static const char *const api_names[PW_PROTO_COUNT] = {
 	[PW_PROTO_TCP] = "TCP",
@@ -32,15 +33,12 @@ const char *pw_protocol_name(enum pw_protocol p)
 /* Case-sensitive: the API server refuses "tcp". */
 int pw_protocol_parse(const char *text, enum pw_protocol *out)
 {
-	unsigned i;
+	int i = pw_name_index(api_names, PW_PROTO_COUNT, text);
 
-	for (i = 0; i < PW_PROTO_COUNT; i++) {
-		if (strcmp(text, api_names[i]) == 0) {
-			*out = (enum pw_protocol)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	if (i < 0)
+		return -EINVAL;
+	*out = (enum pw_protocol)i;
+	return 0;
 }
 
 bool pw_pod_is_addressable(const struct pw_pod *pod)

@@ -138,15 +138,12 @@ static const char *const initial_list_names[] = {
 
 int pw_initial_list_parse(const char *text, enum pw_initial_list *out)
 {
-	size_t i;
+	int i = pw_name_index(initial_list_names, PW_ARRAY_SIZE(initial_list_names), text);
 
-	for (i = 0; i < PW_ARRAY_SIZE(initial_list_names); i++) {
-		if (strcmp(text, initial_list_names[i]) == 0) {
-			*out = (enum pw_initial_list)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	if (i < 0)
+		return -EINVAL;
+	*out = (enum pw_initial_list)i;
+	return 0;
 }
 
 const char *pw_initial_list_name(enum pw_initial_list mode)
@@ -1262,13 +1259,6 @@ void pw_reflector_free(struct pw_reflector *r)
 	free(r);
 }
 
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static bool run(struct pw_reflector *r, enum action a, uint64_t now)
 {
@@ -1295,7 +1285,7 @@ void pw_reflector_start(struct pw_reflector *r)
 
 	if (r->req || r->next != ACT_NONE)
 		return;
-	if (!run(r, a, monotonic_ms())) {
+	if (!run(r, a, pw_monotonic_ms())) {
 		say(r, PW_LOG_ERR, "cannot start a request");
 		schedule(r, a, DELAY_BACKOFF, 0);
 	}

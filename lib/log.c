@@ -24,15 +24,12 @@ void pw_log_set_level(enum pw_log_level level)
 
 int pw_log_level_parse(const char *text, enum pw_log_level *out)
 {
-	unsigned i;
+	int i = pw_name_index(level_names, PW_ARRAY_SIZE(level_names), text);
 
-	for (i = PW_LOG_ERR; i <= PW_LOG_DEBUG; i++) {
-		if (strcmp(text, level_names[i]) == 0) {
-			*out = (enum pw_log_level)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	if (i < 0)
+		return -EINVAL;
+	*out = (enum pw_log_level)i;
+	return 0;
 }
 
 void pw_log(enum pw_log_level level, const char *fmt, ...)

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define PW_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -55,6 +56,10 @@ const char *pw_buf_str(const struct pw_buf *b);
 char *pw_buf_steal(struct pw_buf *b);
 
 int pw_strcmp_ptr(const void *a, const void *b);	/* qsort on char * arrays */
+/* The index of text in names[0..n), or -1: an enum's value from its name. */
+int pw_name_index(const char *const *names, size_t n, const char *text);
+/* CLOCK_MONOTONIC in ms: for timeouts, which a clock step must not move. */
+uint64_t pw_monotonic_ms(void);
 bool pw_str_has_suffix(const char *s, const char *suffix);
 
 #endif

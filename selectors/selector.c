@@ -154,15 +154,12 @@ int pw_selector_add_requirement(struct pw_selector *s, const char *key,
 
 int pw_selector_op_parse(const char *text, enum pw_selector_op *out)
 {
-	size_t i;
+	int i = pw_name_index(op_names, PW_ARRAY_SIZE(op_names), text);
 
-	for (i = 0; i < PW_ARRAY_SIZE(op_names); i++) {
-		if (strcmp(text, op_names[i]) == 0) {
-			*out = (enum pw_selector_op)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	if (i < 0)
+		return -EINVAL;
+	*out = (enum pw_selector_op)i;
+	return 0;
 }
 
 const char *pw_selector_op_name(enum pw_selector_op op)
