@@ -20,6 +20,8 @@
 #define LIST_BODY_MAX ((size_t)1 << 30)
 /* client-go's VeryShortWatchError: a watch gone this fast with no event. */
 #define SHORT_WATCH_MS 1000
+/* A watch-list's initial events paused this long: a server that ignored it. */
+#define DEFAULT_WATCH_LIST_QUIET_MS 10000
 
 /*
  * What runs next. Callbacks only record it: every request is started from
@@ -146,17 +148,11 @@ int pw_initial_list_parse(const char *text, enum pw_initial_list *out)
 	return 0;
 }
 
-const char *pw_initial_list_name(enum pw_initial_list mode)
-{
-	return (size_t)mode < PW_ARRAY_SIZE(initial_list_names) ?
-		initial_list_names[mode] : "?";
-}
-
 void pw_reflector_options_default(struct pw_reflector_options *opt)
 {
 	memset(opt, 0, sizeof(*opt));
 	opt->initial_list = PW_INITIAL_LIST_WATCH_LIST;
-	opt->watch_list_quiet_ms = 10000;
+	opt->watch_list_quiet_ms = DEFAULT_WATCH_LIST_QUIET_MS;
 	opt->page_size = 500;
 	opt->watch_min_s = 300;
 	opt->watch_max_s = 600;
@@ -1222,7 +1218,7 @@ struct pw_reflector *pw_reflector_new(struct pw_k8s_client *client, enum pw_kind
 	if (!r->opt.max_event_bytes)
 		r->opt.max_event_bytes = DEFAULT_MAX_EVENT_BYTES;
 	if (!r->opt.watch_list_quiet_ms)
-		r->opt.watch_list_quiet_ms = 10000;
+		r->opt.watch_list_quiet_ms = DEFAULT_WATCH_LIST_QUIET_MS;
 	if (!r->opt.backoff_initial_ms)
 		r->opt.backoff_initial_ms = 800;
 	if (r->opt.backoff_max_ms < r->opt.backoff_initial_ms)

@@ -48,7 +48,6 @@ enum pw_initial_list {
 
 /* "watch-list", "cache", "consistent": 0, or -EINVAL. */
 int pw_initial_list_parse(const char *text, enum pw_initial_list *out);
-const char *pw_initial_list_name(enum pw_initial_list mode);
 
 struct pw_reflector_options {
 	enum pw_initial_list initial_list;	/* watch-list */
