@@ -234,6 +234,17 @@ static bool all_synced(const struct daemon *d)
 
 /* ----------------------------------------------------- the API server */
 
+/* What a reflector counted, onto the totals of those it replaced. */
+static void add_reflector_stats(struct pw_reflector_stats *sum,
+				const struct pw_reflector_stats *more)
+{
+	sum->lists += more->lists;
+	sum->watches += more->watches;
+	sum->snapshots += more->snapshots;
+	sum->bad_objects += more->bad_objects;
+	sum->relists_410 += more->relists_410;
+}
+
 static void stop_api(struct daemon *d)
 {
 	size_t i;
@@ -243,10 +254,7 @@ static void stop_api(struct daemon *d)
 
 		if (d->reflectors[i]) {
 			pw_reflector_get_stats(d->reflectors[i], &st);
-			base->lists += st.lists;
-			base->watches += st.watches;
-			base->bad_objects += st.bad_objects;
-			base->relists_410 += st.relists_410;
+			add_reflector_stats(base, &st);
 		}
 		pw_reflector_free(d->reflectors[i]);
 		d->reflectors[i] = NULL;
@@ -720,10 +728,7 @@ static void observed(struct daemon *d, struct pw_observed *st)
 		if (!d->reflectors[i])
 			continue;
 		pw_reflector_get_stats(d->reflectors[i], &now);
-		st->reflectors[i].lists += now.lists;
-		st->reflectors[i].watches += now.watches;
-		st->reflectors[i].bad_objects += now.bad_objects;
-		st->reflectors[i].relists_410 += now.relists_410;
+		add_reflector_stats(&st->reflectors[i], &now);
 	}
 }
 

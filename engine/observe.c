@@ -88,7 +88,7 @@ struct pw_observer *pw_observer_new(void)
 		"Watches reopened from their resourceVersion, per resource.",
 		PW_LABELS("resource"));
 	o->relists = pw_metrics_counter(m, "podwall_relists_total",
-		"Full lists after the first (a watch expired: 410 Gone), per resource.",
+		"States read again after the first, by list or watch-list (a watch expired: 410 Gone), per resource.",
 		PW_LABELS("resource"));
 	o->refused = pw_metrics_counter(m, "podwall_refused_objects_total",
 		"Objects from the API server refused as invalid, per kind.", PW_LABELS("kind"));
@@ -313,10 +313,15 @@ static void refresh(struct pw_observer *o, const struct pw_observed *st)
 	for (k = 0; k < PW_ARRAY_SIZE(kind_names); k++) {
 		const struct pw_reflector_stats *r = &st->reflectors[k];
 
-		/* Every list opens a watch; the other watches were reopened. */
+		/*
+		 * Every list opens a watch (a watch-list is its own); the other
+		 * watches were reopened. A relist is any state read after the
+		 * first, by list or watch-list, so that the default mode counts.
+		 */
 		pw_metric_set(o->watch_restarts, PW_LABELS(kind_names[k]),
 			      r->watches > r->lists ? r->watches - r->lists : 0);
-		pw_metric_set(o->relists, PW_LABELS(kind_names[k]), r->lists ? r->lists - 1 : 0);
+		pw_metric_set(o->relists, PW_LABELS(kind_names[k]),
+			      r->snapshots ? r->snapshots - 1 : 0);
 		pw_metric_set(o->refused, PW_LABELS(kind_names[k]), r->bad_objects);
 	}
 	if (st->cluster) {

@@ -646,6 +646,7 @@ static void snapshot_done(struct pw_reflector *r, const char *rv)
 {
 	replace_all(r);
 	replace_str(&r->rv, rv);
+	r->stats.snapshots++;
 	r->rv_unusable = false;
 	r->synced = true;
 	if (r->ops.synced)

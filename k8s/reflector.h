@@ -94,6 +94,7 @@ struct pw_reflector_stats {
 	unsigned pages;
 	unsigned watches;	/* watches opened */
 	unsigned watch_lists;	/* watch-lists opened */
+	unsigned snapshots;	/* whole states delivered, by list or watch-list */
 	unsigned consistent_lists;	/* of the lists, read from etcd */
 	unsigned events;
 	unsigned bad_objects;

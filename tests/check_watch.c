@@ -2110,6 +2110,8 @@ START_TEST(test_reflector_watch_list)
 	ck_assert_uint_eq(h.synced, 2);
 	ck_assert_uint_eq(stats().watch_lists, 2);
 	ck_assert_uint_eq(stats().lists, 0);
+	/* What podwall_relists_total counts: one state read after the first. */
+	ck_assert_uint_eq(stats().snapshots, 2);
 	want = pw_xasprintf("NotOlderThan&resourceVersion=%s&", rv);
 	ck_assert_uint_eq(count_requests(want), 1);
 	free(want);
