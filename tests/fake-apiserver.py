@@ -889,6 +889,14 @@ class Served(object):
             self.cpu = thread_cpu() - self.cpu0
 
 
+def charge(totals, served):
+    """Adds one request's cost to a class's totals."""
+    totals["requests"] += 1
+    totals["bytes"] += served.bytes
+    totals["wall_seconds"] += served.wall
+    totals["cpu_seconds"] += served.cpu
+
+
 class CountingWriter(object):
     """The handler's wfile, charging every byte to the request in progress."""
 
@@ -941,22 +949,14 @@ class Stats(object):
         with self.lock:
             if served in self.live:
                 self.live.discard(served)
-                d = self.done[served.cls]
-                d["requests"] += 1
-                d["bytes"] += served.bytes
-                d["wall_seconds"] += served.wall
-                d["cpu_seconds"] += served.cpu
+                charge(self.done[served.cls], served)
 
     def classes(self):
         """Per request class: requests, bytes, wall and CPU seconds, open ones included."""
         with self.lock:
             out = dict((c, dict(v)) for c, v in self.done.items())
             for served in self.live:
-                d = out[served.cls]
-                d["requests"] += 1
-                d["bytes"] += served.bytes
-                d["wall_seconds"] += served.wall
-                d["cpu_seconds"] += served.cpu
+                charge(out[served.cls], served)
         for d in out.values():
             d["wall_seconds"] = round(d["wall_seconds"], 6)
             d["cpu_seconds"] = round(d["cpu_seconds"], 6)
