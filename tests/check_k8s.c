@@ -933,6 +933,48 @@ START_TEST(test_large_stream_in_halves)
 }
 END_TEST
 
+/*
+ * Each half bounds its own nesting: a document nested too deep in the
+ * second half is told at its own line, what comes before it is taken and
+ * nothing after it.
+ */
+START_TEST(test_large_stream_too_deep_in_second_half)
+{
+	struct pw_buf text = PW_BUF_INIT, errors = PW_BUF_INIT, notices = PW_BUF_INIT;
+	struct counted c = { 0, NULL };
+	char *path;
+	int i, k, nerrors;
+
+	for (i = 1; i <= 5000; i++) {
+		pw_buf_printf(&text, "---\napiVersion: v1\nkind: Namespace\n"
+			      "metadata: {name: ns-%d}\n", i);
+		if (i == 4200) {
+			pw_buf_puts(&text, "---\napiVersion: v1\nkind: Namespace\n"
+				    "metadata: {name: deep, labels: {a: ");
+			for (k = 0; k < 1001; k++)
+				pw_buf_putc(&text, '[');
+			for (k = 0; k < 1001; k++)
+				pw_buf_putc(&text, ']');
+			pw_buf_puts(&text, "}}\n");
+		}
+	}
+	ck_assert_uint_gt(text.len, 256 * 1024);
+	path = write_file("deep-half.yaml", text.data, text.len);
+	nerrors = pw_manifest_load(path, count_object, &c, &errors, &notices);
+	unlink(path);
+	free(path);
+	ck_assert_uint_eq(c.n, 4200);
+	ck_assert_int_eq(nerrors, 1);
+	/* Document 4201 starts at line 4 * 4200 + 1; its metadata is line 4. */
+	ck_assert_contains(pw_buf_str(&errors), "deep-half.yaml: line 16804 column ");
+	ck_assert_contains(pw_buf_str(&errors), "nested deeper than 1000 levels");
+	free(c.where_4000);
+	pw_buf_free(&errors);
+	pw_buf_free(&notices);
+	pw_buf_free(&text);
+}
+END_TEST
+
 /* ---------------------------------------------------------- streams */
 
 START_TEST(test_multi_document)
@@ -1976,6 +2018,7 @@ static Suite *k8s_suite(void)
 	tcase_add_test(tc, test_json_file);
 	tcase_add_test(tc, test_json_stream_and_errors);
 	tcase_add_test(tc, test_large_stream_in_halves);
+	tcase_add_test(tc, test_large_stream_too_deep_in_second_half);
 	tcase_add_test(tc, test_multi_document);
 	tcase_add_test(tc, test_errors_do_not_stop_loading);
 	tcase_add_test(tc, test_list);
