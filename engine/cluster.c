@@ -106,10 +106,11 @@ void pw_cluster_free(struct pw_cluster *c)
 static void object_key(enum pw_kind kind, const char *namespace, const char *name,
 		       struct pw_buf *key)
 {
-	if (kind == PW_KIND_NAMESPACE)
-		pw_buf_puts(key, name);
-	else
-		pw_buf_printf(key, "%s/%s", namespace, name);
+	if (kind != PW_KIND_NAMESPACE) {
+		pw_buf_puts(key, namespace);
+		pw_buf_putc(key, '/');
+	}
+	pw_buf_puts(key, name);
 }
 
 static void *object_ptr(const struct pw_object *obj, struct pw_buf *key)
@@ -397,16 +398,10 @@ struct load_ctx {
 
 static char *object_title(const struct pw_object *obj)
 {
-	switch (obj->kind) {
-	case PW_KIND_NAMESPACE:
-		return pw_xasprintf("Namespace %s", obj->u.ns->name);
-	case PW_KIND_POD:
-		return pw_xasprintf("Pod %s/%s", obj->u.pod->namespace, obj->u.pod->name);
-	case PW_KIND_POLICY:
-	default:
-		return pw_xasprintf("NetworkPolicy %s/%s", obj->u.policy->namespace,
-				    obj->u.policy->name);
-	}
+	struct pw_buf title = PW_BUF_INIT;
+
+	pw_object_title(obj, &title);
+	return pw_buf_steal(&title);
 }
 
 static int store_object(struct pw_object *obj, const char *where, void *ctx)

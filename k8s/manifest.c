@@ -72,22 +72,6 @@ static void notice_at(struct loader *l, const char *where, const char *text)
 
 /* ------------------------------------------------------------ objects */
 
-static void describe_object(const struct pw_object *obj, struct pw_buf *b)
-{
-	pw_buf_printf(b, "%s ", pw_kind_name(obj->kind));
-	switch (obj->kind) {
-	case PW_KIND_NAMESPACE:
-		pw_buf_puts(b, obj->u.ns->name);
-		break;
-	case PW_KIND_POD:
-		pw_buf_printf(b, "%s/%s", obj->u.pod->namespace, obj->u.pod->name);
-		break;
-	case PW_KIND_POLICY:
-		pw_buf_printf(b, "%s/%s", obj->u.policy->namespace, obj->u.policy->name);
-		break;
-	}
-}
-
 static void hand_over(struct loader *l, struct pw_object *obj, const char *where)
 {
 	struct pw_buf what = PW_BUF_INIT;
@@ -98,7 +82,7 @@ static void hand_over(struct loader *l, struct pw_object *obj, const char *where
 		return;
 	}
 	/* Named now: once handed over, obj may be gone. */
-	describe_object(obj, &what);
+	pw_object_title(obj, &what);
 	ret = l->fn(obj, where, l->ctx);
 	if (ret)
 		error_at(l, where, "%s: not accepted: %s", pw_buf_str(&what),
@@ -757,7 +741,8 @@ static void load_stream(struct loader *l, const unsigned char *data, size_t len)
 		pthread_join(thread, NULL);
 	else
 		read_half(&h);
-	lines = count_lines(data, at);
+	/* Only messages name lines; an object's place is its document. */
+	lines = complete && (h.errors.len || h.notices.len) ? count_lines(data, at) : 0;
 	for (i = 0; i < h.nobjs; i++) {
 		pw_buf_reset(&where);
 		move_on(&where, l->path, h.objs[i].where, documents, lines);

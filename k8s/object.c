@@ -167,3 +167,30 @@ const char *pw_kind_name(enum pw_kind kind)
 	}
 	return "?";
 }
+
+void pw_object_title(const struct pw_object *obj, struct pw_buf *out)
+{
+	const char *namespace = NULL, *name = NULL;
+
+	switch (obj->kind) {
+	case PW_KIND_NAMESPACE:
+		name = obj->u.ns->name;
+		break;
+	case PW_KIND_POD:
+		namespace = obj->u.pod->namespace;
+		name = obj->u.pod->name;
+		break;
+	case PW_KIND_POLICY:
+		namespace = obj->u.policy->namespace;
+		name = obj->u.policy->name;
+		break;
+	}
+	/* Every object loaded is titled, so plain appends rather than printf. */
+	pw_buf_puts(out, pw_kind_name(obj->kind));
+	pw_buf_putc(out, ' ');
+	if (namespace) {
+		pw_buf_puts(out, namespace);
+		pw_buf_putc(out, '/');
+	}
+	pw_buf_puts(out, name);
+}

@@ -166,4 +166,8 @@ struct pw_object {
 void pw_object_free(struct pw_object *obj);	/* frees the member, not obj */
 const char *pw_kind_name(enum pw_kind kind);	/* "Namespace", "Pod", "NetworkPolicy" */
 
+struct pw_buf;
+/* Appends "Pod shop/web-1", "Namespace shop": how messages name an object. */
+void pw_object_title(const struct pw_object *obj, struct pw_buf *out);
+
 #endif
