@@ -568,20 +568,26 @@ static bool read_stream(struct loader *l, const unsigned char *data, size_t len,
 
 /*
  * libyaml reads some 15 MB/s on one core. A large stream of documents is
- * cut in two at a document start near its middle, and a thread reads the
- * second half while this one reads the first; what the second half gives
- * is held and told afterwards, its document and line numbers moved on by
- * the first half's, and dropped if the first half stopped at an error (as
- * one reader would have stopped there).
+ * cut into pieces at document starts, and the pieces are read by as many
+ * threads as there are processors, this one among them, each piece's
+ * objects and messages held. This thread tells them in the stream's order
+ * as soon as each piece is read, their document and line numbers moved on
+ * by the pieces before, and drops what follows a piece that stopped at an
+ * error, as one reader would have stopped there. With many more pieces
+ * than threads, the thread that also hands every object over simply reads
+ * fewer pieces, and none waits long for another's last one.
  */
 #define SPLIT_MIN_BYTES (256 * 1024)
+#define PIECE_MIN_BYTES (32 * 1024)
+#define PIECES_PER_READER 8
+#define MAX_READERS 4
 
 struct held_object {
 	struct pw_object obj;
 	char *where;
 };
 
-struct half {
+struct piece {
 	struct loader l;
 	const unsigned char *data;
 	size_t len;
@@ -592,25 +598,68 @@ struct half {
 	size_t cap;
 	size_t documents;
 	bool complete;
+	bool claimed;
+	bool read;
+};
+
+struct pieces {
+	pthread_mutex_t lock;
+	pthread_cond_t one_read;
+	struct piece *piece;
+	size_t count;
+	size_t next;			/* the first piece no reader has taken */
+	bool stopped;			/* a piece ended at an error: no more are needed */
 };
 
 static int hold_object(struct pw_object *obj, const char *where, void *ctx)
 {
-	struct half *h = ctx;
+	struct piece *p = ctx;
 
-	PW_GROW(h->objs, h->cap, h->nobjs + 1);
-	h->objs[h->nobjs].obj = *obj;
-	h->objs[h->nobjs].where = pw_xstrdup(where);
-	h->nobjs++;
+	PW_GROW(p->objs, p->cap, p->nobjs + 1);
+	p->objs[p->nobjs].obj = *obj;
+	p->objs[p->nobjs].where = pw_xstrdup(where);
+	p->nobjs++;
 	return 0;
 }
 
-static void *read_half(void *arg)
+/* The next piece to read, or SIZE_MAX; ps->lock held. */
+static size_t claim(struct pieces *ps)
 {
-	struct half *h = arg;
+	if (ps->stopped || ps->next == ps->count)
+		return SIZE_MAX;
+	ps->piece[ps->next].claimed = true;
+	return ps->next++;
+}
 
-	h->complete = read_stream(&h->l, h->data, h->len, &h->documents);
-	return NULL;
+/* Reads piece i; ps->lock not held. */
+static void read_piece(struct pieces *ps, size_t i)
+{
+	struct piece *p = &ps->piece[i];
+	bool complete = read_stream(&p->l, p->data, p->len, &p->documents);
+
+	pthread_mutex_lock(&ps->lock);
+	p->complete = complete;
+	p->read = true;
+	/* Pieces are taken in order, so those not taken yet all come after. */
+	if (!complete)
+		ps->stopped = true;
+	pthread_cond_broadcast(&ps->one_read);
+	pthread_mutex_unlock(&ps->lock);
+}
+
+static void *reader(void *arg)
+{
+	struct pieces *ps = arg;
+	size_t i;
+
+	for (;;) {
+		pthread_mutex_lock(&ps->lock);
+		i = claim(ps);
+		pthread_mutex_unlock(&ps->lock);
+		if (i == SIZE_MAX)
+			return NULL;
+		read_piece(ps, i);
+	}
 }
 
 /*
@@ -647,28 +696,56 @@ static size_t count_lines(const unsigned char *data, size_t len)
 	return lines;
 }
 
-/*
- * Where the second half starts ("---" at the start of a line, the one
- * nearest past the middle), or 0 when the data is better read whole: small,
- * UTF-16, with directives (which belong to the document after them) or
- * with line breaks that would make line numbers hard to move on.
- */
-static size_t split_point(const unsigned char *data, size_t len)
+static bool document_start(const unsigned char *p, const unsigned char *end)
 {
-	const unsigned char *end = data + len, *p;
-
-	if (len < SPLIT_MIN_BYTES || data[0] == 0xfe || data[0] == 0xff || data[0] == 0 ||
-	    odd_line_or_directive(data, len))
-		return 0;
-	for (p = data + len / 2; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++) {
-		if (end - p >= 4 && memcmp(p + 1, "---", 3) == 0 &&
-		    (end - p == 4 || p[4] == ' ' || p[4] == '\t' || p[4] == '\n' || p[4] == '\r'))
-			return (size_t)(p + 1 - data);
-	}
-	return 0;
+	return end - p >= 3 && memcmp(p, "---", 3) == 0 &&
+	       (end - p == 3 || p[3] == ' ' || p[3] == '\t' || p[3] == '\n' || p[3] == '\r');
 }
 
-/* A "<path>: document N" or "<path>: line L" of the second half, moved on. */
+/*
+ * Cuts data into at most max pieces, each starting at a "---" at the start
+ * of a line, the first one at or past where an even cut would fall, and
+ * stores their starts in at[]. Returns how many pieces (1: read it whole,
+ * as for data that is small, UTF-16, with directives, which belong to the
+ * document after them, or with line breaks that would make line numbers
+ * hard to move on).
+ */
+static size_t cut_pieces(const unsigned char *data, size_t len, size_t max, size_t *at)
+{
+	const unsigned char *end = data + len, *p;
+	size_t n = 1, k;
+
+	at[0] = 0;
+	if (max < 2 || len < SPLIT_MIN_BYTES || data[0] == 0xfe || data[0] == 0xff ||
+	    data[0] == 0 || odd_line_or_directive(data, len))
+		return 1;
+	for (k = 1; k < max; k++) {
+		p = data + (len / max) * k;
+		if (p <= data + at[n - 1])
+			continue;
+		for (; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+			if (document_start(p + 1, end))
+				break;
+		if (!p)
+			break;
+		if ((size_t)(p + 1 - data) > at[n - 1])
+			at[n++] = (size_t)(p + 1 - data);
+	}
+	return n;
+}
+
+static void put_number(struct pw_buf *b, unsigned long long v)
+{
+	char text[24];
+	size_t i = sizeof(text);
+
+	do
+		text[--i] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	pw_buf_add(b, text + i, sizeof(text) - i);
+}
+
+/* A "<path>: document N" or "<path>: line L" of a later piece, moved on. */
 static void move_on(struct pw_buf *out, const char *path, const char *text,
 		    size_t documents, size_t lines)
 {
@@ -685,12 +762,12 @@ static void move_on(struct pw_buf *out, const char *path, const char *text,
 	line = p[2] == 'l';
 	p += line ? 7 : 11;
 	pw_buf_add(out, text, (size_t)(p - text));
-	pw_buf_printf(out, "%llu", strtoull(p, &end, 10) + (line ? lines : documents));
+	put_number(out, strtoull(p, &end, 10) + (line ? lines : documents));
 	/* libyaml's context: "(while parsing ... at line L column C)". */
 	while (line && (p = strstr(end, " at line ")) != NULL) {
 		p += 9;
 		pw_buf_add(out, end, (size_t)(p - end));
-		pw_buf_printf(out, "%llu", strtoull(p, &end, 10) + lines);
+		put_number(out, strtoull(p, &end, 10) + lines);
 	}
 	pw_buf_puts(out, end);
 }
@@ -709,57 +786,120 @@ static void move_on_lines(struct pw_buf *out, const char *path, char *text,
 	}
 }
 
+static size_t readers(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return cpus <= 1 ? 1 : cpus >= MAX_READERS ? MAX_READERS : (size_t)cpus;
+}
+
+/* Tells piece k, whose documents and lines come after those given. */
+static void tell_piece(struct loader *l, struct piece *p, size_t documents, size_t lines,
+		       struct pw_buf *where)
+{
+	size_t i;
+
+	for (i = 0; i < p->nobjs; i++) {
+		pw_buf_reset(where);
+		move_on(where, l->path, p->objs[i].where, documents, lines);
+		hand_over(l, &p->objs[i].obj, pw_buf_str(where));
+		free(p->objs[i].where);
+	}
+	p->nobjs = 0;
+	move_on_lines(l->errors, l->path, p->errors.data, documents, lines);
+	move_on_lines(l->notices, l->path, p->notices.data, documents, lines);
+	l->nerrors += p->l.nerrors;
+}
+
+static void drop_piece(struct piece *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nobjs; i++) {
+		pw_object_free(&p->objs[i].obj);
+		free(p->objs[i].where);
+	}
+	free(p->objs);
+	pw_buf_free(&p->errors);
+	pw_buf_free(&p->notices);
+}
+
 static void load_stream(struct loader *l, const unsigned char *data, size_t len)
 {
-	size_t at = l->path && !pw_str_has_suffix(l->path, ".json") &&
-		    sysconf(_SC_NPROCESSORS_ONLN) > 1 ? split_point(data, len) : 0;
+	/* JSON is read by yajl, whole. */
+	bool whole = !l->path || pw_str_has_suffix(l->path, ".json");
+	size_t nreaders = whole ? 1 : readers();
+	size_t most = nreaders * PIECES_PER_READER;
+	size_t at[MAX_READERS * PIECES_PER_READER];
+	size_t count, documents = 0, lines = 0, counted = 0, started = 0, i, k;
 	struct pw_buf where = PW_BUF_INIT;
-	struct half h;
-	pthread_t thread;
-	bool threaded, complete;
-	size_t documents, lines, i;
+	pthread_t threads[MAX_READERS];
+	struct pieces ps;
 
-	if (!at) {
+	if (most > len / PIECE_MIN_BYTES)
+		most = len / PIECE_MIN_BYTES;
+	count = cut_pieces(data, len, most, at);
+	if (count == 1) {
 		read_stream(l, data, len, &documents);
 		return;
 	}
-	memset(&h, 0, sizeof(h));
-	h.l.fn = hold_object;
-	h.l.ctx = &h;
-	h.l.errors = &h.errors;
-	h.l.notices = &h.notices;
-	h.l.path = l->path;
-	h.data = data + at;
-	h.len = len - at;
-	threaded = pthread_create(&thread, NULL, read_half, &h) == 0;
-	/*
-	 * Each half bounds its own depth: the cut is at a document start,
-	 * where nothing is open, so a half's bound holds for its documents.
-	 */
-	complete = read_stream(l, data, at, &documents);
-	if (threaded)
-		pthread_join(thread, NULL);
-	else
-		read_half(&h);
-	/* Only messages name lines; an object's place is its document. */
-	lines = complete && (h.errors.len || h.notices.len) ? count_lines(data, at) : 0;
-	for (i = 0; i < h.nobjs; i++) {
-		pw_buf_reset(&where);
-		move_on(&where, l->path, h.objs[i].where, documents, lines);
-		if (complete)
-			hand_over(l, &h.objs[i].obj, pw_buf_str(&where));
-		else
-			pw_object_free(&h.objs[i].obj);
-		free(h.objs[i].where);
+	memset(&ps, 0, sizeof(ps));
+	pthread_mutex_init(&ps.lock, NULL);
+	pthread_cond_init(&ps.one_read, NULL);
+	ps.piece = pw_xcalloc(count, sizeof(*ps.piece));
+	ps.count = count;
+	for (k = 0; k < count; k++) {
+		struct piece *p = &ps.piece[k];
+
+		p->l.fn = hold_object;
+		p->l.ctx = p;
+		p->l.errors = &p->errors;
+		p->l.notices = &p->notices;
+		p->l.path = l->path;
+		p->data = data + at[k];
+		p->len = (k + 1 < count ? at[k + 1] : len) - at[k];
 	}
-	if (complete) {
-		move_on_lines(l->errors, l->path, h.errors.data, documents, lines);
-		move_on_lines(l->notices, l->path, h.notices.data, documents, lines);
-		l->nerrors += h.l.nerrors;
+	/* Without threads this one reads every piece, in order. */
+	while (started + 1 < nreaders &&
+	       pthread_create(&threads[started], NULL, reader, &ps) == 0)
+		started++;
+	for (k = 0; k < count; k++) {
+		struct piece *p = &ps.piece[k];
+
+		pthread_mutex_lock(&ps.lock);
+		while (!p->read) {
+			/* Rather than wait, read a piece nobody has taken yet. */
+			i = claim(&ps);
+			if (i != SIZE_MAX) {
+				pthread_mutex_unlock(&ps.lock);
+				read_piece(&ps, i);
+				pthread_mutex_lock(&ps.lock);
+			} else if (p->claimed) {
+				pthread_cond_wait(&ps.one_read, &ps.lock);
+			} else {
+				break;		/* stopped before it */
+			}
+		}
+		pthread_mutex_unlock(&ps.lock);
+		if (!p->read)
+			break;
+		/* Only messages name lines; an object's place is its document. */
+		if (p->errors.len || p->notices.len) {
+			for (; counted < k; counted++)
+				lines += count_lines(ps.piece[counted].data, ps.piece[counted].len);
+		}
+		tell_piece(l, p, documents, lines, &where);
+		documents += p->documents;
+		if (!p->complete)
+			break;
 	}
-	free(h.objs);
-	pw_buf_free(&h.errors);
-	pw_buf_free(&h.notices);
+	for (i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	for (k = 0; k < count; k++)
+		drop_piece(&ps.piece[k]);
+	free(ps.piece);
+	pthread_cond_destroy(&ps.one_read);
+	pthread_mutex_destroy(&ps.lock);
 	pw_buf_free(&where);
 }
 
