@@ -549,10 +549,6 @@ static int setup_easy(struct pw_k8s_request *r, const char *url,
 	/* Refused (CURLE_UNSUPPORTED_PROTOCOL) without nghttp2: then HTTP/1.1. */
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 #endif
-#if LIBCURL_VERSION_NUM >= 0x072b00
-	/* Wait for the connection that may multiplex rather than open another. */
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-#endif
 #if LIBCURL_VERSION_NUM >= 0x071900
 	/* A watch may be quiet for minutes: find a dead peer sooner than that. */
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);

@@ -1559,6 +1559,57 @@ START_TEST(test_watch_stream)
 }
 END_TEST
 
+/*
+ * Watches started together on a server that speaks HTTP/1.1 only: each
+ * gets its own connection at once. Had a transfer waited to learn whether
+ * the first connection multiplexes (CURLOPT_PIPEWAIT), it would have been
+ * parked until some transfer ended, and a watch does not end for minutes.
+ */
+START_TEST(test_watches_in_parallel_over_http1)
+{
+	struct pw_k8s_request_options opt = { 10, 60 };
+#define WATCH_LIST "?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan" \
+	"&allowWatchBookmarks=true&timeoutSeconds=30"
+	static const char *const paths[] = {
+		"/api/v1/namespaces" WATCH_LIST,
+		"/api/v1/pods" WATCH_LIST,
+		"/apis/networking.k8s.io/v1/networkpolicies" WATCH_LIST,
+	};
+	struct result res[3];
+	struct pw_k8s_config cfg;
+	struct pw_k8s_client *c;
+	int64_t deadline;
+	size_t i, answered;
+
+	server_start("--plain", NULL);
+	add_namespace("ns-h1", NULL);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.server = pw_xasprintf("http://127.0.0.1:%d", api_port);
+	c = new_client(&cfg);
+	for (i = 0; i < 3; i++) {
+		memset(&res[i], 0, sizeof(res[i]));
+		res[i].req = pw_k8s_request_start(c, paths[i], &opt, &result_ops, &res[i]);
+		ck_assert_ptr_ne(res[i].req, NULL);
+	}
+	deadline = mono_ms() + 5000;
+	do {
+		ck_assert_msg(mono_ms() < deadline, "not every watch was answered within 5 s");
+		ck_assert_int_eq(pw_k8s_client_wait(c, NULL, 0, 50), 0);
+		ck_assert_int_eq(pw_k8s_client_perform(c), 0);
+		for (answered = 0, i = 0; i < 3; i++)
+			answered += res[i].pieces > 0 && !res[i].done;
+	} while (answered < 3);
+	ck_assert_int_eq(pw_k8s_client_active(c), 3);
+	for (i = 0; i < 3; i++) {
+		pw_k8s_request_cancel(res[i].req);
+		result_free(&res[i]);
+	}
+	pw_k8s_client_free(c);
+	pw_k8s_config_free(&cfg);
+#undef WATCH_LIST
+}
+END_TEST
+
 START_TEST(test_stall_timeout)
 {
 	struct pw_k8s_request_options opt = { 2, 0 };
@@ -2066,6 +2117,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_connection_refused);
 	tcase_add_test(tc, test_client_new_errors);
 	tcase_add_test(tc, test_watch_stream);
+	tcase_add_test(tc, test_watches_in_parallel_over_http1);
 	tcase_add_test(tc, test_stall_timeout);
 	tcase_add_test(tc, test_total_timeout);
 	tcase_add_test(tc, test_cancel);
