@@ -51,7 +51,10 @@ The cluster:
     rest IPv6-only.  --node's pods always keep IPv4 (its
     subnet is the first; with blocks its pods are given theirs first).
     Without it the output is what this script wrote before --overflow.
-  - M NetworkPolicies: per namespace a default-deny, often a default-deny of
+  - M NetworkPolicies, spread over the namespaces by their pods (with fewer
+    than two a namespace, as at Kubernetes' 10k / 10k, by weight alone:
+    large tenants get several, many small namespaces none; otherwise every
+    namespace at least one): per namespace a default-deny, often a default-deny of
     egress with the usual allow-DNS, then a mix of app-to-app rules
     (podSelector peers), namespaceSelector peers, both together,
     matchExpressions (In / NotIn / Exists / DoesNotExist), ipBlocks with
@@ -768,7 +771,8 @@ class PolicyMaker(object):
 def make_policies(rng, namespaces, m, rng6=None):
     maker = PolicyMaker(rng, namespaces, rng6)
     weights = [(1.0 + ns.npods / 10.0) if ns.kind == "tenant" else 0.3 for ns in namespaces]
-    counts = spread(rng, m, weights, minimum=1)
+    # One each would leave a policy a namespace nothing but its default-deny.
+    counts = spread(rng, m, weights, minimum=1 if m >= 2 * len(namespaces) else 0)
     out = []
     for ns, c in zip(namespaces, counts):
         if not ns.apps:
