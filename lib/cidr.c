@@ -138,23 +138,76 @@ static size_t format_ipv4(const uint8_t *a, char *out)
 	return (size_t)(p - out);
 }
 
+/*
+ * inet_ntop's text (RFC 5952: lowercase, no leading zeros, the first of the
+ * longest runs of two or more zero groups as "::"), for a dual-stack
+ * cluster formats as many IPv6 addresses as IPv4 ones. Addresses that
+ * inet_ntop writes with an IPv4 tail (::a.b.c.d, ::ffff:a.b.c.d) are left
+ * to it.
+ */
+static size_t format_ipv6(const uint8_t *a, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	int best = -1, best_len = 0, run = -1, i, shift;
+	unsigned words[8];
+	char *p = out;
+
+	for (i = 0; i < 8; i++) {
+		words[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+		if (words[i] == 0 && run < 0)
+			run = i;
+		if (words[i] == 0 && i - run + 1 > best_len) {
+			best = run;
+			best_len = i - run + 1;
+		}
+		if (words[i] != 0)
+			run = -1;
+	}
+	if (best_len < 2)
+		best = -1;
+	if (best == 0 && (best_len == 6 || (best_len == 5 && words[5] == 0xffff))) {
+		if (!inet_ntop(AF_INET6, a, out, INET6_ADDRSTRLEN))
+			strcpy(out, "?");
+		return strlen(out);
+	}
+	for (i = 0; i < 8; i++) {
+		if (i == best) {
+			*p++ = ':';
+			if (i + best_len == 8)
+				*p++ = ':';
+			i += best_len - 1;
+			continue;
+		}
+		if (i)
+			*p++ = ':';
+		for (shift = 12; shift > 0 && !(words[i] >> shift); shift -= 4)
+			;
+		for (; shift >= 0; shift -= 4)
+			*p++ = hex[(words[i] >> shift) & 0xf];
+	}
+	*p = '\0';
+	return (size_t)(p - out);
+}
+
+static size_t format_prefix(unsigned prefix, char *out)
+{
+	char *p = out;
+
+	*p++ = '/';
+	if (prefix >= 100)
+		*p++ = (char)('0' + prefix / 100);
+	if (prefix >= 10)
+		*p++ = (char)('0' + prefix / 10 % 10);
+	*p++ = (char)('0' + prefix % 10);
+	*p = '\0';
+	return (size_t)(p - out);
+}
+
 void pw_cidr_format(const struct pw_cidr *c, bool with_full_prefix,
 		    char out[PW_CIDR_STRLEN])
 {
-	char addr[INET6_ADDRSTRLEN];
+	size_t n = c->family == AF_INET ? format_ipv4(c->addr, out) : format_ipv6(c->addr, out);
 
-	if (c->family == AF_INET) {
-		size_t n = format_ipv4(c->addr, out);
-
-		if (with_full_prefix || c->prefix != 32)
-			snprintf(out + n, PW_CIDR_STRLEN - n, "/%u", c->prefix);
-		return;
-	}
-
-	if (!inet_ntop(c->family, c->addr, addr, sizeof(addr)))
-		strcpy(addr, "?");
-	if (!with_full_prefix && c->prefix == pw_cidr_max_prefix(c))
-		snprintf(out, PW_CIDR_STRLEN, "%s", addr);
-	else
-		snprintf(out, PW_CIDR_STRLEN, "%s/%u", addr, c->prefix);
+	if (with_full_prefix || c->prefix != pw_cidr_max_prefix(c))
+		format_prefix(c->prefix, out + n);
 }

@@ -882,6 +882,40 @@ START_TEST(test_cidr_format)
 }
 END_TEST
 
+/* The formatter's own IPv6 text must be inet_ntop's, zero runs and all. */
+START_TEST(test_cidr_format_is_inet_ntop)
+{
+	char out[PW_CIDR_STRLEN], want[INET6_ADDRSTRLEN];
+	unsigned long seed = 1;
+	struct pw_cidr c;
+	int n, i;
+
+	memset(&c, 0, sizeof(c));
+	c.family = AF_INET6;
+	c.prefix = 128;
+	for (n = 0; n < 200000; n++) {
+		/* Every pattern of zero groups, then random ones, small and large. */
+		for (i = 0; i < 8; i++) {
+			unsigned w;
+
+			seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+			w = (unsigned)(seed >> 33);
+			if (n < 256 ? (n >> i & 1) : (w & 3) == 0)
+				w = 0;
+			else if (w & 4)
+				w &= 0xf;
+			else if (n < 512 && i == 5)
+				w = 0xffff;
+			c.addr[2 * i] = (uint8_t)(w >> 8);
+			c.addr[2 * i + 1] = (uint8_t)w;
+		}
+		ck_assert_ptr_ne(inet_ntop(AF_INET6, c.addr, want, sizeof(want)), NULL);
+		pw_cidr_format(&c, false, out);
+		ck_assert_msg(strcmp(out, want) == 0, "%s, not inet_ntop's %s", out, want);
+	}
+}
+END_TEST
+
 START_TEST(test_cidr_cmp)
 {
 	struct pw_cidr a = cidr("10.0.0.0/8"), b = cidr("10.0.0.0/16");
@@ -1182,6 +1216,7 @@ static Suite *selectors_suite(void)
 	tcase_add_test(tc, test_cidr_mask);
 	tcase_add_test(tc, test_cidr_contains);
 	tcase_add_test(tc, test_cidr_format);
+	tcase_add_test(tc, test_cidr_format_is_inet_ntop);
 	tcase_add_test(tc, test_cidr_cmp);
 	suite_add_tcase(s, tc);
 
