@@ -446,6 +446,34 @@ static bool is_too_deep(const yaml_node_t *n)
 }
 
 /*
+ * True when json_prepare() could change what yajl reads: a byte it may
+ * rewrite (an escape, a control, DEL, any non-ASCII), a string long enough
+ * to be a key it replaces, or nesting it cuts. Objects from the API server
+ * are almost always plain ASCII, and this look at each byte costs a third
+ * of the rewrite's.
+ */
+static bool needs_prepare(const char *text, size_t len, size_t depth, size_t max_depth)
+{
+	const unsigned char *p = (const unsigned char *)text, *end = p + len, *open = NULL;
+
+	if (depth > max_depth)
+		return true;
+	for (; p < end; p++) {
+		if (*p < 0x20 || *p >= 0x7f || *p == '\\')
+			return true;
+		if (*p != '"')
+			continue;
+		if (!open)
+			open = p;
+		else if ((size_t)(p - open) > JSON_MAX_KEY)
+			return true;
+		else
+			open = NULL;
+	}
+	return false;
+}
+
+/*
  * Parses one JSON text into doc, objects at around levels inside it; 0 or
  * -EINVAL with the reason in err. *too_deep counts the values cut for
  * being nested too deep.
@@ -468,7 +496,13 @@ static int json_load(const char *text, size_t len, size_t around, const char *wh
 		pw_buf_printf(err, "%s: not valid JSON: unexpected byte at %zu", what, plain);
 		return -EINVAL;
 	}
-	json_prepare(text, len, JSON_MAX_DEPTH + around, &t);
+	if (needs_prepare(text, len, depth, JSON_MAX_DEPTH + around)) {
+		json_prepare(text, len, JSON_MAX_DEPTH + around, &t);
+	} else {
+		memset(&t, 0, sizeof(t));
+		t.in = text;
+		t.len = len;
+	}
 	*too_deep = t.too_deep;
 	if (t.unterminated) {
 		/* Nothing to read the object's name from: say why, not where. */
