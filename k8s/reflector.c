@@ -270,9 +270,19 @@ static void object_names(const struct pw_object *obj, const char **ns,
 }
 
 /* Names contain no '/', so "ns/name" splits back without doubt. */
+/* Made for every object read, so without printf. */
 static char *make_key(const char *ns, const char *name)
 {
-	return ns ? pw_xasprintf("%s/%s", ns, name) : pw_xstrdup(name);
+	size_t nslen = ns ? strlen(ns) : 0, namelen = strlen(name);
+	char *key = pw_xmalloc(nslen + (ns ? 1 : 0) + namelen + 1), *p = key;
+
+	if (ns) {
+		memcpy(p, ns, nslen);
+		p += nslen;
+		*p++ = '/';
+	}
+	memcpy(p, name, namelen + 1);
+	return key;
 }
 
 static void call_remove(struct pw_reflector *r, const char *key, const char *uid)
@@ -394,7 +404,7 @@ static void drop_items(struct pw_reflector *r);
  */
 static void replace_all(struct pw_reflector *r)
 {
-	struct vanished v = { pw_strmap_new(), NULL, 0, 0 };
+	struct vanished v = { NULL, NULL, 0, 0 };
 	const char *ns, *name, *uid;
 	size_t i;
 
@@ -409,6 +419,10 @@ static void replace_all(struct pw_reflector *r)
 		r->items[r->nitems++] = item->isolation;
 		memset(&item->isolation, 0, sizeof(item->isolation));
 	}
+	/* The first state read: nothing held can have vanished from it. */
+	if (pw_strmap_count(r->delivered) == 0)
+		goto deliver_all;
+	v.listed = pw_strmap_new();
 	for (i = 0; i < r->nitems; i++) {
 		char *key;
 
@@ -432,6 +446,7 @@ static void replace_all(struct pw_reflector *r)
 	}
 	free(v.keys);
 	pw_strmap_free(v.listed);
+deliver_all:
 	for (i = 0; i < r->nitems; i++)
 		deliver(r, &r->items[i]);
 	r->nitems = 0;
