@@ -535,6 +535,11 @@ void pw_composer_keep_items(struct pw_composer *c)
 	c->keep_items = true;
 }
 
+bool pw_composer_gave_anchors(const struct pw_composer *c, enum pw_compose_unit unit)
+{
+	return (unit == PW_COMPOSE_ITEM ? c->item_anchors.count : c->root_anchors.count) > 0;
+}
+
 enum pw_compose_unit pw_composer_next(struct pw_composer *c, yaml_document_t *doc,
 				      size_t *items, struct pw_buf *err)
 {

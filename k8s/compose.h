@@ -51,4 +51,11 @@ void pw_composer_free(struct pw_composer *c);
 enum pw_compose_unit pw_composer_next(struct pw_composer *c, yaml_document_t *doc,
 				      size_t *items, struct pw_buf *err);
 
+/*
+ * Whether the unit pw_composer_next() gave last (a document or an item)
+ * defined an anchor. Without one it holds no alias, so its tree is as
+ * large as its nodes and needs no expansion bound.
+ */
+bool pw_composer_gave_anchors(const struct pw_composer *c, enum pw_compose_unit unit);
+
 #endif

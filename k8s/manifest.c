@@ -265,7 +265,7 @@ static bool expands_beyond(yaml_document_t *doc, size_t limit)
 }
 
 static void load_document(struct loader *l, yaml_document_t *doc, size_t n,
-			  struct item_queue *streamed)
+			  bool anchors, struct item_queue *streamed)
 {
 	yaml_node_t *root = yaml_document_get_root_node(doc);
 	size_t nodes = (size_t)(doc->nodes.top - doc->nodes.start);
@@ -276,7 +276,7 @@ static void load_document(struct loader *l, yaml_document_t *doc, size_t n,
 	if (is_null_scalar(root))
 		return;
 	pw_buf_printf(&where, "%s: document %zu", l->path, n);
-	if (expands_beyond(doc, limit))
+	if (anchors && expands_beyond(doc, limit))
 		error_at(l, pw_buf_str(&where), "aliases expand to more than %zu nodes",
 			 limit);
 	else if (scalar_is(pw_yaml_lookup(doc, root, "kind"), "List"))
@@ -476,7 +476,7 @@ static size_t depth_bound(const unsigned char *data, size_t len)
 
 /* An item of document n, decoded now and kept until the document ends. */
 static void queue_item(struct item_queue *q, yaml_document_t *doc, const char *path,
-		       size_t n, size_t index)
+		       size_t n, size_t index, bool anchors)
 {
 	size_t nodes = (size_t)(doc->nodes.top - doc->nodes.start);
 	size_t limit = MANIFEST_EXPANSION * nodes + MANIFEST_EXPANSION_EXTRA;
@@ -486,7 +486,7 @@ static void queue_item(struct item_queue *q, yaml_document_t *doc, const char *p
 	PW_GROW(q->items, q->cap, q->count + 1);
 	d = &q->items[q->count++];
 	pw_buf_printf(&where, "%s: document %zu: item %zu", path, n, index);
-	if (expands_beyond(doc, limit)) {
+	if (anchors && expands_beyond(doc, limit)) {
 		memset(d, 0, sizeof(*d));
 		d->result = PW_DECODE_ERROR;
 		d->where = pw_buf_steal(&where);
@@ -549,9 +549,11 @@ static bool read_stream(struct loader *l, const unsigned char *data, size_t len,
 			break;
 		}
 		if (unit == PW_COMPOSE_ITEM) {
-			queue_item(&streamed, &doc, l->path, n, index);
+			queue_item(&streamed, &doc, l->path, n, index,
+				   pw_composer_gave_anchors(composer, unit));
 		} else {
-			load_document(l, &doc, n, &streamed);
+			load_document(l, &doc, n, pw_composer_gave_anchors(composer, unit),
+				      &streamed);
 			queue_clear(&streamed);
 			n++;
 		}
