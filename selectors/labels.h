@@ -11,6 +11,11 @@ struct pw_labels *pw_labels_new(void);
 void pw_labels_free(struct pw_labels *l);
 struct pw_labels *pw_labels_dup(const struct pw_labels *l);
 
+/*
+ * Room for more entries than there are, allocated once, to the size: for a
+ * caller that knows how many it will set.
+ */
+void pw_labels_reserve(struct pw_labels *l, size_t more);
 /* Copies key and value; replaces the value of an existing key. */
 void pw_labels_set(struct pw_labels *l, const char *key, const char *value);
 /* Returns 0, or -ENOENT when the key was not there. */
