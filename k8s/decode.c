@@ -7,6 +7,7 @@
 
 #include "k8s/decode.h"
 #include "k8s/validate.h"
+#include "lib/intern.h"
 
 /* A bad value is quoted in an error up to this many bytes. */
 #define QUOTE_MAX 100
@@ -530,6 +531,18 @@ static int get_string_dup(struct decoder *d, const yaml_node_t *map, const char 
 	if (get_string(d, map, key, false, &s) < 0)
 		return -EINVAL;
 	*out = s ? pw_xstrdup(s) : NULL;
+	return 0;
+}
+
+/* As get_string_dup, for a string that many objects repeat. */
+static int get_string_intern(struct decoder *d, const yaml_node_t *map, const char *key,
+			     const char **out)
+{
+	const char *s;
+
+	if (get_string(d, map, key, false, &s) < 0)
+		return -EINVAL;
+	*out = s ? pw_intern(s) : NULL;
 	return 0;
 }
 
@@ -1138,9 +1151,8 @@ static int decode_policy_spec(struct decoder *d, const yaml_node_t *root,
 
 struct meta {
 	char *name;
-	char *ns;
+	const char *ns;		/* interned */
 	char *uid;
-	char *resource_version;
 	struct pw_labels *labels;
 	bool deny_log;		/* from the annotations */
 };
@@ -1148,9 +1160,8 @@ struct meta {
 static void meta_release(struct meta *m)
 {
 	free(m->name);
-	free(m->ns);
+	pw_intern_release(m->ns);
 	free(m->uid);
-	free(m->resource_version);
 	pw_labels_free(m->labels);
 	memset(m, 0, sizeof(*m));
 }
@@ -1192,7 +1203,7 @@ static int decode_meta_names(struct decoder *d, const yaml_node_t *md, bool name
 			return -EINVAL;
 	}
 	m->name = pw_xstrdup(name);
-	m->ns = ns ? pw_xstrdup(ns) : NULL;
+	m->ns = ns ? pw_intern(ns) : NULL;
 	return 0;
 }
 
@@ -1200,7 +1211,8 @@ static int decode_meta(struct decoder *d, const yaml_node_t *root, bool namespac
 		       const char *default_namespace, struct meta *m)
 {
 	size_t mark = path_field(d, "metadata"), inner = d->path.len;
-	yaml_node_t *md = field(d, root, "metadata");
+	yaml_node_t *md = field(d, root, "metadata"), *labels;
+	const char *resource_version;
 
 	memset(m, 0, sizeof(*m));
 	if (!md) {
@@ -1211,10 +1223,16 @@ static int decode_meta(struct decoder *d, const yaml_node_t *root, bool namespac
 	if (want_mapping(d, md) < 0 ||
 	    decode_meta_names(d, md, namespaced, default_namespace, m) < 0 ||
 	    get_string_dup(d, md, "uid", &m->uid) < 0 ||
-	    get_string_dup(d, md, "resourceVersion", &m->resource_version) < 0)
+	    get_string(d, md, "resourceVersion", false, &resource_version) < 0)
 		goto fail;
 	path_field(d, "labels");
-	if (decode_labels(d, field(d, md, "labels"), m->labels) < 0)
+	labels = field(d, md, "labels");
+	/* A Namespace gets one label more: kubernetes.io/metadata.name. */
+	if (labels && labels->type == YAML_MAPPING_NODE)
+		pw_labels_reserve(m->labels, (size_t)(labels->data.mapping.pairs.top -
+						      labels->data.mapping.pairs.start) +
+				  !namespaced);
+	if (decode_labels(d, labels, m->labels) < 0)
 		goto fail;
 	path_restore(d, inner);
 	/* Only a namespace's annotations mean anything to podwall. */
@@ -1239,7 +1257,8 @@ static void add_pod_ip(struct pw_pod *pod, size_t *cap, const struct pw_cidr *ip
 	for (i = 0; i < pod->nips; i++)
 		if (pw_cidr_equal(&pod->ips[i], ip))
 			return;
-	PW_GROW(pod->ips, *cap, pod->nips + 1);
+	/* nips is 32 bits: four billion items would not fit in memory as nodes. */
+	PW_GROW(pod->ips, *cap, (size_t)pod->nips + 1);
 	pod->ips[pod->nips++] = *ip;
 }
 
@@ -1359,7 +1378,7 @@ static int decode_container_port(struct decoder *d, const yaml_node_t *n,
 	if (want_port_number(d, number, &p->number) < 0)
 		return -EINVAL;
 	path_restore(d, mark);
-	p->name = name ? pw_xstrdup(name) : NULL;
+	p->name = name ? pw_intern(name) : NULL;
 	return 0;
 }
 
@@ -1377,7 +1396,7 @@ static int decode_container_ports(struct decoder *d, const yaml_node_t *containe
 		path_index(d, i);
 		if (decode_container_port(d, node_at(d, items[i]), &p) < 0)
 			return -EINVAL;
-		PW_GROW(pod->ports, *cap, pod->nports + 1);
+		PW_GROW(pod->ports, *cap, (size_t)pod->nports + 1);
 		pod->ports[pod->nports++] = p;
 		path_restore(d, inner);
 	}
@@ -1417,7 +1436,7 @@ static int decode_pod_spec(struct decoder *d, const yaml_node_t *root, struct pw
 	if (!spec)
 		return 0;
 	path_field(d, "spec");
-	if (get_string_dup(d, spec, "nodeName", &pod->node_name) < 0)
+	if (get_string_intern(d, spec, "nodeName", &pod->node_name) < 0)
 		return -EINVAL;
 	host = field(d, spec, "hostNetwork");
 	if (host) {
@@ -1445,9 +1464,10 @@ static int decode_namespace(struct decoder *d, const yaml_node_t *root,
 	if (decode_meta(d, root, false, NULL, &m) < 0)
 		return -EINVAL;
 	ns = pw_xcalloc(1, sizeof(*ns));
-	ns->name = m.name;
+	/* Interned: every pod and policy of the namespace names it too. */
+	ns->name = pw_intern(m.name);
+	free(m.name);
 	ns->uid = m.uid;
-	ns->resource_version = m.resource_version;
 	ns->labels = m.labels;
 	ns->deny_log = m.deny_log;
 	/* The API server sets it on every namespace, over any other value. */
@@ -1457,23 +1477,43 @@ static int decode_namespace(struct decoder *d, const yaml_node_t *root,
 	return 0;
 }
 
+/* The pod of parts in one allocation with its ports and addresses. */
+static struct pw_pod *pod_pack(struct pw_pod *parts)
+{
+	size_t ports_size = parts->nports * sizeof(parts->ports[0]);
+	size_t ips_size = parts->nips * sizeof(parts->ips[0]);
+	struct pw_pod *pod = pw_xmalloc(sizeof(*pod) + ports_size + ips_size);
+	char *tail = (char *)(pod + 1);
+
+	*pod = *parts;
+	/* sizeof(*pod) and ports_size keep the addresses aligned. */
+	pod->ports = parts->nports ? memcpy(tail, parts->ports, ports_size) : NULL;
+	pod->ips = parts->nips ? memcpy(tail + ports_size, parts->ips, ips_size) : NULL;
+	free(parts->ports);
+	free(parts->ips);
+	return pod;
+}
+
 static int decode_pod(struct decoder *d, const yaml_node_t *root,
 		      const char *default_namespace, struct pw_object *out)
 {
-	struct pw_pod *pod;
+	struct pw_pod parts, *pod;
 	struct meta m;
+	int ret = 0;
 
 	if (decode_meta(d, root, true, default_namespace, &m) < 0)
 		return -EINVAL;
-	pod = pw_xcalloc(1, sizeof(*pod));
-	pod->name = m.name;
-	pod->namespace = m.ns;
-	pod->uid = m.uid;
-	pod->resource_version = m.resource_version;
-	pod->labels = m.labels;
-	if (decode_pod_spec(d, root, pod) < 0 || decode_pod_status(d, root, pod) < 0) {
+	memset(&parts, 0, sizeof(parts));
+	parts.name = m.name;
+	parts.namespace = m.ns;
+	parts.uid = m.uid;
+	parts.labels = m.labels;
+	if (decode_pod_spec(d, root, &parts) < 0 || decode_pod_status(d, root, &parts) < 0)
+		ret = -EINVAL;
+	pod = pod_pack(&parts);
+	if (ret < 0) {
 		pw_pod_free(pod);
-		return -EINVAL;
+		return ret;
 	}
 	out->kind = PW_KIND_POD;
 	out->u.pod = pod;
@@ -1492,7 +1532,6 @@ static int decode_policy(struct decoder *d, const yaml_node_t *root,
 	p->name = m.name;
 	p->namespace = m.ns;
 	p->uid = m.uid;
-	p->resource_version = m.resource_version;
 	/* Policies have labels, but nothing selects policies by them. */
 	pw_labels_free(m.labels);
 	if (decode_policy_spec(d, root, p) < 0) {
@@ -1737,8 +1776,6 @@ int pw_decode_policy_isolation(yaml_document_t *doc, yaml_node_t *node,
 	/* Opaque strings: a malformed one is only left out. */
 	if (get_string_dup(&d, md, "uid", &p->uid) < 0)
 		p->uid = NULL;
-	if (get_string_dup(&d, md, "resourceVersion", &p->resource_version) < 0)
-		p->resource_version = NULL;
 	spec = field(&d, node, "spec");
 	if (spec && want_mapping(&d, spec) < 0)
 		spec = NULL;

@@ -421,7 +421,6 @@ START_TEST(test_namespace_label_default)
 	ns = r.objs[0].u.ns;
 	ck_assert_str_eq(ns->name, "prod");
 	ck_assert_str_eq(ns->uid, "1234-abcd");
-	ck_assert_str_eq(ns->resource_version, "42");
 	ck_assert_int_eq(pw_labels_count(ns->labels), 2);
 	ck_assert_str_eq(pw_labels_get(ns->labels, "kubernetes.io/metadata.name"), "prod");
 	ck_assert_str_eq(pw_labels_get(ns->labels, "team"), "a");
@@ -432,7 +431,6 @@ START_TEST(test_namespace_label_default)
 		PW_KIND_NAMESPACE);
 	ns = r.objs[0].u.ns;
 	ck_assert(ns->uid == NULL);
-	ck_assert(ns->resource_version == NULL);
 	ck_assert_int_eq(pw_labels_count(ns->labels), 1);
 	ck_assert_str_eq(pw_labels_get(ns->labels, "kubernetes.io/metadata.name"), "bare");
 	result_free(&r);
@@ -481,7 +479,6 @@ START_TEST(test_pod_fields)
 	ck_assert_str_eq(pod->name, "web-0");
 	ck_assert_str_eq(pod->namespace, "shop");
 	ck_assert_str_eq(pod->uid, "u-1");
-	ck_assert(pod->resource_version == NULL);
 	ck_assert_str_eq(pod->node_name, "node-1");
 	ck_assert(!pod->host_network);
 	ck_assert_int_eq(pod->phase, PW_POD_PHASE_RUNNING);
