@@ -18,6 +18,7 @@
 #include "k8s/object.h"
 #include "k8s/validate.h"
 #include "lib/cidr.h"
+#include "lib/intern.h"
 #include "lib/util.h"
 #include "selectors/labels.h"
 #include "selectors/selector.h"
@@ -498,7 +499,10 @@ START_TEST(test_pod_fields)
 	ck_assert_int_eq(pod->ports[2].protocol, PW_PROTO_UDP);
 	ck_assert(pw_pod_is_addressable(pod));
 	ck_assert(pw_pod_ipv4(pod) == &pod->ips[0]);
+	/* Freed, a pod holds none of the strings it shared. */
+	ck_assert_uint_gt(pw_intern_count(), 0);
 	result_free(&r);
+	ck_assert_uint_eq(pw_intern_count(), 0);
 }
 END_TEST
 
