@@ -1207,6 +1207,14 @@ static int decode_meta_names(struct decoder *d, const yaml_node_t *md, bool name
 	return 0;
 }
 
+/* The entries of n when it is a mapping, else 0 (NULL too). */
+static size_t pair_count(const yaml_node_t *n)
+{
+	if (!n || n->type != YAML_MAPPING_NODE)
+		return 0;
+	return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+}
+
 static int decode_meta(struct decoder *d, const yaml_node_t *root, bool namespaced,
 		       const char *default_namespace, struct meta *m)
 {
@@ -1219,7 +1227,6 @@ static int decode_meta(struct decoder *d, const yaml_node_t *root, bool namespac
 		path_field(d, "name");
 		return fail(d, "required");
 	}
-	m->labels = pw_labels_new();
 	if (want_mapping(d, md) < 0 ||
 	    decode_meta_names(d, md, namespaced, default_namespace, m) < 0 ||
 	    get_string_dup(d, md, "uid", &m->uid) < 0 ||
@@ -1228,10 +1235,7 @@ static int decode_meta(struct decoder *d, const yaml_node_t *root, bool namespac
 	path_field(d, "labels");
 	labels = field(d, md, "labels");
 	/* A Namespace gets one label more: kubernetes.io/metadata.name. */
-	if (labels && labels->type == YAML_MAPPING_NODE)
-		pw_labels_reserve(m->labels, (size_t)(labels->data.mapping.pairs.top -
-						      labels->data.mapping.pairs.start) +
-				  !namespaced);
+	m->labels = pw_labels_new_with_room(pair_count(labels) + !namespaced);
 	if (decode_labels(d, labels, m->labels) < 0)
 		goto fail;
 	path_restore(d, inner);

@@ -21,14 +21,28 @@ struct label {
  * a single linear walk.
  */
 struct pw_labels {
-	struct label *entries;
+	struct label *entries;		/* room, until more are set than it holds */
 	uint32_t count;
 	uint32_t cap;
+	struct label room[];		/* one allocation for a decoded object's */
 };
+
+struct pw_labels *pw_labels_new_with_room(size_t room)
+{
+	struct pw_labels *l;
+
+	if (room > UINT32_MAX)
+		abort();
+	l = pw_xmalloc(sizeof(*l) + room * sizeof(l->room[0]));
+	l->entries = l->room;
+	l->count = 0;
+	l->cap = (uint32_t)room;
+	return l;
+}
 
 struct pw_labels *pw_labels_new(void)
 {
-	return pw_xcalloc(1, sizeof(struct pw_labels));
+	return pw_labels_new_with_room(0);
 }
 
 void pw_labels_free(struct pw_labels *l)
@@ -41,34 +55,31 @@ void pw_labels_free(struct pw_labels *l)
 		pw_intern_release(l->entries[i].key);
 		pw_intern_release(l->entries[i].value);
 	}
-	free(l->entries);
+	if (l->entries != l->room)
+		free(l->entries);
 	free(l);
 }
 
-/* Exactly need entries: a cached object's labels never grow again. */
-static void labels_reserve(struct pw_labels *l, size_t need)
+static void labels_grow(struct pw_labels *l)
 {
-	if (need <= l->cap)
-		return;
-	if (need > UINT32_MAX)
-		abort();
-	l->entries = pw_xrealloc(l->entries, need * sizeof(l->entries[0]));
-	l->cap = (uint32_t)need;
-}
+	size_t cap = l->cap ? (size_t)l->cap * 2 : 2;
+	struct label *entries;
 
-void pw_labels_reserve(struct pw_labels *l, size_t more)
-{
-	labels_reserve(l, l->count + more);
+	if (cap > UINT32_MAX)
+		abort();
+	entries = pw_xmalloc(cap * sizeof(entries[0]));
+	memcpy(entries, l->entries, l->count * sizeof(entries[0]));
+	if (l->entries != l->room)
+		free(l->entries);
+	l->entries = entries;
+	l->cap = (uint32_t)cap;
 }
 
 struct pw_labels *pw_labels_dup(const struct pw_labels *l)
 {
-	struct pw_labels *copy = pw_labels_new();
+	struct pw_labels *copy = pw_labels_new_with_room(l->count);
 	size_t i;
 
-	if (l->count == 0)
-		return copy;
-	labels_reserve(copy, l->count);
 	for (i = 0; i < l->count; i++) {
 		copy->entries[i].key = pw_intern(l->entries[i].key);
 		copy->entries[i].value = pw_intern(l->entries[i].value);
@@ -115,7 +126,7 @@ void pw_labels_set(struct pw_labels *l, const char *key, const char *value)
 		return;
 	}
 	if (l->count == l->cap)
-		labels_reserve(l, l->cap ? (size_t)l->cap * 2 : 2);
+		labels_grow(l);
 	memmove(&l->entries[pos + 1], &l->entries[pos],
 		(l->count - pos) * sizeof(l->entries[0]));
 	l->entries[pos].key = pw_intern(key);

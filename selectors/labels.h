@@ -8,14 +8,14 @@
 struct pw_labels;
 
 struct pw_labels *pw_labels_new(void);
+/*
+ * A set with room for that many entries in its own allocation: for a
+ * caller that knows how many it will set. More still fit.
+ */
+struct pw_labels *pw_labels_new_with_room(size_t room);
 void pw_labels_free(struct pw_labels *l);
 struct pw_labels *pw_labels_dup(const struct pw_labels *l);
 
-/*
- * Room for more entries than there are, allocated once, to the size: for a
- * caller that knows how many it will set.
- */
-void pw_labels_reserve(struct pw_labels *l, size_t more);
 /* Copies key and value; replaces the value of an existing key. */
 void pw_labels_set(struct pw_labels *l, const char *key, const char *value);
 /* Returns 0, or -ENOENT when the key was not there. */

@@ -270,11 +270,10 @@ START_TEST(test_labels_interned)
 }
 END_TEST
 
-START_TEST(test_labels_reserve)
+START_TEST(test_labels_room)
 {
-	struct pw_labels *l = pw_labels_new();
+	struct pw_labels *l = pw_labels_new_with_room(2);
 
-	pw_labels_reserve(l, 2);
 	pw_labels_set(l, "b", "2");
 	pw_labels_set(l, "a", "1");
 	/* Past the reserved room the set still grows. */
@@ -1230,7 +1229,7 @@ static Suite *selectors_suite(void)
 	tcase_add_test(tc, test_labels_equal);
 	tcase_add_test(tc, test_labels_dup);
 	tcase_add_test(tc, test_labels_interned);
-	tcase_add_test(tc, test_labels_reserve);
+	tcase_add_test(tc, test_labels_room);
 	tcase_add_test(tc, test_intern);
 	suite_add_tcase(s, tc);
 
