@@ -1149,19 +1149,21 @@ static int decode_policy_spec(struct decoder *d, const yaml_node_t *root,
 
 /* ----------------------------------------------------------- metadata */
 
+/*
+ * The name and the uid are the document's, for as long as it is decoded:
+ * each kind of object keeps them its own way.
+ */
 struct meta {
-	char *name;
+	const char *name;
 	const char *ns;		/* interned */
-	char *uid;
+	const char *uid;	/* NULL when absent */
 	struct pw_labels *labels;
 	bool deny_log;		/* from the annotations */
 };
 
 static void meta_release(struct meta *m)
 {
-	free(m->name);
 	pw_intern_release(m->ns);
-	free(m->uid);
 	pw_labels_free(m->labels);
 	memset(m, 0, sizeof(*m));
 }
@@ -1202,7 +1204,7 @@ static int decode_meta_names(struct decoder *d, const yaml_node_t *md, bool name
 		if (validate_name(d, "namespace", ns, pw_validate_dns_label) < 0)
 			return -EINVAL;
 	}
-	m->name = pw_xstrdup(name);
+	m->name = name;
 	m->ns = ns ? pw_intern(ns) : NULL;
 	return 0;
 }
@@ -1229,7 +1231,7 @@ static int decode_meta(struct decoder *d, const yaml_node_t *root, bool namespac
 	}
 	if (want_mapping(d, md) < 0 ||
 	    decode_meta_names(d, md, namespaced, default_namespace, m) < 0 ||
-	    get_string_dup(d, md, "uid", &m->uid) < 0 ||
+	    get_string(d, md, "uid", false, &m->uid) < 0 ||
 	    get_string(d, md, "resourceVersion", false, &resource_version) < 0)
 		goto fail;
 	path_field(d, "labels");
@@ -1470,8 +1472,7 @@ static int decode_namespace(struct decoder *d, const yaml_node_t *root,
 	ns = pw_xcalloc(1, sizeof(*ns));
 	/* Interned: every pod and policy of the namespace names it too. */
 	ns->name = pw_intern(m.name);
-	free(m.name);
-	ns->uid = m.uid;
+	ns->uid = m.uid ? pw_xstrdup(m.uid) : NULL;
 	ns->labels = m.labels;
 	ns->deny_log = m.deny_log;
 	/* The API server sets it on every namespace, over any other value. */
@@ -1482,17 +1483,24 @@ static int decode_namespace(struct decoder *d, const yaml_node_t *root,
 }
 
 /* The pod of parts in one allocation with its ports and addresses. */
-static struct pw_pod *pod_pack(struct pw_pod *parts)
+static struct pw_pod *pod_pack(struct pw_pod *parts, const char *name, const char *uid)
 {
 	size_t ports_size = parts->nports * sizeof(parts->ports[0]);
 	size_t ips_size = parts->nips * sizeof(parts->ips[0]);
-	struct pw_pod *pod = pw_xmalloc(sizeof(*pod) + ports_size + ips_size);
+	size_t name_size = strlen(name) + 1, uid_size = uid ? strlen(uid) + 1 : 0;
+	struct pw_pod *pod = pw_xmalloc(sizeof(*pod) + ports_size + ips_size + name_size +
+					uid_size);
 	char *tail = (char *)(pod + 1);
 
 	*pod = *parts;
 	/* sizeof(*pod) and ports_size keep the addresses aligned. */
 	pod->ports = parts->nports ? memcpy(tail, parts->ports, ports_size) : NULL;
-	pod->ips = parts->nips ? memcpy(tail + ports_size, parts->ips, ips_size) : NULL;
+	tail += ports_size;
+	pod->ips = parts->nips ? memcpy(tail, parts->ips, ips_size) : NULL;
+	tail += ips_size;
+	pod->name = memcpy(tail, name, name_size);
+	tail += name_size;
+	pod->uid = uid ? memcpy(tail, uid, uid_size) : NULL;
 	free(parts->ports);
 	free(parts->ips);
 	return pod;
@@ -1508,13 +1516,11 @@ static int decode_pod(struct decoder *d, const yaml_node_t *root,
 	if (decode_meta(d, root, true, default_namespace, &m) < 0)
 		return -EINVAL;
 	memset(&parts, 0, sizeof(parts));
-	parts.name = m.name;
 	parts.namespace = m.ns;
-	parts.uid = m.uid;
 	parts.labels = m.labels;
 	if (decode_pod_spec(d, root, &parts) < 0 || decode_pod_status(d, root, &parts) < 0)
 		ret = -EINVAL;
-	pod = pod_pack(&parts);
+	pod = pod_pack(&parts, m.name, m.uid);
 	if (ret < 0) {
 		pw_pod_free(pod);
 		return ret;
@@ -1533,9 +1539,9 @@ static int decode_policy(struct decoder *d, const yaml_node_t *root,
 	if (decode_meta(d, root, true, default_namespace, &m) < 0)
 		return -EINVAL;
 	p = pw_xcalloc(1, sizeof(*p));
-	p->name = m.name;
+	p->name = pw_xstrdup(m.name);
 	p->namespace = m.ns;
-	p->uid = m.uid;
+	p->uid = m.uid ? pw_xstrdup(m.uid) : NULL;
 	/* Policies have labels, but nothing selects policies by them. */
 	pw_labels_free(m.labels);
 	if (decode_policy_spec(d, root, p) < 0) {
@@ -1775,7 +1781,7 @@ int pw_decode_policy_isolation(yaml_document_t *doc, yaml_node_t *node,
 	if (!md || want_mapping(&d, md) < 0 || decode_meta_names(&d, md, true, NULL, &m) < 0)
 		goto out;
 	p = pw_xcalloc(1, sizeof(*p));
-	p->name = m.name;
+	p->name = pw_xstrdup(m.name);
 	p->namespace = m.ns;
 	/* Opaque strings: a malformed one is only left out. */
 	if (get_string_dup(&d, md, "uid", &p->uid) < 0)

@@ -81,8 +81,6 @@ void pw_pod_free(struct pw_pod *pod)
 	if (!pod)
 		return;
 	pw_intern_release(pod->namespace);
-	free(pod->name);
-	free(pod->uid);
 	pw_intern_release(pod->node_name);
 	pw_labels_free(pod->labels);
 	for (i = 0; i < pod->nports; i++)

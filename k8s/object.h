@@ -58,8 +58,8 @@ struct pw_container_port {
 };
 
 /*
- * One allocation holds the pod and its ports' and addresses' arrays, which
- * never change once decoded.
+ * One allocation holds the pod, its ports' and addresses' arrays, its name
+ * and its uid, which never change once decoded.
  */
 struct pw_pod {
 	const char *namespace;		/* interned */
