@@ -1222,6 +1222,7 @@ static int decode_meta(struct decoder *d, const yaml_node_t *root, bool namespac
 {
 	size_t mark = path_field(d, "metadata"), inner = d->path.len;
 	yaml_node_t *md = field(d, root, "metadata"), *labels;
+	/* Checked, not kept: the reflector reads the list's and the events' own. */
 	const char *resource_version;
 
 	memset(m, 0, sizeof(*m));
@@ -1482,7 +1483,7 @@ static int decode_namespace(struct decoder *d, const yaml_node_t *root,
 	return 0;
 }
 
-/* The pod of parts in one allocation with its ports and addresses. */
+/* The pod of parts in one allocation with its ports, addresses, name and uid. */
 static struct pw_pod *pod_pack(struct pw_pod *parts, const char *name, const char *uid)
 {
 	size_t ports_size = parts->nports * sizeof(parts->ports[0]);
