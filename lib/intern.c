@@ -36,7 +36,12 @@ void pw_intern_release(const char *s)
 	if (!s)
 		return;
 	pthread_mutex_lock(&lock);
+	if (!strings)
+		abort();
 	pw_strmap_entry(strings, s, &holders);
+	/* Not held: a string pw_intern() did not return, a bug best met here. */
+	if (!*holders)
+		abort();
 	*holders = (void *)((uintptr_t)*holders - 1);
 	if (!*holders) {
 		/* s is the map's key: nothing may read it after this. */
