@@ -96,7 +96,12 @@ void *pw_strmap_put(struct pw_strmap *m, const char *key, void *value)
 
 const char *pw_strmap_entry(struct pw_strmap *m, const char *key, void ***value)
 {
-	uint32_t h = pw_hash_str(key);
+	return pw_strmap_entry_hashed(m, key, pw_hash_str(key), value);
+}
+
+const char *pw_strmap_entry_hashed(struct pw_strmap *m, const char *key, uint32_t h,
+				   void ***value)
+{
 	struct slot *s = find(m, key, h);
 
 	if (!s->key) {

@@ -6,6 +6,7 @@
 #define PW_STRMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct pw_strmap;
 
@@ -22,6 +23,9 @@ void *pw_strmap_put(struct pw_strmap *m, const char *key, void *value);
  * the map next changes.
  */
 const char *pw_strmap_entry(struct pw_strmap *m, const char *key, void ***value);
+/* The same, for a caller that has key's pw_hash_str() already. */
+const char *pw_strmap_entry_hashed(struct pw_strmap *m, const char *key, uint32_t hash,
+				   void ***value);
 /* Removes key and returns its value, or NULL when absent. */
 void *pw_strmap_del(struct pw_strmap *m, const char *key);
 size_t pw_strmap_count(const struct pw_strmap *m);
