@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -389,45 +390,39 @@ int pw_cluster_foreach_pod(const struct pw_cluster *c,
 
 /* ------------------------------------------------------------ manifests */
 
+/*
+ * Where each object was read is kept until the last manifest is, for the
+ * message about a second definition: the places one after another in one
+ * buffer, since a malloc'd string each would add a sixth to the peak.
+ */
 struct load_ctx {
 	struct pw_cluster *cluster;
-	struct pw_strmap *seen;		/* "<Kind> <ns>/<name>" -> where it was read */
+	struct pw_strmap *seen;		/* "<Kind> <ns>/<name>" -> 1 + offset in wheres */
+	struct pw_buf wheres;		/* NUL-terminated places */
+	struct pw_buf title;
 	struct pw_buf *errors;
 	int duplicates;
 };
 
-static char *object_title(const struct pw_object *obj)
-{
-	struct pw_buf title = PW_BUF_INIT;
-
-	pw_object_title(obj, &title);
-	return pw_buf_steal(&title);
-}
-
 static int store_object(struct pw_object *obj, const char *where, void *ctx)
 {
 	struct load_ctx *lc = ctx;
-	char *title = object_title(obj);
-	const char *first = pw_strmap_get(lc->seen, title);
+	void **first;
 
-	if (first) {
-		pw_buf_printf(lc->errors, "%s: %s: already defined at %s\n", where, title,
-			      first);
+	pw_buf_reset(&lc->title);
+	pw_object_title(obj, &lc->title);
+	pw_strmap_entry(lc->seen, pw_buf_str(&lc->title), &first);
+	if (*first) {
+		pw_buf_printf(lc->errors, "%s: %s: already defined at %s\n", where,
+			      pw_buf_str(&lc->title),
+			      lc->wheres.data + ((uintptr_t)*first - 1));
 		lc->duplicates++;
 		pw_object_free(obj);
 	} else {
-		pw_strmap_put(lc->seen, title, pw_xstrdup(where));
+		*first = (void *)(uintptr_t)(lc->wheres.len + 1);
+		pw_buf_add(&lc->wheres, where, strlen(where) + 1);
 		pw_cluster_upsert(lc->cluster, obj);
 	}
-	free(title);
-	return 0;
-}
-
-static int free_where(const char *key, void *value, void *ctx)
-{
-	(void)key;
-	(void)ctx;
-	free(value);
 	return 0;
 }
 
@@ -440,12 +435,15 @@ int pw_cluster_load_manifests(char *const *paths, size_t n, struct pw_cluster **
 
 	lc.cluster = pw_cluster_new();
 	lc.seen = pw_strmap_new();
+	pw_buf_init(&lc.wheres);
+	pw_buf_init(&lc.title);
 	lc.errors = errors;
 	lc.duplicates = 0;
 	for (i = 0; i < n; i++)
 		nerrors += pw_manifest_load(paths[i], store_object, &lc, errors, notices);
-	pw_strmap_foreach(lc.seen, free_where, NULL);
 	pw_strmap_free(lc.seen);
+	pw_buf_free(&lc.wheres);
+	pw_buf_free(&lc.title);
 	*out = lc.cluster;
 	return nerrors + lc.duplicates;
 }

@@ -7,6 +7,7 @@
 
 #include "k8s/decode.h"
 #include "k8s/validate.h"
+#include "lib/intern.h"
 
 /* A bad value is quoted in an error up to this many bytes. */
 #define QUOTE_MAX 100
@@ -530,6 +531,18 @@ static int get_string_dup(struct decoder *d, const yaml_node_t *map, const char 
 	if (get_string(d, map, key, false, &s) < 0)
 		return -EINVAL;
 	*out = s ? pw_xstrdup(s) : NULL;
+	return 0;
+}
+
+/* As get_string_dup, for a string that many objects repeat. */
+static int get_string_intern(struct decoder *d, const yaml_node_t *map, const char *key,
+			     const char **out)
+{
+	const char *s;
+
+	if (get_string(d, map, key, false, &s) < 0)
+		return -EINVAL;
+	*out = s ? pw_intern(s) : NULL;
 	return 0;
 }
 
@@ -1136,21 +1149,21 @@ static int decode_policy_spec(struct decoder *d, const yaml_node_t *root,
 
 /* ----------------------------------------------------------- metadata */
 
+/*
+ * The name and the uid are the document's, for as long as it is decoded:
+ * each kind of object keeps them its own way.
+ */
 struct meta {
-	char *name;
-	char *ns;
-	char *uid;
-	char *resource_version;
+	const char *name;
+	const char *ns;		/* interned */
+	const char *uid;	/* NULL when absent */
 	struct pw_labels *labels;
 	bool deny_log;		/* from the annotations */
 };
 
 static void meta_release(struct meta *m)
 {
-	free(m->name);
-	free(m->ns);
-	free(m->uid);
-	free(m->resource_version);
+	pw_intern_release(m->ns);
 	pw_labels_free(m->labels);
 	memset(m, 0, sizeof(*m));
 }
@@ -1191,30 +1204,42 @@ static int decode_meta_names(struct decoder *d, const yaml_node_t *md, bool name
 		if (validate_name(d, "namespace", ns, pw_validate_dns_label) < 0)
 			return -EINVAL;
 	}
-	m->name = pw_xstrdup(name);
-	m->ns = ns ? pw_xstrdup(ns) : NULL;
+	m->name = name;
+	m->ns = ns ? pw_intern(ns) : NULL;
 	return 0;
+}
+
+/* The entries of n when it is a mapping, else 0 (NULL too). */
+static size_t pair_count(const yaml_node_t *n)
+{
+	if (!n || n->type != YAML_MAPPING_NODE)
+		return 0;
+	return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 }
 
 static int decode_meta(struct decoder *d, const yaml_node_t *root, bool namespaced,
 		       const char *default_namespace, struct meta *m)
 {
 	size_t mark = path_field(d, "metadata"), inner = d->path.len;
-	yaml_node_t *md = field(d, root, "metadata");
+	yaml_node_t *md = field(d, root, "metadata"), *labels;
+	/* Checked, not kept: the reflector reads the list's and the events' own. */
+	const char *resource_version;
 
 	memset(m, 0, sizeof(*m));
 	if (!md) {
 		path_field(d, "name");
 		return fail(d, "required");
 	}
-	m->labels = pw_labels_new();
 	if (want_mapping(d, md) < 0 ||
 	    decode_meta_names(d, md, namespaced, default_namespace, m) < 0 ||
-	    get_string_dup(d, md, "uid", &m->uid) < 0 ||
-	    get_string_dup(d, md, "resourceVersion", &m->resource_version) < 0)
+	    get_string(d, md, "uid", false, &m->uid) < 0 ||
+	    get_string(d, md, "resourceVersion", false, &resource_version) < 0)
 		goto fail;
 	path_field(d, "labels");
-	if (decode_labels(d, field(d, md, "labels"), m->labels) < 0)
+	labels = field(d, md, "labels");
+	/* A Namespace gets one label more: kubernetes.io/metadata.name. */
+	m->labels = pw_labels_new_with_room(pair_count(labels) + !namespaced);
+	if (decode_labels(d, labels, m->labels) < 0)
 		goto fail;
 	path_restore(d, inner);
 	/* Only a namespace's annotations mean anything to podwall. */
@@ -1239,7 +1264,8 @@ static void add_pod_ip(struct pw_pod *pod, size_t *cap, const struct pw_cidr *ip
 	for (i = 0; i < pod->nips; i++)
 		if (pw_cidr_equal(&pod->ips[i], ip))
 			return;
-	PW_GROW(pod->ips, *cap, pod->nips + 1);
+	/* nips is 32 bits: four billion items would not fit in memory as nodes. */
+	PW_GROW(pod->ips, *cap, (size_t)pod->nips + 1);
 	pod->ips[pod->nips++] = *ip;
 }
 
@@ -1359,7 +1385,7 @@ static int decode_container_port(struct decoder *d, const yaml_node_t *n,
 	if (want_port_number(d, number, &p->number) < 0)
 		return -EINVAL;
 	path_restore(d, mark);
-	p->name = name ? pw_xstrdup(name) : NULL;
+	p->name = name ? pw_intern(name) : NULL;
 	return 0;
 }
 
@@ -1377,7 +1403,7 @@ static int decode_container_ports(struct decoder *d, const yaml_node_t *containe
 		path_index(d, i);
 		if (decode_container_port(d, node_at(d, items[i]), &p) < 0)
 			return -EINVAL;
-		PW_GROW(pod->ports, *cap, pod->nports + 1);
+		PW_GROW(pod->ports, *cap, (size_t)pod->nports + 1);
 		pod->ports[pod->nports++] = p;
 		path_restore(d, inner);
 	}
@@ -1417,7 +1443,7 @@ static int decode_pod_spec(struct decoder *d, const yaml_node_t *root, struct pw
 	if (!spec)
 		return 0;
 	path_field(d, "spec");
-	if (get_string_dup(d, spec, "nodeName", &pod->node_name) < 0)
+	if (get_string_intern(d, spec, "nodeName", &pod->node_name) < 0)
 		return -EINVAL;
 	host = field(d, spec, "hostNetwork");
 	if (host) {
@@ -1445,9 +1471,9 @@ static int decode_namespace(struct decoder *d, const yaml_node_t *root,
 	if (decode_meta(d, root, false, NULL, &m) < 0)
 		return -EINVAL;
 	ns = pw_xcalloc(1, sizeof(*ns));
-	ns->name = m.name;
-	ns->uid = m.uid;
-	ns->resource_version = m.resource_version;
+	/* Interned: every pod and policy of the namespace names it too. */
+	ns->name = pw_intern(m.name);
+	ns->uid = m.uid ? pw_xstrdup(m.uid) : NULL;
 	ns->labels = m.labels;
 	ns->deny_log = m.deny_log;
 	/* The API server sets it on every namespace, over any other value. */
@@ -1457,23 +1483,48 @@ static int decode_namespace(struct decoder *d, const yaml_node_t *root,
 	return 0;
 }
 
+/* The pod of parts in one allocation with its ports, addresses, name and uid. */
+static struct pw_pod *pod_pack(struct pw_pod *parts, const char *name, const char *uid)
+{
+	size_t ports_size = parts->nports * sizeof(parts->ports[0]);
+	size_t ips_size = parts->nips * sizeof(parts->ips[0]);
+	size_t name_size = strlen(name) + 1, uid_size = uid ? strlen(uid) + 1 : 0;
+	struct pw_pod *pod = pw_xmalloc(sizeof(*pod) + ports_size + ips_size + name_size +
+					uid_size);
+	char *tail = (char *)(pod + 1);
+
+	*pod = *parts;
+	/* sizeof(*pod) and ports_size keep the addresses aligned. */
+	pod->ports = parts->nports ? memcpy(tail, parts->ports, ports_size) : NULL;
+	tail += ports_size;
+	pod->ips = parts->nips ? memcpy(tail, parts->ips, ips_size) : NULL;
+	tail += ips_size;
+	pod->name = memcpy(tail, name, name_size);
+	tail += name_size;
+	pod->uid = uid ? memcpy(tail, uid, uid_size) : NULL;
+	free(parts->ports);
+	free(parts->ips);
+	return pod;
+}
+
 static int decode_pod(struct decoder *d, const yaml_node_t *root,
 		      const char *default_namespace, struct pw_object *out)
 {
-	struct pw_pod *pod;
+	struct pw_pod parts, *pod;
 	struct meta m;
+	int ret = 0;
 
 	if (decode_meta(d, root, true, default_namespace, &m) < 0)
 		return -EINVAL;
-	pod = pw_xcalloc(1, sizeof(*pod));
-	pod->name = m.name;
-	pod->namespace = m.ns;
-	pod->uid = m.uid;
-	pod->resource_version = m.resource_version;
-	pod->labels = m.labels;
-	if (decode_pod_spec(d, root, pod) < 0 || decode_pod_status(d, root, pod) < 0) {
+	memset(&parts, 0, sizeof(parts));
+	parts.namespace = m.ns;
+	parts.labels = m.labels;
+	if (decode_pod_spec(d, root, &parts) < 0 || decode_pod_status(d, root, &parts) < 0)
+		ret = -EINVAL;
+	pod = pod_pack(&parts, m.name, m.uid);
+	if (ret < 0) {
 		pw_pod_free(pod);
-		return -EINVAL;
+		return ret;
 	}
 	out->kind = PW_KIND_POD;
 	out->u.pod = pod;
@@ -1489,10 +1540,9 @@ static int decode_policy(struct decoder *d, const yaml_node_t *root,
 	if (decode_meta(d, root, true, default_namespace, &m) < 0)
 		return -EINVAL;
 	p = pw_xcalloc(1, sizeof(*p));
-	p->name = m.name;
+	p->name = pw_xstrdup(m.name);
 	p->namespace = m.ns;
-	p->uid = m.uid;
-	p->resource_version = m.resource_version;
+	p->uid = m.uid ? pw_xstrdup(m.uid) : NULL;
 	/* Policies have labels, but nothing selects policies by them. */
 	pw_labels_free(m.labels);
 	if (decode_policy_spec(d, root, p) < 0) {
@@ -1732,13 +1782,11 @@ int pw_decode_policy_isolation(yaml_document_t *doc, yaml_node_t *node,
 	if (!md || want_mapping(&d, md) < 0 || decode_meta_names(&d, md, true, NULL, &m) < 0)
 		goto out;
 	p = pw_xcalloc(1, sizeof(*p));
-	p->name = m.name;
+	p->name = pw_xstrdup(m.name);
 	p->namespace = m.ns;
 	/* Opaque strings: a malformed one is only left out. */
 	if (get_string_dup(&d, md, "uid", &p->uid) < 0)
 		p->uid = NULL;
-	if (get_string_dup(&d, md, "resourceVersion", &p->resource_version) < 0)
-		p->resource_version = NULL;
 	spec = field(&d, node, "spec");
 	if (spec && want_mapping(&d, spec) < 0)
 		spec = NULL;

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "k8s/object.h"
+#include "lib/intern.h"
 #include "lib/util.h"
 
 static const char *const api_names[PW_PROTO_COUNT] = {
@@ -67,9 +68,8 @@ void pw_namespace_free(struct pw_namespace *ns)
 {
 	if (!ns)
 		return;
-	free(ns->name);
+	pw_intern_release(ns->name);
 	free(ns->uid);
-	free(ns->resource_version);
 	pw_labels_free(ns->labels);
 	free(ns);
 }
@@ -80,16 +80,11 @@ void pw_pod_free(struct pw_pod *pod)
 
 	if (!pod)
 		return;
-	free(pod->namespace);
-	free(pod->name);
-	free(pod->uid);
-	free(pod->resource_version);
-	free(pod->node_name);
-	free(pod->ips);
+	pw_intern_release(pod->namespace);
+	pw_intern_release(pod->node_name);
 	pw_labels_free(pod->labels);
 	for (i = 0; i < pod->nports; i++)
-		free(pod->ports[i].name);
-	free(pod->ports);
+		pw_intern_release(pod->ports[i].name);
 	free(pod);
 }
 
@@ -125,10 +120,9 @@ void pw_policy_free(struct pw_policy *policy)
 {
 	if (!policy)
 		return;
-	free(policy->namespace);
+	pw_intern_release(policy->namespace);
 	free(policy->name);
 	free(policy->uid);
-	free(policy->resource_version);
 	pw_selector_free(policy->pod_selector);
 	rules_free(policy->ingress, policy->ningress);
 	rules_free(policy->egress, policy->negress);

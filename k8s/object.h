@@ -1,7 +1,9 @@
 /*
  * The fields of Namespaces, Pods and NetworkPolicies that podwall enforces
- * with, after the API server's defaulting and validation. Plain data: every
- * pointer is owned by the object and released by its _free().
+ * with, after the API server's defaulting and validation, and no others: a
+ * large cluster keeps one of these per object. Plain data: every pointer is
+ * owned by the object and released by its _free(). Strings marked interned
+ * are shared (lib/intern.h) and only read.
  */
 #ifndef PW_OBJECT_H
 #define PW_OBJECT_H
@@ -35,9 +37,8 @@ int pw_protocol_parse(const char *text, enum pw_protocol *out);
 #define PW_DENY_LOG_ANNOTATION "podwall.io/deny-log"
 
 struct pw_namespace {
-	char *name;
+	const char *name;		/* interned */
 	char *uid;			/* may be NULL in manifests */
-	char *resource_version;		/* may be NULL in manifests */
 	struct pw_labels *labels;	/* always has kubernetes.io/metadata.name */
 	bool deny_log;			/* PW_DENY_LOG_ANNOTATION is "true" */
 };
@@ -51,24 +52,27 @@ enum pw_pod_phase {
 };
 
 struct pw_container_port {
-	char *name;			/* NULL when the port has no name */
+	const char *name;		/* interned; NULL when the port has no name */
 	uint16_t number;		/* 1..65535 */
 	enum pw_protocol protocol;	/* TCP when absent */
 };
 
+/*
+ * One allocation holds the pod, its ports' and addresses' arrays, its name
+ * and its uid, which never change once decoded.
+ */
 struct pw_pod {
-	char *namespace;
+	const char *namespace;		/* interned */
 	char *name;
 	char *uid;
-	char *resource_version;
-	char *node_name;		/* spec.nodeName; NULL when unscheduled */
-	bool host_network;
-	enum pw_pod_phase phase;
+	const char *node_name;		/* interned; spec.nodeName; NULL when unscheduled */
 	struct pw_cidr *ips;		/* status.podIPs (or podIP), full-length */
-	size_t nips;
 	struct pw_labels *labels;
 	struct pw_container_port *ports; /* all containers' and init containers' */
-	size_t nports;
+	uint32_t nips;
+	uint32_t nports;
+	enum pw_pod_phase phase;
+	bool host_network;
 };
 
 /*
@@ -131,10 +135,9 @@ enum {
 };
 
 struct pw_policy {
-	char *namespace;
+	const char *namespace;		/* interned */
 	char *name;
 	char *uid;
-	char *resource_version;
 	struct pw_selector *pod_selector;	/* never NULL */
 	unsigned types;			/* PW_POLICY_INGRESS | PW_POLICY_EGRESS, defaulted */
 	struct pw_policy_rule *ingress;

@@ -94,6 +94,31 @@ void *pw_strmap_put(struct pw_strmap *m, const char *key, void *value)
 	return NULL;
 }
 
+const char *pw_strmap_entry(struct pw_strmap *m, const char *key, void ***value)
+{
+	return pw_strmap_entry_hashed(m, key, pw_hash_str(key), value);
+}
+
+const char *pw_strmap_entry_hashed(struct pw_strmap *m, const char *key, uint32_t h,
+				   void ***value)
+{
+	struct slot *s = find(m, key, h);
+
+	if (!s->key) {
+		/* Grown first, so that the slot found is the one that stays. */
+		if ((m->count + 1) * 4 >= m->cap * 3) {
+			rehash(m, m->cap * 2);
+			s = find(m, key, h);
+		}
+		s->key = pw_xstrdup(key);
+		s->hash = h;
+		s->value = NULL;
+		m->count++;
+	}
+	*value = &s->value;
+	return s->key;
+}
+
 void *pw_strmap_del(struct pw_strmap *m, const char *key)
 {
 	struct slot *s = find(m, key, pw_hash_str(key));

@@ -1,15 +1,18 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/intern.h"
 #include "lib/util.h"
 #include "selectors/labels.h"
 
+/* Both interned: pods of one workload repeat the same few keys and values. */
 struct label {
-	char *key;
-	char *value;
+	const char *key;
+	const char *value;
 };
 
 /*
@@ -18,14 +21,28 @@ struct label {
  * a single linear walk.
  */
 struct pw_labels {
-	struct label *entries;
-	size_t count;
-	size_t cap;
+	struct label *entries;		/* room, until more are set than it holds */
+	uint32_t count;
+	uint32_t cap;
+	struct label room[];		/* one allocation for a decoded object's */
 };
+
+struct pw_labels *pw_labels_new_with_room(size_t room)
+{
+	struct pw_labels *l;
+
+	if (room > UINT32_MAX)
+		abort();
+	l = pw_xmalloc(sizeof(*l) + room * sizeof(l->room[0]));
+	l->entries = l->room;
+	l->count = 0;
+	l->cap = (uint32_t)room;
+	return l;
+}
 
 struct pw_labels *pw_labels_new(void)
 {
-	return pw_xcalloc(1, sizeof(struct pw_labels));
+	return pw_labels_new_with_room(0);
 }
 
 void pw_labels_free(struct pw_labels *l)
@@ -35,24 +52,37 @@ void pw_labels_free(struct pw_labels *l)
 	if (!l)
 		return;
 	for (i = 0; i < l->count; i++) {
-		free(l->entries[i].key);
-		free(l->entries[i].value);
+		pw_intern_release(l->entries[i].key);
+		pw_intern_release(l->entries[i].value);
 	}
-	free(l->entries);
+	if (l->entries != l->room)
+		free(l->entries);
 	free(l);
+}
+
+static void labels_grow(struct pw_labels *l)
+{
+	size_t cap = l->cap ? (size_t)l->cap * 2 : 2;
+	struct label *entries;
+
+	if (cap > UINT32_MAX)
+		abort();
+	entries = pw_xmalloc(cap * sizeof(entries[0]));
+	memcpy(entries, l->entries, l->count * sizeof(entries[0]));
+	if (l->entries != l->room)
+		free(l->entries);
+	l->entries = entries;
+	l->cap = (uint32_t)cap;
 }
 
 struct pw_labels *pw_labels_dup(const struct pw_labels *l)
 {
-	struct pw_labels *copy = pw_labels_new();
+	struct pw_labels *copy = pw_labels_new_with_room(l->count);
 	size_t i;
 
-	if (l->count == 0)
-		return copy;
-	PW_GROW(copy->entries, copy->cap, l->count);
 	for (i = 0; i < l->count; i++) {
-		copy->entries[i].key = pw_xstrdup(l->entries[i].key);
-		copy->entries[i].value = pw_xstrdup(l->entries[i].value);
+		copy->entries[i].key = pw_intern(l->entries[i].key);
+		copy->entries[i].value = pw_intern(l->entries[i].value);
 	}
 	copy->count = l->count;
 	return copy;
@@ -86,20 +116,21 @@ static bool labels_find(const struct pw_labels *l, const char *key, size_t *pos)
 void pw_labels_set(struct pw_labels *l, const char *key, const char *value)
 {
 	size_t pos;
-	char *copy;
+	const char *copy;
 
 	if (labels_find(l, key, &pos)) {
-		/* Copy first: value may point into the string being replaced. */
-		copy = pw_xstrdup(value);
-		free(l->entries[pos].value);
+		/* Held first: value may be the string being let go. */
+		copy = pw_intern(value);
+		pw_intern_release(l->entries[pos].value);
 		l->entries[pos].value = copy;
 		return;
 	}
-	PW_GROW(l->entries, l->cap, l->count + 1);
+	if (l->count == l->cap)
+		labels_grow(l);
 	memmove(&l->entries[pos + 1], &l->entries[pos],
 		(l->count - pos) * sizeof(l->entries[0]));
-	l->entries[pos].key = pw_xstrdup(key);
-	l->entries[pos].value = pw_xstrdup(value);
+	l->entries[pos].key = pw_intern(key);
+	l->entries[pos].value = pw_intern(value);
 	l->count++;
 }
 
@@ -109,8 +140,8 @@ int pw_labels_unset(struct pw_labels *l, const char *key)
 
 	if (!labels_find(l, key, &pos))
 		return -ENOENT;
-	free(l->entries[pos].key);
-	free(l->entries[pos].value);
+	pw_intern_release(l->entries[pos].key);
+	pw_intern_release(l->entries[pos].value);
 	memmove(&l->entries[pos], &l->entries[pos + 1],
 		(l->count - pos - 1) * sizeof(l->entries[0]));
 	l->count--;
@@ -145,10 +176,13 @@ bool pw_labels_equal(const struct pw_labels *a, const struct pw_labels *b)
 
 	if (a->count != b->count)
 		return false;
-	/* Both arrays are sorted by key, so equal sets line up entry by entry. */
+	/*
+	 * Both arrays are sorted by key, so equal sets line up entry by entry;
+	 * interned, equal strings are one pointer.
+	 */
 	for (i = 0; i < a->count; i++) {
-		if (strcmp(a->entries[i].key, b->entries[i].key) != 0 ||
-		    strcmp(a->entries[i].value, b->entries[i].value) != 0)
+		if (a->entries[i].key != b->entries[i].key ||
+		    a->entries[i].value != b->entries[i].value)
 			return false;
 	}
 	return true;

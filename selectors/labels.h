@@ -8,6 +8,11 @@
 struct pw_labels;
 
 struct pw_labels *pw_labels_new(void);
+/*
+ * A set with room for that many entries in its own allocation: for a
+ * caller that knows how many it will set. More still fit.
+ */
+struct pw_labels *pw_labels_new_with_room(size_t room);
 void pw_labels_free(struct pw_labels *l);
 struct pw_labels *pw_labels_dup(const struct pw_labels *l);
 

@@ -13,6 +13,7 @@
 
 #include "lib/cidr.h"
 #include "lib/hash.h"
+#include "lib/intern.h"
 #include "lib/strmap.h"
 #include "lib/util.h"
 #include "selectors/labels.h"
@@ -246,6 +247,61 @@ START_TEST(test_labels_dup)
 	pw_labels_free(b);
 	pw_labels_free(e);
 	pw_labels_free(e2);
+}
+END_TEST
+
+/* Equal values are one string, held while any set holds it. */
+START_TEST(test_labels_interned)
+{
+	struct pw_labels *a = labels_of("app", "web", NULL);
+	struct pw_labels *b = labels_of("app", "web", "tier", "front", NULL);
+
+	ck_assert_ptr_eq(pw_labels_key(a, 0), pw_labels_key(b, 0));
+	ck_assert_ptr_eq(pw_labels_value(a, 0), pw_labels_value(b, 0));
+	ck_assert_uint_eq(pw_intern_count(), 4);
+	pw_labels_set(b, "tier", "back");
+	ck_assert_uint_eq(pw_intern_count(), 4);
+	pw_labels_free(a);
+	ck_assert_str_eq(pw_labels_get(b, "app"), "web");
+	ck_assert_int_eq(pw_labels_unset(b, "app"), 0);
+	ck_assert_uint_eq(pw_intern_count(), 2);
+	pw_labels_free(b);
+	ck_assert_uint_eq(pw_intern_count(), 0);
+}
+END_TEST
+
+START_TEST(test_labels_room)
+{
+	struct pw_labels *l = pw_labels_new_with_room(2);
+
+	pw_labels_set(l, "b", "2");
+	pw_labels_set(l, "a", "1");
+	/* Past the reserved room the set still grows. */
+	pw_labels_set(l, "c", "3");
+	ck_assert_int_eq(pw_labels_count(l), 3);
+	ck_assert_str_eq(pw_labels_key(l, 0), "a");
+	ck_assert_str_eq(pw_labels_value(l, 2), "3");
+	pw_labels_free(l);
+}
+END_TEST
+
+START_TEST(test_intern)
+{
+	char text[] = "kube-system";
+	const char *a = pw_intern(text), *b;
+
+	ck_assert_ptr_ne(a, text);
+	text[0] = 'K';
+	b = pw_intern("kube-system");
+	ck_assert_ptr_eq(a, b);
+	ck_assert_str_eq(a, "kube-system");
+	ck_assert_uint_eq(pw_intern_count(), 1);
+	pw_intern_release(a);
+	ck_assert_str_eq(b, "kube-system");
+	ck_assert_uint_eq(pw_intern_count(), 1);
+	pw_intern_release(b);
+	ck_assert_uint_eq(pw_intern_count(), 0);
+	pw_intern_release(NULL);
 }
 END_TEST
 
@@ -1082,6 +1138,33 @@ static int walk_fn(const char *key, void *value, void *ctx)
 	return w->seen == w->stop_after ? 7 : 0;
 }
 
+/* The map's copy of a key stays put while the table grows around it. */
+START_TEST(test_strmap_entry)
+{
+	struct pw_strmap *m = pw_strmap_new();
+	const char *first, *again;
+	char key[16];
+	void **value;
+	unsigned i;
+
+	first = pw_strmap_entry(m, "key-0", &value);
+	ck_assert_ptr_eq(*value, NULL);
+	*value = num(1);
+	for (i = 1; i < 1000; i++) {
+		snprintf(key, sizeof(key), "key-%u", i);
+		pw_strmap_entry(m, key, &value);
+		*value = num(i + 1);
+	}
+	ck_assert_uint_eq(pw_strmap_count(m), 1000);
+	again = pw_strmap_entry(m, "key-0", &value);
+	ck_assert_ptr_eq(again, first);
+	ck_assert_ptr_eq(*value, num(1));
+	ck_assert_ptr_eq(pw_strmap_get(m, "key-999"), num(1000));
+	ck_assert_uint_eq(pw_strmap_count(m), 1000);
+	pw_strmap_free(m);
+}
+END_TEST
+
 START_TEST(test_strmap_foreach)
 {
 	struct pw_strmap *m = pw_strmap_new();
@@ -1179,6 +1262,9 @@ static Suite *selectors_suite(void)
 	tcase_add_test(tc, test_labels_many);
 	tcase_add_test(tc, test_labels_equal);
 	tcase_add_test(tc, test_labels_dup);
+	tcase_add_test(tc, test_labels_interned);
+	tcase_add_test(tc, test_labels_room);
+	tcase_add_test(tc, test_intern);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("match");
@@ -1224,6 +1310,7 @@ static Suite *selectors_suite(void)
 	tcase_add_test(tc, test_strmap_basic);
 	tcase_add_test(tc, test_strmap_many);
 	tcase_add_test(tc, test_strmap_churn);
+	tcase_add_test(tc, test_strmap_entry);
 	tcase_add_test(tc, test_strmap_foreach);
 	suite_add_tcase(s, tc);
 

@@ -274,7 +274,6 @@ START_TEST(test_event_pod)
 	ck_assert_str_eq(pod->namespace, "shop");
 	ck_assert_str_eq(pod->name, "web-7d4b9c6f5-x2x9k");
 	ck_assert_str_eq(pod->uid, "5f0c2a9e-3b1d-4d8e-9a51-2b7f4b8a1c11");
-	ck_assert_str_eq(pod->resource_version, "48213377");
 	ck_assert_str_eq(pod->node_name, "node-12");
 	ck_assert_int_eq(pod->phase, PW_POD_PHASE_RUNNING);
 	ck_assert_uint_eq(pod->nips, 2);
@@ -529,7 +528,6 @@ START_TEST(test_event_big_rv_and_json_forms)
 				"\"resourceVersion\":\"4294967297\"}}}",
 				PW_KIND_NAMESPACE, &ev, &err), 0);
 	ck_assert_str_eq(ev.resource_version, "4294967297");
-	ck_assert_str_eq(ev.object.u.ns->resource_version, "4294967297");
 	pw_watch_event_clear(&ev);
 
 	/* What JSON allows and YAML 1.1 readers may not: tabs, "\/", escapes. */
@@ -572,7 +570,7 @@ static void list_item(struct pw_object *obj, void *ctx)
 
 	ck_assert_int_eq(obj->kind, PW_KIND_POD);
 	pw_buf_printf(&l->names, "%s/%s@%s ", obj->u.pod->namespace, obj->u.pod->name,
-		      obj->u.pod->resource_version ? obj->u.pod->resource_version : "-");
+		      obj->u.pod->uid ? obj->u.pod->uid : "-");
 	l->count++;
 	pw_object_free(obj);
 }
@@ -619,7 +617,7 @@ START_TEST(test_list_pods)
 	char *rv, *cont;
 
 	ck_assert_int_eq(list(body, &l, &rv, &cont, &err), 0);
-	ck_assert_str_eq(pw_buf_str(&l.names), "n1/a@11 n2/b@12 n2/c@13 ");
+	ck_assert_str_eq(pw_buf_str(&l.names), "n1/a@1 n2/b@3 n2/c@4 ");
 	ck_assert_contains(pw_buf_str(&l.bad), "Pod n1/bad: status.podIP");
 	ck_assert_contains(pw_buf_str(&l.bad), "expected a mapping, found a list");
 	ck_assert_str_eq(rv, "10245000000001");
@@ -968,7 +966,7 @@ static bool is_watch_request(const struct api_request *r)
 /* What upsert() and remove() built: the user's view of the cluster. */
 struct entry {
 	char *uid;
-	char *rv;
+	char *state;		/* object_state() */
 };
 
 static struct {
@@ -988,13 +986,64 @@ static void entry_free(struct entry *e)
 	if (!e)
 		return;
 	free(e->uid);
-	free(e->rv);
+	free(e->state);
 	free(e);
+}
+
+static void put_labels(struct pw_buf *b, const struct pw_labels *l)
+{
+	size_t i;
+
+	for (i = 0; i < pw_labels_count(l); i++)
+		pw_buf_printf(b, "%s=%s,", pw_labels_key(l, i), pw_labels_value(l, i));
+}
+
+/*
+ * What podwall keeps of obj, as text: the objects do not keep their own
+ * resourceVersion, so two sides agree when they hold the same uid and say
+ * the same to podwall.
+ */
+static char *object_state(const struct pw_object *obj)
+{
+	struct pw_buf b = PW_BUF_INIT;
+	char text[PW_CIDR_STRLEN];
+	size_t i;
+
+	switch (obj->kind) {
+	case PW_KIND_NAMESPACE:
+		put_labels(&b, obj->u.ns->labels);
+		pw_buf_printf(&b, "deny_log=%d", obj->u.ns->deny_log);
+		break;
+	case PW_KIND_POD: {
+		const struct pw_pod *pod = obj->u.pod;
+
+		put_labels(&b, pod->labels);
+		pw_buf_printf(&b, "node=%s,phase=%d,host=%d,ips=",
+			      pod->node_name ? pod->node_name : "-", pod->phase,
+			      pod->host_network);
+		for (i = 0; i < pod->nips; i++) {
+			pw_cidr_format(&pod->ips[i], false, text);
+			pw_buf_printf(&b, "%s,", text);
+		}
+		pw_buf_puts(&b, "ports=");
+		for (i = 0; i < pod->nports; i++)
+			pw_buf_printf(&b, "%s:%u/%d,", pod->ports[i].name ? pod->ports[i].name : "",
+				      pod->ports[i].number, pod->ports[i].protocol);
+		break;
+	}
+	case PW_KIND_POLICY:
+		pw_buf_printf(&b, "select=%s,types=%u,ingress=%zu,egress=%zu",
+			      pw_selector_canonical(obj->u.policy->pod_selector),
+			      obj->u.policy->types, obj->u.policy->ningress,
+			      obj->u.policy->negress);
+		break;
+	}
+	return b.data ? b.data : pw_xstrdup("");
 }
 
 static void user_upsert(void *ctx, struct pw_object *obj)
 {
-	const char *ns = NULL, *name = NULL, *uid = NULL, *rv = NULL, *n = NULL;
+	const char *ns = NULL, *name = NULL, *uid = NULL, *n = NULL;
 	struct entry *e = pw_xcalloc(1, sizeof(*e));
 	char *key;
 
@@ -1003,27 +1052,23 @@ static void user_upsert(void *ctx, struct pw_object *obj)
 	case PW_KIND_NAMESPACE:
 		name = obj->u.ns->name;
 		uid = obj->u.ns->uid;
-		rv = obj->u.ns->resource_version;
 		break;
 	case PW_KIND_POD:
 		ns = obj->u.pod->namespace;
 		name = obj->u.pod->name;
 		uid = obj->u.pod->uid;
-		rv = obj->u.pod->resource_version;
 		n = pw_labels_get(obj->u.pod->labels, "n");
 		break;
 	case PW_KIND_POLICY:
 		ns = obj->u.policy->namespace;
 		name = obj->u.policy->name;
 		uid = obj->u.policy->uid;
-		rv = obj->u.policy->resource_version;
 		break;
 	}
 	ck_assert_ptr_ne(uid, NULL);
-	ck_assert_ptr_ne(rv, NULL);
 	key = ns ? pw_xasprintf("%s/%s", ns, name) : pw_xstrdup(name);
 	e->uid = pw_xstrdup(uid);
-	e->rv = pw_xstrdup(rv);
+	e->state = object_state(obj);
 	entry_free(pw_strmap_put(h.objs, key, e));
 	pw_buf_printf(&h.trail, "+%s", key);
 	if (n)
@@ -1165,7 +1210,7 @@ struct expected {
 static void expect_item(struct pw_object *obj, void *ctx)
 {
 	struct expected *x = ctx;
-	const char *ns = NULL, *name = NULL, *uid = NULL, *rv = NULL;
+	const char *ns = NULL, *name = NULL, *uid = NULL;
 	struct entry *e = pw_xcalloc(1, sizeof(*e));
 	char *key;
 
@@ -1173,24 +1218,21 @@ static void expect_item(struct pw_object *obj, void *ctx)
 	case PW_KIND_NAMESPACE:
 		name = obj->u.ns->name;
 		uid = obj->u.ns->uid;
-		rv = obj->u.ns->resource_version;
 		break;
 	case PW_KIND_POD:
 		ns = obj->u.pod->namespace;
 		name = obj->u.pod->name;
 		uid = obj->u.pod->uid;
-		rv = obj->u.pod->resource_version;
 		break;
 	case PW_KIND_POLICY:
 		ns = obj->u.policy->namespace;
 		name = obj->u.policy->name;
 		uid = obj->u.policy->uid;
-		rv = obj->u.policy->resource_version;
 		break;
 	}
 	key = ns ? pw_xasprintf("%s/%s", ns, name) : pw_xstrdup(name);
 	e->uid = pw_xstrdup(uid);
-	e->rv = pw_xstrdup(rv);
+	e->state = object_state(obj);
 	if (!h.hidden || strcmp(key, h.hidden) != 0)
 		entry_free(pw_strmap_put(x->objs, key, e));
 	else
@@ -1222,9 +1264,9 @@ static int compare_entry(const char *key, void *value, void *ctx)
 
 	if (!b)
 		pw_buf_printf(c->diff, "only one side has %s; ", key);
-	else if (strcmp(a->uid, b->uid) != 0 || strcmp(a->rv, b->rv) != 0)
-		pw_buf_printf(c->diff, "%s: %s@%s vs %s@%s; ", key, a->uid, a->rv,
-			      b->uid, b->rv);
+	else if (strcmp(a->uid, b->uid) != 0 || strcmp(a->state, b->state) != 0)
+		pw_buf_printf(c->diff, "%s: %s@%s vs %s@%s; ", key, a->uid, a->state,
+			      b->uid, b->state);
 	return 0;
 }
 
