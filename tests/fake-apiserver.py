@@ -99,7 +99,10 @@ Control port (plain HTTP, JSON):
                                   wall_seconds (start to last byte so far)
                                   and cpu_seconds (the serving thread's, with
                                   time.thread_time; "thread_cpu" false: 0),
-                                  open requests included
+                                  open requests included; "user_agents":
+                                  requests per User-Agent ("" for none; the
+                                  first 64 seen), every one of them, where
+                                  /requests keeps the last 2000
   GET    /requests                recent API requests (t, method, path,
                                   status, token, user_agent, class)
   GET    /watches                 open watches
@@ -1014,6 +1017,7 @@ class Stats(object):
             self.events = {}
             self.watches_by = {}
             self.tokens = collections.OrderedDict()
+            self.agents = {}
             self.last_token = None
             self.log = collections.deque(maxlen=2000)
             self.done = dict((c, {"requests": 0, "bytes": 0, "wall_seconds": 0.0,
@@ -1068,6 +1072,9 @@ class Stats(object):
             self.c["requests_total"] += 1
             per = self.requests.setdefault(label, {})
             per[str(code)] = per.get(str(code), 0) + 1
+            agent = user_agent or ""
+            if agent in self.agents or len(self.agents) < MAX_TOKENS_SEEN:
+                self.agents[agent] = self.agents.get(agent, 0) + 1
             if code == 401:
                 self.c["unauthorized"] += 1
             self.log.append({"t": round(time.time(), 3), "method": method, "path": target,
@@ -1081,6 +1088,7 @@ class Stats(object):
             d["events"] = dict(self.events)
             d["watches_opened_by_resource"] = dict(self.watches_by)
             d["tokens"] = dict(self.tokens)
+            d["user_agents"] = dict(self.agents)
             d["last_token"] = self.last_token
         d["classes"] = self.classes()
         d["thread_cpu"] = thread_cpu() is not None
