@@ -107,24 +107,21 @@ void pw_cluster_free(struct pw_cluster *c)
 static void object_key(enum pw_kind kind, const char *namespace, const char *name,
 		       struct pw_buf *key)
 {
-	if (kind != PW_KIND_NAMESPACE) {
-		pw_buf_puts(key, namespace);
-		pw_buf_putc(key, '/');
-	}
-	pw_buf_puts(key, name);
+	pw_object_key(kind == PW_KIND_NAMESPACE ? NULL : namespace, name, key);
 }
 
 static void *object_ptr(const struct pw_object *obj, struct pw_buf *key)
 {
+	const char *ns, *name, *uid;
+
+	pw_object_names(obj, &ns, &name, &uid);
+	pw_object_key(ns, name, key);
 	switch (obj->kind) {
 	case PW_KIND_NAMESPACE:
-		object_key(obj->kind, NULL, obj->u.ns->name, key);
 		return obj->u.ns;
 	case PW_KIND_POD:
-		object_key(obj->kind, obj->u.pod->namespace, obj->u.pod->name, key);
 		return obj->u.pod;
 	case PW_KIND_POLICY:
-		object_key(obj->kind, obj->u.policy->namespace, obj->u.policy->name, key);
 		return obj->u.policy;
 	}
 	return NULL;

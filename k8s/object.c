@@ -162,29 +162,45 @@ const char *pw_kind_name(enum pw_kind kind)
 	return "?";
 }
 
-void pw_object_title(const struct pw_object *obj, struct pw_buf *out)
+void pw_object_names(const struct pw_object *obj, const char **ns, const char **name,
+		     const char **uid)
 {
-	const char *namespace = NULL, *name = NULL;
-
 	switch (obj->kind) {
 	case PW_KIND_NAMESPACE:
-		name = obj->u.ns->name;
-		break;
+		*ns = NULL;
+		*name = obj->u.ns->name;
+		*uid = obj->u.ns->uid;
+		return;
 	case PW_KIND_POD:
-		namespace = obj->u.pod->namespace;
-		name = obj->u.pod->name;
-		break;
+		*ns = obj->u.pod->namespace;
+		*name = obj->u.pod->name;
+		*uid = obj->u.pod->uid;
+		return;
 	case PW_KIND_POLICY:
-		namespace = obj->u.policy->namespace;
-		name = obj->u.policy->name;
-		break;
+		*ns = obj->u.policy->namespace;
+		*name = obj->u.policy->name;
+		*uid = obj->u.policy->uid;
+		return;
 	}
-	/* Every object loaded is titled, so plain appends rather than printf. */
-	pw_buf_puts(out, pw_kind_name(obj->kind));
-	pw_buf_putc(out, ' ');
-	if (namespace) {
-		pw_buf_puts(out, namespace);
+	*ns = *name = *uid = NULL;
+}
+
+/* Keys and titles are made for every object read, so plain appends, not printf. */
+void pw_object_key(const char *ns, const char *name, struct pw_buf *out)
+{
+	if (ns) {
+		pw_buf_puts(out, ns);
 		pw_buf_putc(out, '/');
 	}
 	pw_buf_puts(out, name);
+}
+
+void pw_object_title(const struct pw_object *obj, struct pw_buf *out)
+{
+	const char *ns, *name, *uid;
+
+	pw_object_names(obj, &ns, &name, &uid);
+	pw_buf_puts(out, pw_kind_name(obj->kind));
+	pw_buf_putc(out, ' ');
+	pw_object_key(ns, name, out);
 }

@@ -170,6 +170,14 @@ void pw_object_free(struct pw_object *obj);	/* frees the member, not obj */
 const char *pw_kind_name(enum pw_kind kind);	/* "Namespace", "Pod", "NetworkPolicy" */
 
 struct pw_buf;
+/* The namespace (NULL for a Namespace), name and uid (NULL when absent) of obj. */
+void pw_object_names(const struct pw_object *obj, const char **ns, const char **name,
+		     const char **uid);
+/*
+ * Appends "ns/name", or "name" when ns is NULL: how the caches key objects.
+ * Names contain no '/', so a key splits back without doubt.
+ */
+void pw_object_key(const char *ns, const char *name, struct pw_buf *out);
 /* Appends "Pod shop/web-1", "Namespace shop": how messages name an object. */
 void pw_object_title(const struct pw_object *obj, struct pw_buf *out);
 

@@ -245,44 +245,21 @@ static void put_param(struct pw_buf *b, const char *name, const char *value)
 
 /* ------------------------------------------------------ what we handed out */
 
+/* The names of obj; a missing uid is "", which no real one equals. */
 static void object_names(const struct pw_object *obj, const char **ns,
 			 const char **name, const char **uid)
 {
-	switch (obj->kind) {
-	case PW_KIND_NAMESPACE:
-		*ns = NULL;
-		*name = obj->u.ns->name;
-		*uid = obj->u.ns->uid;
-		break;
-	case PW_KIND_POD:
-		*ns = obj->u.pod->namespace;
-		*name = obj->u.pod->name;
-		*uid = obj->u.pod->uid;
-		break;
-	case PW_KIND_POLICY:
-		*ns = obj->u.policy->namespace;
-		*name = obj->u.policy->name;
-		*uid = obj->u.policy->uid;
-		break;
-	}
+	pw_object_names(obj, ns, name, uid);
 	if (!*uid)
 		*uid = "";
 }
 
-/* Names contain no '/', so "ns/name" splits back without doubt. */
-/* Made for every object read, so without printf. */
 static char *make_key(const char *ns, const char *name)
 {
-	size_t nslen = ns ? strlen(ns) : 0, namelen = strlen(name);
-	char *key = pw_xmalloc(nslen + (ns ? 1 : 0) + namelen + 1), *p = key;
+	struct pw_buf key = PW_BUF_INIT;
 
-	if (ns) {
-		memcpy(p, ns, nslen);
-		p += nslen;
-		*p++ = '/';
-	}
-	memcpy(p, name, namelen + 1);
-	return key;
+	pw_object_key(ns, name, &key);
+	return pw_buf_steal(&key);
 }
 
 static void call_remove(struct pw_reflector *r, const char *key, const char *uid)
