@@ -13,7 +13,7 @@
 /*
  * The shared copy of s, with one more holder; the caller lets go with
  * pw_intern_release() and never frees or writes it. Safe to call from
- * several threads (the manifest reader decodes with two).
+ * several threads (the manifest reader decodes on every processor).
  */
 const char *pw_intern(const char *s);
 /* One holder less for a string pw_intern() returned; NULL does nothing. */

@@ -76,22 +76,12 @@ void *pw_strmap_get(const struct pw_strmap *m, const char *key)
 
 void *pw_strmap_put(struct pw_strmap *m, const char *key, void *value)
 {
-	uint32_t h = pw_hash_str(key);
-	struct slot *s = find(m, key, h);
-	void *old;
+	void **slot, *old;
 
-	if (s->key) {
-		old = s->value;
-		s->value = value;
-		return old;
-	}
-	s->key = pw_xstrdup(key);
-	s->hash = h;
-	s->value = value;
-	m->count++;
-	if (m->count * 4 >= m->cap * 3)
-		rehash(m, m->cap * 2);
-	return NULL;
+	pw_strmap_entry(m, key, &slot);
+	old = *slot;
+	*slot = value;
+	return old;
 }
 
 const char *pw_strmap_entry(struct pw_strmap *m, const char *key, void ***value)
