@@ -600,7 +600,6 @@ struct piece {
 	size_t cap;
 	size_t documents;
 	bool complete;
-	bool claimed;
 	bool read;
 };
 
@@ -629,7 +628,6 @@ static size_t claim(struct pieces *ps)
 {
 	if (ps->stopped || ps->next == ps->count)
 		return SIZE_MAX;
-	ps->piece[ps->next].claimed = true;
 	return ps->next++;
 }
 
@@ -876,7 +874,7 @@ static void load_stream(struct loader *l, const unsigned char *data, size_t len)
 				pthread_mutex_unlock(&ps.lock);
 				read_piece(&ps, i);
 				pthread_mutex_lock(&ps.lock);
-			} else if (p->claimed) {
+			} else if (k < ps.next) {	/* another reader has it */
 				pthread_cond_wait(&ps.one_read, &ps.lock);
 			} else {
 				break;		/* stopped before it */

@@ -873,14 +873,16 @@ START_TEST(test_json_stream_and_errors)
 END_TEST
 
 /*
- * A large stream is read in two halves at once: what the second half
- * gives must come out as one reader would give it, in order, with its
- * document and line numbers (libyaml's context line included), and
- * nothing after a syntax error.
+ * A large stream is read in pieces at once: what the later pieces give
+ * must come out as one reader would give it, in order, with its document
+ * and line numbers (libyaml's context line included), and nothing after a
+ * syntax error.
  */
 struct counted {
 	size_t n;
 	char *where_4000;	/* of the 4000th object */
+	struct pw_buf errors;
+	struct pw_buf notices;
 };
 
 static int count_object(struct pw_object *obj, const char *where, void *ctx)
@@ -893,11 +895,32 @@ static int count_object(struct pw_object *obj, const char *where, void *ctx)
 	return 0;
 }
 
-START_TEST(test_large_stream_in_halves)
+/* Loads text, larger than a piece, as the file name; the errors. */
+static int load_large(const char *name, const struct pw_buf *text, struct counted *c)
 {
-	struct pw_buf text = PW_BUF_INIT, errors = PW_BUF_INIT, notices = PW_BUF_INIT;
-	struct counted c = { 0, NULL };
 	char *path;
+	int nerrors;
+
+	memset(c, 0, sizeof(*c));
+	ck_assert_uint_gt(text->len, 256 * 1024);
+	path = write_file(name, text->data, text->len);
+	nerrors = pw_manifest_load(path, count_object, c, &c->errors, &c->notices);
+	unlink(path);
+	free(path);
+	return nerrors;
+}
+
+static void counted_free(struct counted *c)
+{
+	free(c->where_4000);
+	pw_buf_free(&c->errors);
+	pw_buf_free(&c->notices);
+}
+
+START_TEST(test_large_stream_in_pieces)
+{
+	struct pw_buf text = PW_BUF_INIT;
+	struct counted c;
 	int i, nerrors;
 
 	for (i = 1; i <= 5000; i++) {
@@ -912,38 +935,31 @@ START_TEST(test_large_stream_in_halves)
 				      "metadata: {name: %s%d}\n",
 				      i == 10 || i == 4000 ? "Bad_Name_" : "ns-", i);
 	}
-	ck_assert_uint_gt(text.len, 256 * 1024);
-	path = write_file("big.yaml", text.data, text.len);
-	nerrors = pw_manifest_load(path, count_object, &c, &errors, &notices);
-	unlink(path);
-	free(path);
+	nerrors = load_large("big.yaml", &text, &c);
 	/* Documents 1-4499 but the two bad ones and the Deployment. */
 	ck_assert_uint_eq(c.n, 4499 - 3);
 	ck_assert_contains(c.where_4000, "big.yaml: document 4003");
 	ck_assert_int_eq(nerrors, 3);
-	ck_assert_contains(pw_buf_str(&errors), "big.yaml: document 10: Namespace Bad_Name_10: ");
-	ck_assert_contains(pw_buf_str(&errors),
+	ck_assert_contains(pw_buf_str(&c.errors), "big.yaml: document 10: Namespace Bad_Name_10: ");
+	ck_assert_contains(pw_buf_str(&c.errors),
 			   "big.yaml: document 4000: Namespace Bad_Name_4000: ");
-	ck_assert_contains(pw_buf_str(&errors), "big.yaml: line 18000 column ");
-	ck_assert_contains(pw_buf_str(&errors), " at line 18000 column ");
-	ck_assert_contains(pw_buf_str(&notices), "big.yaml: document 3500: skipping Deployment");
-	free(c.where_4000);
-	pw_buf_free(&errors);
-	pw_buf_free(&notices);
+	ck_assert_contains(pw_buf_str(&c.errors), "big.yaml: line 18000 column ");
+	ck_assert_contains(pw_buf_str(&c.errors), " at line 18000 column ");
+	ck_assert_contains(pw_buf_str(&c.notices), "big.yaml: document 3500: skipping Deployment");
+	counted_free(&c);
 	pw_buf_free(&text);
 }
 END_TEST
 
 /*
- * Each half bounds its own nesting: a document nested too deep in the
- * second half is told at its own line, what comes before it is taken and
- * nothing after it.
+ * Each piece bounds its own nesting: a document nested too deep in a later
+ * piece is told at its own line, what comes before it is taken and nothing
+ * after it.
  */
-START_TEST(test_large_stream_too_deep_in_second_half)
+START_TEST(test_large_stream_too_deep_in_a_later_piece)
 {
-	struct pw_buf text = PW_BUF_INIT, errors = PW_BUF_INIT, notices = PW_BUF_INIT;
-	struct counted c = { 0, NULL };
-	char *path;
+	struct pw_buf text = PW_BUF_INIT;
+	struct counted c;
 	int i, k, nerrors;
 
 	for (i = 1; i <= 5000; i++) {
@@ -959,19 +975,13 @@ START_TEST(test_large_stream_too_deep_in_second_half)
 			pw_buf_puts(&text, "}}\n");
 		}
 	}
-	ck_assert_uint_gt(text.len, 256 * 1024);
-	path = write_file("deep-half.yaml", text.data, text.len);
-	nerrors = pw_manifest_load(path, count_object, &c, &errors, &notices);
-	unlink(path);
-	free(path);
+	nerrors = load_large("deep-half.yaml", &text, &c);
 	ck_assert_uint_eq(c.n, 4200);
 	ck_assert_int_eq(nerrors, 1);
 	/* Document 4201 starts at line 4 * 4200 + 1; its metadata is line 4. */
-	ck_assert_contains(pw_buf_str(&errors), "deep-half.yaml: line 16804 column ");
-	ck_assert_contains(pw_buf_str(&errors), "nested deeper than 1000 levels");
-	free(c.where_4000);
-	pw_buf_free(&errors);
-	pw_buf_free(&notices);
+	ck_assert_contains(pw_buf_str(&c.errors), "deep-half.yaml: line 16804 column ");
+	ck_assert_contains(pw_buf_str(&c.errors), "nested deeper than 1000 levels");
+	counted_free(&c);
 	pw_buf_free(&text);
 }
 END_TEST
@@ -2018,8 +2028,8 @@ static Suite *k8s_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_json_file);
 	tcase_add_test(tc, test_json_stream_and_errors);
-	tcase_add_test(tc, test_large_stream_in_halves);
-	tcase_add_test(tc, test_large_stream_too_deep_in_second_half);
+	tcase_add_test(tc, test_large_stream_in_pieces);
+	tcase_add_test(tc, test_large_stream_too_deep_in_a_later_piece);
 	tcase_add_test(tc, test_multi_document);
 	tcase_add_test(tc, test_errors_do_not_stop_loading);
 	tcase_add_test(tc, test_list);
