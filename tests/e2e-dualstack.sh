@@ -289,8 +289,15 @@ EOF
 		done | wc -l
 	}
 	for round in 1 2; do
-		flush_neighbours
-		n=$(left_neighbours)
+		# An advertisement still in flight can land just after a flush
+		# (seen once in a full run on a loaded two-core machine): flush
+		# again before calling the state unclean.
+		for try in 1 2 3; do
+			flush_neighbours
+			n=$(left_neighbours)
+			[ "$n" = 0 ] && break
+			sleep 0.2
+		done
 		[ "$n" = 0 ] || fail "$C: $n IPv6 neighbour entries left in the pods after the flush"
 		# Once: no second chance for the kernel to retry a lost
 		# solicitation (verify would probe again).
